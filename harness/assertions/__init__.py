@@ -1,0 +1,26 @@
+"""Named checks a reply must pass. Importing this package registers them all."""
+
+from harness.assertions import reply, structured, text  # noqa: F401  (registers the checks)
+from harness.assertions.registry import (
+    REGISTRY,
+    CheckContext,
+    CheckSpec,
+    Outcome,
+    all_check_names,
+    check,
+    resolve,
+    run_check,
+    suggest,
+)
+
+__all__ = [
+    "REGISTRY",
+    "CheckContext",
+    "CheckSpec",
+    "Outcome",
+    "all_check_names",
+    "check",
+    "resolve",
+    "run_check",
+    "suggest",
+]

@@ -1,0 +1,131 @@
+"""The check protocol and registry.
+
+A check is a small typed function ``(ctx, arg) -> Outcome`` registered under a
+name with ``@check``. The registry validates each check's argument when the
+suite loads (so mistakes surface before any request) and gives every check a
+``not_`` twin that inverts it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.results import CheckResult, Completion
+
+NEGATION_PREFIX = "not_"
+
+
+@dataclass
+class CheckContext:
+    """What a check may look at: the reply and the request that produced it."""
+
+    reply: Completion
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    reason: str
+
+
+Validator = Callable[[Any], "str | None"]
+CheckFunc = Callable[[CheckContext, Any], Outcome]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    func: CheckFunc
+    validate: Validator
+    doc: str
+    example: str
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(name: str, *, validate: Validator, example: str) -> Callable[[CheckFunc], CheckFunc]:
+    """Register ``func`` as the check ``name``; ``validate`` returns an error message or None."""
+
+    def register(func: CheckFunc) -> CheckFunc:
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} registered twice")
+        doc = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+        REGISTRY[name] = CheckSpec(name, func, validate, doc, example)
+        return func
+
+    return register
+
+
+def all_check_names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def resolve(name: str) -> tuple[CheckSpec, bool] | None:
+    """Find the spec for ``name``; ``not_<check>`` resolves to the check, negated."""
+    if name in REGISTRY:
+        return REGISTRY[name], False
+    if name.startswith(NEGATION_PREFIX) and name[len(NEGATION_PREFIX) :] in REGISTRY:
+        return REGISTRY[name[len(NEGATION_PREFIX) :]], True
+    return None
+
+
+def suggest(name: str) -> str | None:
+    """The closest known check name, for 'did you mean' hints."""
+    known = list(REGISTRY) + [NEGATION_PREFIX + n for n in REGISTRY]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def run_check(name: str, arg: Any, ctx: CheckContext) -> CheckResult:
+    """Run one (possibly negated) check; an exception inside becomes a failed check."""
+    resolved = resolve(name)
+    if resolved is None:
+        return CheckResult(name, False, f"unknown check {name!r}", arg)
+    spec, negate = resolved
+    try:
+        outcome = spec.func(ctx, arg)
+    except Exception as e:  # a bug or odd reply must not crash the run
+        return CheckResult(name, False, f"check raised {type(e).__name__}: {e}", arg)
+    if not negate:
+        return CheckResult(name, outcome.passed, outcome.reason, arg)
+    if outcome.passed:
+        return CheckResult(name, False, f"expected the opposite of {spec.name}, but: {outcome.reason}", arg)
+    return CheckResult(name, True, f"as required, not {spec.name}: {outcome.reason}", arg)
+
+
+def preview(text: str | None, limit: int = 160) -> str:
+    """A reply shortened for a reason line, quoted so whitespace is visible."""
+    if text is None:
+        return "no content"
+    if len(text) > limit:
+        return repr(text[:limit]) + f"... ({len(text)} chars)"
+    return repr(text)
+
+
+# Argument validators shared by the checks.
+
+
+def is_str(arg: Any) -> str | None:
+    return None if isinstance(arg, str) else f"expects a string, got {type(arg).__name__}"
+
+
+def is_str_list(arg: Any) -> str | None:
+    if isinstance(arg, list) and arg and all(isinstance(x, str) for x in arg):
+        return None
+    return "expects a non-empty list of strings, e.g. [refund, return]"
+
+
+def is_non_negative_number(arg: Any) -> str | None:
+    if isinstance(arg, bool) or not isinstance(arg, (int, float)) or arg < 0:
+        return f"expects a number >= 0, got {arg!r}"
+    return None
+
+
+def is_bool(arg: Any) -> str | None:
+    return None if isinstance(arg, bool) else f"expects true or false, got {arg!r}"

@@ -1,0 +1,72 @@
+"""Checks on the reply's metadata: finish_reason, token usage, latency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.assertions.registry import CheckContext, Outcome, check, is_non_negative_number
+
+FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls", "function_call")
+
+
+def _valid_finish_reason(arg: Any) -> str | None:
+    values = arg if isinstance(arg, list) else [arg]
+    bad = [v for v in values if v not in FINISH_REASONS]
+    if not values or bad:
+        return f"expects one of {', '.join(FINISH_REASONS)} (or a list of them), got {arg!r}"
+    return None
+
+
+@check("finish_reason", validate=_valid_finish_reason, example="finish_reason: stop")
+def finish_reason(ctx: CheckContext, arg: str | list[str]) -> Outcome:
+    """The reply ended for this reason (or one of these reasons)."""
+    allowed = arg if isinstance(arg, list) else [arg]
+    actual = ctx.reply.finish_reason
+    if actual in allowed:
+        return Outcome(True, f"finish_reason is {actual!r}")
+    want = allowed[0] if len(allowed) == 1 else allowed
+    return Outcome(False, f"expected finish_reason {want!r}, got {actual!r}")
+
+
+def not_truncated(ctx: CheckContext) -> Outcome:
+    """The implicit check every turn gets unless it checks finish_reason itself."""
+    if ctx.reply.finish_reason == "length":
+        return Outcome(
+            False,
+            "reply was cut off at the token limit (finish_reason 'length'); raise max_tokens, "
+            "add `finish_reason: length` to expect it, or set `fail_on_length: false`",
+        )
+    return Outcome(True, f"reply was not truncated (finish_reason {ctx.reply.finish_reason!r})")
+
+
+def _token_check(field: str, label: str):
+    def run(ctx: CheckContext, arg: int) -> Outcome:
+        actual = getattr(ctx.reply.usage, field)
+        if actual is None:
+            return Outcome(False, f"the server reported no {field} in usage, so the budget of {arg} cannot be checked")
+        if actual <= arg:
+            return Outcome(True, f"{label} {actual} <= {arg}")
+        return Outcome(False, f"expected {label} <= {arg}, got {actual}")
+
+    run.__doc__ = f"The API's usage.{field} is at most the given number."
+    return run
+
+
+check("max_completion_tokens", validate=is_non_negative_number, example="max_completion_tokens: 150")(
+    _token_check("completion_tokens", "completion tokens")
+)
+check("max_prompt_tokens", validate=is_non_negative_number, example="max_prompt_tokens: 2000")(
+    _token_check("prompt_tokens", "prompt tokens")
+)
+check("max_total_tokens", validate=is_non_negative_number, example="max_total_tokens: 2500")(
+    _token_check("total_tokens", "total tokens")
+)
+
+
+@check("latency_ms", validate=is_non_negative_number, example="latency_ms: 3000")
+def latency_ms(ctx: CheckContext, arg: float) -> Outcome:
+    """The request took at most this many milliseconds (the recorded latency when replaying)."""
+    actual = round(ctx.reply.latency_ms)
+    if actual <= arg:
+        return Outcome(True, f"latency {actual} ms <= {arg} ms")
+    return Outcome(False, f"expected latency <= {arg} ms, got {actual} ms")

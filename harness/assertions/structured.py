@@ -1,0 +1,167 @@
+"""Checks on structured replies: JSON, JSON Schema, JSON paths, tool calls."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from harness.assertions.registry import CheckContext, Outcome, check, is_bool, preview
+
+_MISSING = object()
+
+
+def _parse_json(text: str) -> tuple[Any, str | None]:
+    """Parse the reply as JSON; the error says what is wrong and where."""
+    stripped = text.strip()
+    try:
+        return json.loads(stripped), None
+    except json.JSONDecodeError as e:
+        hint = " (it is wrapped in a Markdown code fence)" if stripped.startswith("```") else ""
+        return _MISSING, f"reply is not valid JSON{hint}: {e.msg} at line {e.lineno} column {e.colno}"
+
+
+@check("is_json", validate=is_bool, example="is_json: true")
+def is_json(ctx: CheckContext, arg: bool) -> Outcome:
+    """The reply parses as JSON (`is_json: false`: it does not)."""
+    _, error = _parse_json(ctx.reply.text)
+    parsed = error is None
+    if parsed == arg:
+        return Outcome(True, "reply is valid JSON" if parsed else f"as expected, {error}")
+    if arg:
+        return Outcome(False, f"expected valid JSON; {error}; got {preview(ctx.reply.text)}")
+    return Outcome(False, f"expected a reply that is not JSON, got valid JSON {preview(ctx.reply.text)}")
+
+
+def _schema_error(schema: Any) -> str | None:
+    import jsonschema
+
+    if not isinstance(schema, (dict, bool)):
+        return f"expects a JSON Schema mapping, got {type(schema).__name__}"
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as e:
+        return f"invalid JSON Schema: {e.message}"
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Any:
+    import jsonschema
+
+    schema = json.loads(schema_json)
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def schema_violations(instance: Any, schema: Any) -> list[str]:
+    """Human-readable violations of ``schema`` by ``instance``, most relevant first."""
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), str(e.path)))
+    return [f"at {_json_pointer(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def _json_pointer(path: Any) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+@check("json_schema", validate=_schema_error, example="json_schema: {type: object, required: [name]}")
+def json_schema(ctx: CheckContext, arg: dict[str, Any]) -> Outcome:
+    """The reply is JSON that validates against the JSON Schema."""
+    value, error = _parse_json(ctx.reply.text)
+    if error:
+        return Outcome(False, f"expected JSON matching the schema; {error}; got {preview(ctx.reply.text)}")
+    problems = schema_violations(value, arg)
+    if not problems:
+        return Outcome(True, "reply matches the JSON Schema")
+    more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+    return Outcome(False, "reply does not match the JSON Schema: " + "; ".join(problems[:3]) + more)
+
+
+_PATH_TOKEN = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[(['\"])(.*?)\3\]")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """Parse a simple JSON path like ``$.items[0].name`` or ``$['odd key']``."""
+    if not path.startswith("$"):
+        raise ValueError(f"path {path!r} must start with '$', e.g. $.items[0].name")
+    steps: list[str | int] = []
+    pos = 1
+    while pos < len(path):
+        m = _PATH_TOKEN.match(path, pos)
+        if not m:
+            raise ValueError(f"cannot parse path {path!r} at {path[pos:]!r}; use .key, [0] or ['key']")
+        if m.group(1) is not None:
+            steps.append(m.group(1))
+        elif m.group(2) is not None:
+            steps.append(int(m.group(2)))
+        else:
+            steps.append(m.group(4))
+        pos = m.end()
+    return steps
+
+
+def _valid_json_path(arg: Any) -> str | None:
+    if not isinstance(arg, dict) or "path" not in arg or "equals" not in arg or set(arg) - {"path", "equals"}:
+        return "expects {path: '$.key', equals: value}"
+    if not isinstance(arg["path"], str):
+        return "path must be a string like $.items[0].name"
+    try:
+        parse_path(arg["path"])
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+@check("json_path", validate=_valid_json_path, example="json_path: {path: $.city, equals: New York}")
+def json_path(ctx: CheckContext, arg: dict[str, Any]) -> Outcome:
+    """The value at a simple JSON path in the reply equals the expected value."""
+    value, error = _parse_json(ctx.reply.text)
+    path = arg["path"]
+    if error:
+        return Outcome(False, f"expected {path} == {arg['equals']!r}; {error}")
+    for step in parse_path(path):
+        if isinstance(step, int) and isinstance(value, list) and step < len(value):
+            value = value[step]
+        elif isinstance(step, str) and isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            return Outcome(False, f"expected {path} == {arg['equals']!r}, but the reply has no {step!r} there")
+    if value == arg["equals"]:
+        return Outcome(True, f"{path} == {value!r}")
+    return Outcome(False, f"expected {path} == {arg['equals']!r}, got {value!r}")
+
+
+def _valid_tool_call(arg: Any) -> str | None:
+    if isinstance(arg, str) and arg:
+        return None
+    if isinstance(arg, dict) and isinstance(arg.get("name"), str) and not set(arg) - {"name", "arguments"}:
+        return _schema_error(arg["arguments"]) if "arguments" in arg else None
+    return "expects a function name, or {name: fn, arguments: <JSON Schema for the arguments>}"
+
+
+@check("tool_call", validate=_valid_tool_call, example="tool_call: {name: get_weather, arguments: {required: [city]}}")
+def tool_call(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
+    """The reply calls the named function, with arguments matching the schema if one is given."""
+    name = arg if isinstance(arg, str) else arg["name"]
+    schema = None if isinstance(arg, str) else arg.get("arguments")
+    calls = ctx.reply.tool_calls
+    if not calls:
+        return Outcome(False, f"expected a call to {name!r}, but the reply called no tool; got {preview(ctx.reply.content)}")
+    matching = [c for c in calls if c.name == name]
+    if not matching:
+        return Outcome(False, f"expected a call to {name!r}, got calls to {[c.name for c in calls]!r}")
+    if schema is None:
+        return Outcome(True, f"reply calls {name!r}")
+    last_problem = ""
+    for c in matching:
+        try:
+            args = json.loads(c.arguments or "{}")
+        except json.JSONDecodeError as e:
+            last_problem = f"arguments are not valid JSON ({e.msg}): {preview(c.arguments)}"
+            continue
+        problems = schema_violations(args, schema)
+        if not problems:
+            return Outcome(True, f"reply calls {name!r} with arguments matching the schema")
+        last_problem = "arguments do not match the schema: " + "; ".join(problems[:3])
+    return Outcome(False, f"expected a call to {name!r} with valid arguments; {last_problem}")

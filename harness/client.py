@@ -1,0 +1,159 @@
+"""The one seam to the model: a chat request in, a ``Completion`` out.
+
+Requests go through the official ``openai`` SDK. The SDK's own retries are
+off (``max_retries=0``): the harness retries in exactly one layer
+(``harness.retry``), so retry counts never multiply and every attempt is seen.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harness.results import Completion, ToolCall, Usage
+
+# Header the cassette transport adds on replay, carrying the recorded latency.
+REPLAYED_LATENCY_HEADER = "x-harness-recorded-latency-ms"
+PLACEHOLDER_KEY = "sk-harness-no-key"
+
+
+class RequestFailed(Exception):
+    """A request that did not produce a usable reply, classified for the retry layer."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass
+class ClientSettings:
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 60.0
+    max_connections: int = 64
+
+
+class ModelClient:
+    """An ``AsyncOpenAI`` client shared by all cases, over an optional custom transport."""
+
+    def __init__(self, settings: ClientSettings, transport: Any = None):
+        import httpx2
+        from openai import AsyncOpenAI
+
+        self.settings = settings
+        limits = httpx2.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections)
+        http_client = httpx2.AsyncClient(
+            transport=transport or httpx2.AsyncHTTPTransport(limits=limits),
+            timeout=httpx2.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
+            limits=limits,
+        )
+        self._openai = AsyncOpenAI(
+            api_key=settings.api_key or PLACEHOLDER_KEY,
+            base_url=settings.base_url,
+            max_retries=0,
+            timeout=settings.timeout,
+            http_client=http_client,
+            # Organization and project ids are account details; never send or record them.
+            organization=None,
+            project=None,
+        )
+
+    async def complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+        """Send one chat completion request exactly as given; raise RequestFailed on any failure."""
+        import openai
+
+        started = time.perf_counter()
+        try:
+            raw = await self._openai.chat.completions.with_raw_response.create(
+                model=model, messages=messages, extra_body=params or None
+            )
+            body = raw.http_response.content
+        except openai.APIStatusError as e:
+            raise _status_failure(e) from None
+        except openai.APITimeoutError:
+            raise RequestFailed(f"request timed out after {self.settings.timeout:g} s", retryable=True) from None
+        except openai.APIConnectionError as e:
+            cause = e.__cause__ or e
+            raise RequestFailed(f"connection failed: {type(cause).__name__}: {cause}", retryable=True) from None
+        except openai.OpenAIError as e:  # e.g. a cassette miss in replay: permanent, with its own message
+            raise RequestFailed(str(e), retryable=False) from None
+        latency_ms = (time.perf_counter() - started) * 1000
+        recorded = raw.headers.get(REPLAYED_LATENCY_HEADER)
+        if recorded is not None:
+            latency_ms = float(recorded)
+        return parse_completion(body, latency_ms)
+
+    async def aclose(self) -> None:
+        await self._openai.close()
+
+
+def _status_failure(e: Any) -> RequestFailed:
+    status = e.status_code
+    message = _error_message(e)
+    retry_after = _retry_after(e.response.headers) if e.response is not None else None
+    transient = status in (408, 409, 429) or status >= 500
+    return RequestFailed(f"HTTP {status}: {message}", retryable=transient, status=status, retry_after=retry_after)
+
+
+def _error_message(e: Any) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(getattr(e, "message", e))
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds the server asked us to wait, from retry-after-ms or Retry-After."""
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        if headers.get("retry-after"):
+            return float(headers["retry-after"])
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def parse_completion(body: bytes, latency_ms: float) -> Completion:
+    """Reduce a Chat Completions response body to a Completion; a malformed body is retryable."""
+    try:
+        data = json.loads(body)
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        snippet = body[:120].decode("utf-8", "replace")
+        raise RequestFailed(f"the server sent an unparsable response body: {snippet!r}", retryable=True) from None
+    usage_raw = data.get("usage") or {}
+    details = usage_raw.get("prompt_tokens_details") or {}
+    tool_calls = []
+    for i, call in enumerate(message.get("tool_calls") or []):
+        fn = call.get("function") or {}
+        tool_calls.append(ToolCall(id=str(call.get("id") or f"call_{i}"), name=str(fn.get("name", "")),
+                                   arguments=fn.get("arguments") or ""))  # fmt: skip
+    content = message.get("content")
+    if isinstance(content, list):  # some servers return content parts
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return Completion(
+        content=content,
+        finish_reason=choice.get("finish_reason"),
+        usage=Usage(
+            prompt_tokens=usage_raw.get("prompt_tokens"),
+            completion_tokens=usage_raw.get("completion_tokens"),
+            total_tokens=usage_raw.get("total_tokens"),
+            cached_tokens=details.get("cached_tokens"),
+        ),
+        tool_calls=tool_calls,
+        refusal=message.get("refusal"),
+        model=data.get("model"),
+        id=data.get("id"),
+        latency_ms=round(latency_ms, 1),
+    )

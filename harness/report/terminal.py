@@ -1,0 +1,62 @@
+"""The terminal view: failures first, each with its reason, then the totals."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from harness.results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
+
+COLOURS = {PASSED: "32", FAILED: "31", ERROR: "35", SKIPPED: "33", INTERRUPTED: "33"}
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a real terminal, and never when NO_COLOR is set (no-color.org)."""
+    return hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def paint(text: str, status: str, colour: bool) -> str:
+    return f"\033[{COLOURS.get(status, '0')}m{text}\033[0m" if colour else text
+
+
+def _short(text: str, limit: int = 110) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> str:
+    """A table of every failed check and errored case, then one line of totals."""
+    from tabulate import tabulate
+
+    rows = []
+    for case in run.cases:
+        if case.status == ERROR:
+            rows.append([paint("ERROR", ERROR, colour), case.suite, case.id, "", "", _short(case.error or "")])
+        elif case.status == FAILED:
+            for turn_index, c in case.failed_checks:
+                rows.append([paint("FAIL", FAILED, colour), case.suite, case.id, turn_index, c.name, _short(c.reason)])
+    lines = []
+    if rows:
+        shown = rows[:max_rows]
+        lines.append(tabulate(shown, headers=["", "suite", "case", "turn", "check", "reason"], tablefmt="simple"))
+        if len(rows) > max_rows:
+            lines.append(f"... and {len(rows) - max_rows} more; see results.json or report.html")
+        lines.append("")
+    s = run.summary
+    parts = [paint(f"{s.passed} passed", PASSED, colour and s.passed > 0),
+             paint(f"{s.failed} failed", FAILED, colour and s.failed > 0),
+             paint(f"{s.errored} errored", ERROR, colour and s.errored > 0)]  # fmt: skip
+    if s.skipped:
+        parts.append(paint(f"{s.skipped} skipped", SKIPPED, colour))
+    if s.interrupted:
+        parts.append(paint(f"{s.interrupted} interrupted", INTERRUPTED, colour))
+    tokens = f"{s.total_tokens:,} tokens"
+    cost = f", ${s.cost_usd:.4f}" if s.cost_usd is not None else ""
+    lines.append(f"{', '.join(parts)} of {s.total} cases; {tokens}{cost} in {run.duration_ms / 1000:.1f} s")
+    return "\n".join(lines)
+
+
+def print_summary(run: RunResult, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    print(format_summary(run, colour=use_colour(stream)), file=stream)

@@ -1,0 +1,298 @@
+"""The versioned result model: what a run produced, and its JSON form.
+
+Everything downstream (reports, compare, merge, resume) reads these types, so
+they are plain dataclasses with an explicit ``to_dict``/``from_dict`` pair and a
+``schema_version`` that is checked on load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+PASSED = "passed"
+FAILED = "failed"
+ERROR = "error"
+SKIPPED = "skipped"
+INTERRUPTED = "interrupted"
+STATUSES = (PASSED, FAILED, ERROR, SKIPPED, INTERRUPTED)
+
+
+class ResultFileError(Exception):
+    """A results file that cannot be read: missing, truncated, or from the future."""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class Completion:
+    """One reply from the model, reduced to what checks and reports need."""
+
+    content: str | None
+    finish_reason: str | None
+    usage: Usage = field(default_factory=Usage)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    refusal: str | None = None
+    model: str | None = None
+    id: str | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """The reply text that text checks look at ('' when the model only called tools)."""
+        return self.content or ""
+
+    def as_message(self) -> dict[str, Any]:
+        """The assistant message to append to the history before the next turn."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        return message
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    reason: str
+    expected: Any = None
+    implicit: bool = False
+
+
+@dataclass
+class TurnResult:
+    index: int
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    reply: Completion | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str | None = None
+    cost_usd: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(c.passed for c in self.checks)
+
+
+@dataclass
+class CaseResult:
+    suite: str
+    id: str
+    status: str
+    file: str = ""
+    model: str = ""
+    turns: list[TurnResult] = field(default_factory=list)
+    error: str | None = None
+    duration_ms: float = 0.0
+    repeat: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.suite, self.id, self.repeat)
+
+    @property
+    def failed_checks(self) -> list[tuple[int, CheckResult]]:
+        return [(t.index, c) for t in self.turns for c in t.checks if not c.passed]
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage(0, 0, 0, 0)
+        for t in self.turns:
+            if t.reply is None:
+                continue
+            u = t.reply.usage
+            total.prompt_tokens += u.prompt_tokens or 0
+            total.completion_tokens += u.completion_tokens or 0
+            total.total_tokens += u.total_tokens or 0
+            total.cached_tokens += u.cached_tokens or 0
+        return total
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [t.cost_usd for t in self.turns if t.cost_usd is not None]
+        return sum(costs) if costs else None
+
+
+@dataclass
+class Summary:
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+    skipped: int = 0
+    interrupted: int = 0
+    total: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = None
+
+    @classmethod
+    def of(cls, cases: list[CaseResult]) -> Summary:
+        s = cls(total=len(cases))
+        costs: list[float] = []
+        for c in cases:
+            if c.status == PASSED:
+                s.passed += 1
+            elif c.status == FAILED:
+                s.failed += 1
+            elif c.status == ERROR:
+                s.errored += 1
+            elif c.status == SKIPPED:
+                s.skipped += 1
+            elif c.status == INTERRUPTED:
+                s.interrupted += 1
+            u = c.usage
+            s.prompt_tokens += u.prompt_tokens or 0
+            s.completion_tokens += u.completion_tokens or 0
+            s.total_tokens += u.total_tokens or 0
+            if c.cost_usd is not None:
+                costs.append(c.cost_usd)
+        s.cost_usd = round(sum(costs), 8) if costs else None
+        return s
+
+
+@dataclass
+class RunResult:
+    settings: dict[str, Any]
+    cases: list[CaseResult]
+    started_at: str = ""
+    duration_ms: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def summary(self) -> Summary:
+        return Summary.of(self.cases)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "started_at": self.started_at,
+            "duration_ms": round(self.duration_ms, 1),
+            "settings": self.settings,
+            "summary": asdict(self.summary),
+            "cases": [case_to_dict(c) for c in self.cases],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return cls(
+            settings=data.get("settings", {}),
+            cases=[case_from_dict(c) for c in data.get("cases", [])],
+            started_at=data.get("started_at", ""),
+            duration_ms=data.get("duration_ms", 0.0),
+            schema_version=data.get("schema_version", SCHEMA_VERSION),
+        )
+
+
+def case_to_dict(case: CaseResult) -> dict[str, Any]:
+    """The JSON form of one case; also one line of the run journal."""
+    data = asdict(case)
+    data["usage"] = asdict(case.usage)
+    data["cost_usd"] = case.cost_usd
+    return data
+
+
+def case_from_dict(data: dict[str, Any]) -> CaseResult:
+    turns = []
+    for t in data.get("turns", []):
+        reply = None
+        if t.get("reply") is not None:
+            r = dict(t["reply"])
+            r["usage"] = Usage(**r.get("usage") or {})
+            r["tool_calls"] = [ToolCall(**tc) for tc in r.get("tool_calls") or []]
+            reply = Completion(**r)
+        turns.append(
+            TurnResult(
+                index=t["index"],
+                messages=t.get("messages", []),
+                params=t.get("params", {}),
+                reply=reply,
+                checks=[CheckResult(**c) for c in t.get("checks", [])],
+                error=t.get("error"),
+                cost_usd=t.get("cost_usd"),
+                notes=t.get("notes", []),
+            )
+        )
+    return CaseResult(
+        suite=data["suite"],
+        id=data["id"],
+        status=data["status"],
+        file=data.get("file", ""),
+        model=data.get("model", ""),
+        turns=turns,
+        error=data.get("error"),
+        duration_ms=data.get("duration_ms", 0.0),
+        repeat=data.get("repeat", 0),
+    )
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON via a temp file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_run(run: RunResult, path: Path) -> None:
+    write_json_atomic(path, run.to_dict())
+
+
+def load_run(path: Path) -> RunResult:
+    """Read a results.json, with an error naming the file for every way it can be wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultFileError(f"{path}: cannot read results file: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ResultFileError(
+            f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); the file may be truncated. "
+            "Re-run the suite to regenerate it."
+        ) from None
+    if not isinstance(data, dict) or "cases" not in data:
+        raise ResultFileError(f"{path}: not a prompt-harness results file (no 'cases' key)")
+    version = data.get("schema_version")
+    if not isinstance(version, int):
+        raise ResultFileError(f"{path}: missing or invalid 'schema_version'")
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{path}: schema_version {version} is newer than this harness understands "
+            f"({SCHEMA_VERSION}); upgrade prompt-harness to read it"
+        )
+    try:
+        return RunResult.from_dict(data)
+    except (KeyError, TypeError) as e:
+        raise ResultFileError(f"{path}: malformed case entry ({e})") from None

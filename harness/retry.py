@@ -1,0 +1,53 @@
+"""The single retry layer: exponential backoff with jitter, honouring Retry-After.
+
+The SDK's own retries are disabled, so this is the only place a request is
+repeated; the count of attempts is therefore exact and bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from harness.client import RequestFailed
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, self.max_delay * 4)
+        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return backoff * (0.5 + random.random() / 2)  # "equal jitter": never zero, never thundering
+
+
+async def with_retries(
+    send: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    on_retry: Callable[[int, RequestFailed, float], None] | None = None,
+) -> T:
+    """Call ``send`` until it succeeds, fails permanently, or the retries run out."""
+    attempt = 0
+    while True:
+        try:
+            return await send()
+        except RequestFailed as e:
+            attempt += 1
+            if not e.retryable or attempt > policy.max_retries:
+                if e.retryable and policy.max_retries:
+                    e.message = f"{e.message} (gave up after {policy.max_retries} retries)"
+                raise
+            wait = policy.delay(attempt, e.retry_after)
+            if on_retry:
+                on_retry(attempt, e, wait)
+            await asyncio.sleep(wait)

@@ -1,0 +1,396 @@
+"""Suite files: loading, validation with file:line:column errors, and the types.
+
+Validation collects every problem in every file before reporting, so a user
+fixes a suite in one pass, and nothing is sent until the whole input is sound.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import assertions
+from harness.yaml_positions import Loc, PosDict, PosList, YamlSyntaxError, load_yaml, to_plain
+
+SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length"}
+CASE_KEYS = {"id", "description", "model", "params", "system", "vars", "messages", "turns", "fail_on_length"}
+TURN_KEYS = {"user", "expect", "tool_results"}
+MESSAGE_ROLES = {"system", "developer", "user", "assistant", "tool"}
+SKIPPED_DIRS = {"cassettes", "reports", "node_modules", "__pycache__"}
+
+# Chat Completions parameters, for "did you mean" on typos. Unknown names are
+# still sent as given (servers have extensions such as top_k), unless they
+# look like a misspelling of one of these.
+KNOWN_PARAMS = {
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop", "n",
+    "response_format", "tools", "tool_choice", "parallel_tool_calls", "presence_penalty",
+    "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "reasoning_effort",
+    "service_tier", "store", "metadata", "modalities", "prediction", "audio", "verbosity",
+    "web_search_options", "prompt_cache_key", "safety_identifier",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, with where it is and how to fix it."""
+
+    loc: Loc
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.message}"
+
+
+class SuiteError(Exception):
+    """Every problem found in the input; the CLI prints them all and exits 2."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.loc.file, p.loc.line, p.loc.column))
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class Check:
+    name: str
+    arg: Any
+    loc: Loc
+
+
+@dataclass
+class Turn:
+    index: int
+    user: str | None
+    expect: list[Check]
+    loc: Loc
+    tool_results: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Message:
+    role: str
+    content: Any
+    loc: Loc
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Case:
+    id: str
+    turns: list[Turn]
+    loc: Loc
+    vars: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    system_loc: Loc | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    model: str | None = None
+    fail_on_length: bool | None = None
+    description: str = ""
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    cases: list[Case]
+    loc: Loc
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    system_loc: Loc | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    fail_on_length: bool = True
+    description: str = ""
+
+
+def did_you_mean(word: str, choices: set[str] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def discover(paths: list[str | Path]) -> tuple[list[Path], list[Problem]]:
+    """Expand files and folders (recursively) into suite files, sorted for stable runs."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.suffix in (".yaml", ".yml")
+                and f.is_file()
+                and not any(part.startswith(".") or part in SKIPPED_DIRS for part in f.relative_to(p).parts[:-1])
+            )
+            if not found:
+                problems.append(Problem(Loc(str(p), 1, 1), "folder holds no *.yaml or *.yml suite files"))
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            problems.append(Problem(Loc(str(p), 1, 1), "no such file or folder"))
+    unique = list(dict.fromkeys(f.resolve() for f in files))
+    return [Path(_display_path(f)) for f in unique], problems
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_suites(paths: list[str | Path]) -> list[Suite]:
+    """Load and validate every suite under ``paths``; raise SuiteError listing all problems."""
+    suites, problems = load_suites_partially(paths)
+    if problems:
+        raise SuiteError(problems)
+    return suites
+
+
+def load_suites_partially(paths: list[str | Path]) -> tuple[list[Suite], list[Problem]]:
+    """Load what can be loaded and collect every problem, so later stages can add theirs."""
+    files, problems = discover(paths)
+    suites: list[Suite] = []
+    for f in files:
+        suite, found = load_suite_file(f)
+        problems.extend(found)
+        if suite is not None:
+            suites.append(suite)
+    seen: dict[str, Suite] = {}
+    for s in suites:
+        if s.name in seen:
+            problems.append(
+                Problem(s.loc, f"suite name {s.name!r} is also used by {seen[s.name].path}; "
+                        "suite names must be unique because they name the cassette folder")
+            )  # fmt: skip
+        seen.setdefault(s.name, s)
+    return suites, problems
+
+
+def load_suite_file(path: Path) -> tuple[Suite | None, list[Problem]]:
+    """Load one suite file; returns the suite (None if unusable) and its problems."""
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        return None, [Problem(Loc(file, 1, 1), f"cannot read file: {e.strerror or e}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        return None, [Problem(Loc(file, line, 1), "file is not valid UTF-8 text; save it as UTF-8")]
+    try:
+        data = load_yaml(text, file)
+    except YamlSyntaxError as e:
+        return None, [Problem(e.loc, e.message)]
+    if not isinstance(data, PosDict):
+        return None, [Problem(Loc(file, 1, 1), "a suite file must be a YAML mapping with a `cases:` list")]
+    return _Validator(file, path).suite(data)
+
+
+class _Validator:
+    """Turns one parsed file into a Suite, collecting problems rather than stopping at the first."""
+
+    def __init__(self, file: str, path: Path):
+        self.file = file
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.problems.append(Problem(loc, message))
+
+    def keys(self, data: PosDict, allowed: set[str], where: str) -> None:
+        for key, loc in data.duplicates:
+            self.add(loc, f"duplicate key {key!r} in {where}; the later value would silently win")
+        for key in data:
+            if key not in allowed:
+                self.add(data.key_locs[key], f"unknown key {key!r} in {where}{did_you_mean(str(key), allowed)}")
+
+    def typed(self, data: PosDict, key: str, kind: type | tuple[type, ...], what: str, where: str) -> Any:
+        if key not in data or data[key] is None:
+            return None
+        value = data[key]
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            ok = False
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            self.add(data.value_locs[key], f"`{key}` in {where} must be {what}, got {_kind(value)}")
+            return None
+        return value
+
+    def suite(self, data: PosDict) -> tuple[Suite | None, list[Problem]]:
+        self.keys(data, SUITE_KEYS, "the suite")
+        name = self.typed(data, "suite", str, "a string", "the suite") or self.path.stem
+        cases_raw = data.get("cases")
+        if "cases" not in data:
+            self.add(data.loc, "the suite has no `cases:` list; add at least one case with an `id` and `turns`")
+        elif not isinstance(cases_raw, PosList) or not cases_raw:
+            self.add(data.value_locs["cases"], "`cases` must be a non-empty list of cases")
+        suite = Suite(
+            name=name,
+            path=self.path,
+            cases=[],
+            loc=data.loc,
+            model=self.typed(data, "model", str, "a model name", "the suite"),
+            params=self.params(data, "the suite"),
+            system=self.typed(data, "system", str, "a string", "the suite"),
+            system_loc=data.value_locs.get("system"),
+            vars=self.vars(data, "the suite"),
+            fail_on_length=self.flag(data, "the suite", default=True),
+            description=self.typed(data, "description", str, "a string", "the suite") or "",
+        )
+        seen: dict[str, Loc] = {}
+        if isinstance(cases_raw, PosList):
+            for i, (item, loc) in enumerate(zip(cases_raw, cases_raw.item_locs), start=1):
+                case = self.case(item, loc, i)
+                if case is None:
+                    continue
+                if case.id in seen:
+                    self.add(case.loc, f"duplicate case id {case.id!r} (first used at line {seen[case.id].line}); "
+                             "case ids must be unique in a suite because they name the cassette")  # fmt: skip
+                    continue
+                seen[case.id] = case.loc
+                suite.cases.append(case)
+        return suite, self.problems
+
+    def flag(self, data: PosDict, where: str, default: bool | None) -> bool | None:
+        value = self.typed(data, "fail_on_length", bool, "true or false", where)
+        return default if value is None else value
+
+    def vars(self, data: PosDict, where: str) -> dict[str, Any]:
+        value = self.typed(data, "vars", dict, "a mapping of names to values", where)
+        return to_plain(value) if value else {}
+
+    def params(self, data: PosDict, where: str) -> dict[str, Any]:
+        value = self.typed(data, "params", dict, "a mapping of request parameters", where)
+        if not value:
+            return {}
+        for key in value:
+            loc = value.key_locs[key]
+            if key in ("model", "messages"):
+                self.add(loc, f"`{key}` cannot be a param; set `{key}:` on the suite or case instead")
+            elif key not in KNOWN_PARAMS and did_you_mean(str(key), KNOWN_PARAMS):
+                self.add(loc, f"unknown request parameter {key!r} in {where}{did_you_mean(str(key), KNOWN_PARAMS)}")
+            elif key == "stream" and value[key]:
+                self.add(loc, "streaming is not supported; remove `stream`")
+        return to_plain(value)
+
+    def case(self, data: Any, loc: Loc, number: int) -> Case | None:
+        if not isinstance(data, PosDict):
+            self.add(loc, f"case {number} must be a mapping with `id` and `turns`, got {_kind(data)}")
+            return None
+        raw_id = data.get("id")
+        if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip():
+            case_id = str(raw_id)
+        else:
+            self.add(data.value_locs.get("id", data.loc), f"case {number} needs an `id:` (a non-empty string)")
+            case_id = f"#{number}"
+        where = f"case {case_id!r}"
+        self.keys(data, CASE_KEYS, where)
+        case = Case(
+            id=case_id,
+            turns=[],
+            loc=data.loc,
+            vars=self.vars(data, where),
+            system=self.typed(data, "system", str, "a string", where),
+            system_loc=data.value_locs.get("system"),
+            params=self.params(data, where),
+            model=self.typed(data, "model", str, "a model name", where),
+            fail_on_length=self.flag(data, where, default=None),
+            description=self.typed(data, "description", str, "a string", where) or "",
+        )
+        messages = self.typed(data, "messages", list, "a list of {role, content} messages", where)
+        for item, mloc in zip(messages or [], getattr(messages, "item_locs", [])):
+            message = self.message(item, mloc, where)
+            if message:
+                case.messages.append(message)
+        turns = data.get("turns")
+        if "turns" not in data:
+            self.add(data.loc, f"{where} has no `turns:`; add at least one turn with a `user:` message")
+        elif not isinstance(turns, PosList) or not turns:
+            self.add(data.value_locs["turns"], f"`turns` in {where} must be a non-empty list of turns")
+        else:
+            for i, (item, tloc) in enumerate(zip(turns, turns.item_locs), start=1):
+                turn = self.turn(item, tloc, i, where)
+                if turn:
+                    case.turns.append(turn)
+        return case
+
+    def message(self, data: Any, loc: Loc, where: str) -> Message | None:
+        if not isinstance(data, PosDict):
+            self.add(loc, f"a message in {where} must be a mapping like {{role: user, content: Hi}}")
+            return None
+        role = data.get("role")
+        if role not in MESSAGE_ROLES:
+            self.add(data.value_locs.get("role", loc),
+                     f"message role must be one of {', '.join(sorted(MESSAGE_ROLES))}, got {role!r}")  # fmt: skip
+            return None
+        if "content" not in data and not data.get("tool_calls"):
+            self.add(loc, f"a {role} message in {where} needs `content`")
+            return None
+        extra = {k: to_plain(v) for k, v in data.items() if k not in ("role", "content")}
+        return Message(role, to_plain(data.get("content")), data.value_locs.get("content", loc), extra)
+
+    def turn(self, data: Any, loc: Loc, index: int, where: str) -> Turn | None:
+        where = f"turn {index} of {where}"
+        if not isinstance(data, PosDict):
+            self.add(loc, f"{where} must be a mapping with `user:` and `expect:`, got {_kind(data)}")
+            return None
+        self.keys(data, TURN_KEYS, where)
+        user = self.typed(data, "user", str, "a string", where)
+        tool_results = self.typed(data, "tool_results", dict, "a mapping of function name to result text", where)
+        if user is None and not tool_results and "user" not in data:
+            self.add(loc, f"{where} has no `user:` message")
+        turn = Turn(index, user, [], data.value_locs.get("user", loc),
+                    {str(k): v if isinstance(v, str) else _json(v) for k, v in (tool_results or {}).items()})  # fmt: skip
+        expect = data.get("expect")
+        if expect is None:
+            return turn
+        if not isinstance(expect, PosList):
+            self.add(data.value_locs["expect"], f"`expect` in {where} must be a list of checks, e.g. `- contains: hello`")
+            return turn
+        for item, cloc in zip(expect, expect.item_locs):
+            c = self.check(item, cloc, where)
+            if c:
+                turn.expect.append(c)
+        return turn
+
+    def check(self, data: Any, loc: Loc, where: str) -> Check | None:
+        if not isinstance(data, PosDict) or len(data) != 1:
+            self.add(loc, f"each check in {where} must be a one-key mapping like `- contains: hello`, got {_kind(data)}")
+            return None
+        (name,) = data
+        key_loc = data.key_locs[name]
+        resolved = assertions.resolve(str(name))
+        if resolved is None:
+            hint = assertions.suggest(str(name))
+            tip = f"; did you mean {hint!r}?" if hint else "; run `harness checks` to list them"
+            self.add(key_loc, f"unknown check {name!r} in {where}{tip}")
+            return None
+        spec, _ = resolved
+        arg = to_plain(data[name])
+        error = spec.validate(arg)
+        if error:
+            self.add(data.value_locs[name], f"check `{name}` in {where} {error} (example: `{spec.example}`)")
+            return None
+        return Check(str(name), arg, key_loc)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(to_plain(value), ensure_ascii=False)

@@ -1,0 +1,162 @@
+"""Sandboxed Jinja2 rendering of suites into conversation plans.
+
+Every template in every case is rendered before the first request, so a missing
+variable is a load-time error (exit 2) naming the variable, case and file,
+never a half-finished, half-paid run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from harness.suite import Case, Check, Problem, Suite, SuiteError, load_suites_partially
+from harness.yaml_positions import Loc
+
+
+@dataclass
+class PlannedTurn:
+    index: int
+    user: str | None
+    checks: list[Check]
+    fail_on_length: bool
+    tool_results: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CasePlan:
+    """One case, rendered and ready to send: what the runner executes."""
+
+    suite: Suite
+    case: Case
+    model: str
+    params: dict[str, Any]
+    system: str | None
+    history: list[dict[str, Any]]
+    turns: list[PlannedTurn]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.suite.name, self.case.id)
+
+    def initial_messages(self) -> list[dict[str, Any]]:
+        """System prompt plus the fixed history: what precedes the first turn."""
+        messages: list[dict[str, Any]] = []
+        if self.system is not None:
+            messages.append({"role": "system", "content": self.system})
+        messages.extend(dict(m) for m in self.history)
+        return messages
+
+
+_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
+class TemplateProblem(Exception):
+    pass
+
+
+def render(source: str, variables: dict[str, Any]) -> str:
+    """Render one template string in the sandbox; raise TemplateProblem with a readable message."""
+    if "{{" not in source and "{%" not in source and "{#" not in source:
+        return source
+    try:
+        return _compile(source).render(variables)
+    except jinja2.UndefinedError as e:
+        raise TemplateProblem(f"template variable error: {e.message}; define it under `vars:` in the case or suite") from None
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateProblem(f"template syntax error: {e.message} (template line {e.lineno})") from None
+    except jinja2.exceptions.SecurityError as e:
+        raise TemplateProblem(f"template tried an unsafe operation: {e}") from None
+    except jinja2.TemplateError as e:
+        raise TemplateProblem(f"template error: {e}") from None
+    except Exception as e:  # a filter given the wrong type, a division by zero, ...
+        raise TemplateProblem(f"template failed: {type(e).__name__}: {e}") from None
+
+
+def plan_cases(suites: list[Suite], model_override: str | None = None) -> list[CasePlan]:
+    """Render every case of every suite; raise SuiteError listing every problem."""
+    plans: list[CasePlan] = []
+    problems: list[Problem] = []
+    for suite in suites:
+        for case in suite.cases:
+            plan = _plan_case(suite, case, model_override, problems)
+            if plan is not None:
+                plans.append(plan)
+    if problems:
+        raise SuiteError(problems)
+    return plans
+
+
+def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem]) -> CasePlan | None:
+    before = len(problems)
+    variables = {**suite.vars, **case.vars}
+    where = f"case {case.id!r}"
+
+    def r(source: str | None, loc: Loc | None) -> str | None:
+        if source is None:
+            return None
+        try:
+            return render(source, variables)
+        except TemplateProblem as e:
+            problems.append(Problem(loc or case.loc, f"{e} (in {where})"))
+            return None
+
+    model = model_override or case.model or suite.model
+    if not model:
+        problems.append(Problem(case.loc, f"no model for {where}: set `model:` in the suite or pass --model"))
+    system_source, system_loc = (case.system, case.system_loc) if case.system is not None else (suite.system, suite.system_loc)
+    system = r(system_source, system_loc)
+    history = []
+    for m in case.messages:
+        content: Any = m.content
+        if isinstance(content, str):
+            content = r(content, m.loc)
+        elif isinstance(content, list):
+            content = [
+                {**part, "text": r(part["text"], m.loc)} if isinstance(part, dict) and isinstance(part.get("text"), str) else part
+                for part in content
+            ]
+        history.append({"role": m.role, "content": content, **m.extra})
+    fail_on_length = suite.fail_on_length if case.fail_on_length is None else case.fail_on_length
+    turns = [
+        PlannedTurn(
+            index=t.index,
+            user=r(t.user, t.loc),
+            checks=t.expect,
+            fail_on_length=bool(fail_on_length),
+            tool_results={k: r(v, t.loc) or "" for k, v in t.tool_results.items()},
+        )
+        for t in case.turns
+    ]
+    if len(problems) > before:
+        return None
+    return CasePlan(
+        suite=suite,
+        case=case,
+        model=model or "",
+        params={**suite.params, **case.params},
+        system=system,
+        history=history,
+        turns=turns,
+    )
+
+
+def load_plans(paths: list[str], model_override: str | None = None) -> tuple[list[Suite], list[CasePlan]]:
+    """Load, validate and render everything under ``paths``; raise SuiteError with every problem at once."""
+    suites, problems = load_suites_partially(paths)
+    try:
+        plans = plan_cases(suites, model_override)
+    except SuiteError as e:
+        problems.extend(e.problems)
+    if problems:
+        raise SuiteError(problems)
+    return suites, plans

@@ -1,0 +1,239 @@
+"""A small fake OpenAI-compatible server: real HTTP on 127.0.0.1, deterministic replies.
+
+The reply is derived from the request, and directives in the last user message
+choose special behaviour, so each test states what it wants in the suite itself:
+
+    [[reply:TEXT]]        reply with TEXT verbatim
+    [[length]]            finish_reason "length" (reply cut short)
+    [[content_filter]]    finish_reason "content_filter", no content
+    [[tool:NAME ARGS]]    a tool call to NAME with JSON ARGS, finish_reason "tool_calls"
+    [[refusal]]           the API's refusal field set, no content
+    [[badjson]]           the response body is not JSON
+    [[error:STATUS]]      an error response with that HTTP status
+    [[sleep:MS]]          wait MS milliseconds before answering
+
+Without a directive the reply is ``echo: <last user message>``. Every request
+is kept in ``server.requests`` (parsed body plus headers) for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DIRECTIVE = re.compile(r"\[\[(\w+)(?::(.*?))?\]\]", re.S)
+
+
+@dataclass
+class Faults:
+    """Switches for fault injection; each request draws once from ``rng``."""
+
+    rate_429: float = 0.0
+    retry_after: float = 0.0
+    rate_500: float = 0.0
+    rate_hang: float = 0.0
+    hang_seconds: float = 5.0
+    rate_drop: float = 0.0
+    rate_badjson: float = 0.0
+    seed: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class Recorded:
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class FakeOpenAI:
+    """Start with ``with FakeOpenAI() as server:``; ``server.base_url`` ends in /v1."""
+
+    def __init__(self, latency_ms: float = 0.0, faults: Faults | None = None, nondeterministic: bool = False):
+        self.latency_ms = latency_ms
+        self.faults = faults or Faults()
+        self.faults.rng.seed(self.faults.seed)
+        self.nondeterministic = nondeterministic
+        self.requests: list[Recorded] = []
+        self.lock = threading.Lock()
+        self.counter = 0
+        handler = _make_handler(self)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def record(self, entry: Recorded) -> int:
+        with self.lock:
+            self.requests.append(entry)
+            self.counter += 1
+            return self.counter
+
+
+def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/models"):
+                self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+            else:
+                self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._json(400, {"error": {"message": "request body is not JSON"}})
+                return
+            n = server.record(Recorded(self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+            if server.latency_ms:
+                time.sleep(server.latency_ms / 1000)
+            if self._inject_fault():
+                return
+            if self.path.endswith("/embeddings"):
+                self._json(200, _embeddings(body))
+            elif self.path.endswith("/chat/completions"):
+                self._chat(body, n)
+            else:
+                self._json(404, {"error": {"message": f"no route {self.path}"}})
+
+        def _inject_fault(self) -> bool:
+            f = server.faults
+            with server.lock:
+                roll = f.rng.random()
+            edges = [(f.rate_429, "429"), (f.rate_500, "500"), (f.rate_hang, "hang"), (f.rate_drop, "drop"),
+                     (f.rate_badjson, "badjson")]  # fmt: skip
+            acc = 0.0
+            for rate, kind in edges:
+                acc += rate
+                if roll < acc:
+                    break
+            else:
+                return False
+            if kind == "429":
+                headers = {"retry-after": f"{f.retry_after:g}"} if f.retry_after else {}
+                self._json(429, {"error": {"message": "Rate limit reached", "type": "rate_limit"}}, headers)
+            elif kind == "500":
+                self._json(500, {"error": {"message": "The server had an error"}})
+            elif kind == "hang":
+                time.sleep(f.hang_seconds)
+                self._json(200, _completion("late", "stop", []))
+            elif kind == "drop":
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "500")
+                self.end_headers()
+                self.wfile.write(b'{"id": "chatcmpl-dro')
+                self.wfile.flush()
+                self.close_connection = True
+            else:
+                self._raw(200, b'{"choices": [ {"message": ')
+            return True
+
+        def _chat(self, body: dict[str, Any], n: int) -> None:
+            messages = body.get("messages") or []
+            last_user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
+            if not isinstance(last_user, str):
+                last_user = json.dumps(last_user)
+            directives = {name: (arg or "") for name, arg in DIRECTIVE.findall(last_user)}
+            if "sleep" in directives:
+                time.sleep(float(directives["sleep"]) / 1000)
+            if "error" in directives:
+                status = int(directives["error"] or 500)
+                self._json(status, {"error": {"message": f"injected error {status}", "type": "test"}})
+                return
+            if "badjson" in directives:
+                self._raw(200, b"this is not json {")
+                return
+            visible = DIRECTIVE.sub("", last_user).strip()
+            content: str | None = directives.get("reply", f"echo: {visible}")
+            if server.nondeterministic:
+                content = f"{content} #{random.randint(1, 3)}"
+            finish, tool_calls, refusal = "stop", [], None
+            if "length" in directives:
+                limit = body.get("max_tokens") or body.get("max_completion_tokens") or 3
+                content = " ".join((content or "").split()[: max(int(limit), 1)])
+                finish = "length"
+            if "content_filter" in directives:
+                content, finish = None, "content_filter"
+            if "refusal" in directives:
+                content, refusal = None, "I can't help with that."
+            if "tool" in directives:
+                name, _, args = directives["tool"].partition(" ")
+                tool_calls = [{"id": f"call_{n}", "type": "function",
+                               "function": {"name": name, "arguments": args.strip() or "{}"}}]  # fmt: skip
+                content, finish = None, "tool_calls"
+            prompt_tokens = sum(len(str(m.get("content") or "").split()) + 3 for m in messages) + 3
+            self._json(200, _completion(content, finish, tool_calls, refusal, body.get("model"), prompt_tokens, n))
+
+        def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            self._raw(status, json.dumps(payload).encode(), headers)
+
+        def _raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("x-request-id", f"req_{time.monotonic_ns()}")
+            self.send_header("openai-organization", "org-secret-test")
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _completion(content: str | None, finish: str, tool_calls: list[dict[str, Any]], refusal: str | None = None,
+                model: str | None = None, prompt_tokens: int = 10, n: int = 0) -> dict[str, Any]:  # fmt: skip
+    completion_tokens = len((content or "").split()) + sum(len(c["function"]["arguments"]) // 4 for c in tool_calls)
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": f"chatcmpl-{n}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model or "fake-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},  # fmt: skip
+    }
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """Deterministic bag-of-letters embeddings: similar texts get similar vectors."""
+    inputs = body.get("input")
+    texts = inputs if isinstance(inputs, list) else [inputs]
+    data = []
+    for i, text in enumerate(texts):
+        vec = [0.0] * 26
+        for ch in str(text).lower():
+            if "a" <= ch <= "z":
+                vec[ord(ch) - 97] += 1.0
+        data.append({"object": "embedding", "index": i, "embedding": vec})
+    tokens = sum(len(str(t).split()) for t in texts)
+    return {"object": "list", "data": data, "model": body.get("model"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip

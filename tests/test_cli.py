@@ -1,0 +1,174 @@
+"""The `harness` command line end to end against the fake server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import FAKE_KEY
+
+THREE_TURNS = """
+suite: support
+model: fake-model
+params: {temperature: 0, max_tokens: 50, seed: 7}
+system: "You are a support agent for {{ product }}."
+vars: {product: Acme Router}
+cases:
+  - id: wifi
+    vars: {customer: Dana}
+    turns:
+      - user: "Hi, I'm {{ customer }}. My Wi-Fi drops."
+        expect:
+          - contains: Dana
+      - user: "I already rebooted."
+        expect:
+          - contains: rebooted
+      - user: "Still broken."
+        expect:
+          - finish_reason: stop
+"""
+
+
+def test_three_turn_conversation_sends_history(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite(THREE_TURNS)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 0, r.err + r.out
+    bodies = [req.body for req in fake_server.requests]
+    assert len(bodies) == 3
+    system = {"role": "system", "content": "You are a support agent for Acme Router."}
+    u1 = {"role": "user", "content": "Hi, I'm Dana. My Wi-Fi drops."}
+    a1 = {"role": "assistant", "content": "echo: Hi, I'm Dana. My Wi-Fi drops."}
+    u2 = {"role": "user", "content": "I already rebooted."}
+    a2 = {"role": "assistant", "content": "echo: I already rebooted."}
+    u3 = {"role": "user", "content": "Still broken."}
+    assert bodies[0]["messages"] == [system, u1]
+    assert bodies[1]["messages"] == [system, u1, a1, u2]
+    assert bodies[2]["messages"] == [system, u1, a1, u2, a2, u3]
+    # parameters are sent exactly as given, nothing added
+    for body in bodies:
+        assert set(body) == {"model", "messages", "temperature", "max_tokens", "seed"}
+        assert (body["model"], body["temperature"], body["max_tokens"], body["seed"]) == ("fake-model", 0, 50, 7)
+    results = r.results(tmp_path / "reports/latest")
+    assert results["schema_version"] == 1
+    assert results["summary"] == results["summary"] | {"passed": 1, "failed": 0, "errored": 0, "total": 1}
+    turns = results["cases"][0]["turns"]
+    assert [t["reply"]["content"] for t in turns] == [a1["content"], a2["content"], "echo: Still broken."]
+    assert turns[2]["messages"][-1] == u3
+    assert turns[0]["reply"]["usage"]["total_tokens"] > 0
+    assert turns[0]["checks"][0] == {"name": "contains", "passed": True, "reason": "reply contains 'Dana' at position 14",
+                                     "expected": "Dana", "implicit": False}
+
+
+def test_failed_check_exits_1_and_prints_reason(fake_server, harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        cases:
+          - id: greet
+            turns:
+              - user: hello
+                expect: [{contains: goodbye}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 1
+    assert "expected reply to contain 'goodbye', got 'echo: hello'" in r.out
+    assert "0 passed, 1 failed, 0 errored of 1 cases" in r.out
+
+
+def test_api_error_is_exit_3_and_other_cases_go_on(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite("""
+        model: m
+        cases:
+          - id: broken
+            turns: [{user: "[[error:400]] hi"}]
+          - id: fine
+            turns: [{user: hi, expect: [{contains: hi}]}]
+          - id: failing
+            turns: [{user: hi, expect: [{contains: nope}]}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 3  # 3 wins over 1
+    cases = {c["id"]: c for c in r.results(tmp_path / "reports/latest")["cases"]}
+    assert cases["broken"]["status"] == "error"
+    assert "HTTP 400: injected error 400" in cases["broken"]["error"]
+    assert cases["fine"]["status"] == "passed"
+    assert cases["failing"]["status"] == "failed"
+    assert len(fake_server.requests) == 3  # a 400 is permanent: not retried
+
+
+def test_transient_errors_are_retried(fake_server, harness_cli, write_suite, tmp_path):
+    fake_server.faults.rate_500 = 1.0
+    suite = write_suite("""
+        model: m
+        cases: [{id: a, turns: [{user: hi}]}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q", "--max-retries", "2")
+    assert r.code == 3
+    assert len(fake_server.requests) == 3  # one try and two retries, no SDK retries on top
+    case = r.results(tmp_path / "reports/latest")["cases"][0]
+    assert "HTTP 500" in case["error"] and "gave up after 2 retries" in case["error"]
+
+
+def test_bad_suite_exits_2_and_sends_nothing(fake_server, harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        cases:
+          - id: a
+            turns:
+              - user: "Hello {{ name }}"
+                expcet: [{contains: x}]
+              - user: hi
+                expect: [{contain: x}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url)
+    assert r.code == 2
+    assert f"{suite.name}:5:15: template variable error: 'name' is undefined" in r.err
+    assert f"{suite.name}:6:9: unknown key 'expcet' in turn 1 of case 'a'; did you mean 'expect'?" in r.err
+    assert f"{suite.name}:8:19: unknown check 'contain' in turn 2 of case 'a'; did you mean 'contains'?" in r.err
+    assert "3 problems found; nothing was sent." in r.err
+    assert fake_server.requests == []
+
+
+def test_live_run_without_key_or_url_is_bad_input(harness_cli, write_suite):
+    suite = write_suite("model: m\ncases: [{id: a, turns: [{user: hi}]}]\n")
+    r = harness_cli("run", suite, "--cassettes", "off")
+    assert r.code == 2
+    assert "OPENAI_API_KEY" in r.err
+
+
+def test_key_is_sent_but_never_written(fake_server, harness_cli, write_suite, tmp_path, monkeypatch):
+    suite = write_suite("model: m\ncases: [{id: a, turns: [{user: hi}]}]\n")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 0
+    assert fake_server.requests[0].headers["authorization"] == f"Bearer {FAKE_KEY}"
+    for path in (tmp_path / "reports").rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY not in path.read_text()
+    assert FAKE_KEY not in r.out + r.err
+
+
+def test_validate_and_list(harness_cli, write_suite):
+    suite = write_suite(THREE_TURNS)
+    r = harness_cli("validate", suite)
+    assert r.code == 0 and "1 suite(s), 1 case(s), 3 turn(s)" in r.out
+    r = harness_cli("list", suite)
+    assert r.code == 0 and "support" in r.out and "wifi" in r.out
+
+
+def test_console_script_help_and_version():
+    out = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "harness run evals/" in out.stdout and "exit codes" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "harness", "--version"], capture_output=True, text=True)
+    assert out.stdout.startswith("prompt-harness ")
+
+
+def test_folder_is_searched_recursively(fake_server, harness_cli, write_suite, tmp_path):
+    write_suite("model: m\ncases: [{id: a, turns: [{user: one}]}]\n", "evals/a.yaml")
+    write_suite("model: m\ncases: [{id: b, turns: [{user: two}]}]\n", "evals/nested/b.yml")
+    write_suite("not: a suite\n", "evals/cassettes/ignored.yaml")
+    r = harness_cli("run", tmp_path / "evals", "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 0, r.err
+    ids = sorted(c["id"] for c in json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"])
+    assert ids == ["a", "b"]

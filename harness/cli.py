@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands, so `harness --version` and
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 from pathlib import Path
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replay (default): never touch the network; record-missing: record only what is "
                           "missing or stale; record: re-record everything run; off: live, no cassettes")  # fmt: skip
     run.add_argument("--cassette-dir", default="cassettes", help="where cassettes live (default: cassettes)")
+    run.add_argument("--case", action="append", metavar="PATTERN",
+                     help="run only cases whose id matches (shell-style wildcards; repeatable)")  # fmt: skip
     run.add_argument("--out", default="reports/latest", help="output folder (default: reports/latest)")
     run.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request (default 60)")
     run.add_argument("--max-retries", type=_non_negative_int, default=3,
@@ -133,12 +136,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _, plans = loaded
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or None
     api_key = os.environ.get("OPENAI_API_KEY") or None
-    if args.cassettes != "off":
-        print("error: only --cassettes off is available in this version", file=sys.stderr)
-        return exit_codes.BAD_INPUT
-    if not base_url and not api_key:
-        print("error: a live run needs OPENAI_API_KEY (for api.openai.com) or --base-url for another server",
-              file=sys.stderr)  # fmt: skip
+    if args.case:
+        plans = [p for p in plans if any(fnmatch.fnmatchcase(p.case.id, pattern) for pattern in args.case)]
+        if not plans:
+            print(f"error: no case id matches {' or '.join(args.case)}; see `harness list`", file=sys.stderr)
+            return exit_codes.BAD_INPUT
+    if args.cassettes in ("off", "record", "record-missing") and not base_url and not api_key:
+        print(f"error: --cassettes {args.cassettes} sends requests: set OPENAI_API_KEY (for api.openai.com) "
+              "or --base-url for another server", file=sys.stderr)  # fmt: skip
         return exit_codes.BAD_INPUT
     settings = RunSettings(paths=list(args.paths), model=args.model, base_url=base_url, concurrency=args.concurrency,
                            cassette_mode=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,

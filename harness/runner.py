@@ -8,15 +8,17 @@ turns run in order inside its task. Every finished case is handed to
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from harness.client import ClientSettings, ModelClient
 from harness.conversation import run_conversation
-from harness.results import CaseResult, Completion, RunResult
+from harness.results import ERROR, CaseResult, Completion, RunResult
 from harness.retry import RetryPolicy, with_retries
 from harness.templating import CasePlan
 
@@ -60,10 +62,17 @@ async def execute(
     on_retry: Callable[[], None] | None = None,
 ) -> list[CaseResult]:
     """Run every plan; results come back in plan order whatever order they finish in."""
-    client = ModelClient(
-        ClientSettings(base_url=settings.base_url, api_key=api_key, timeout=settings.timeout,
-                       max_connections=max(settings.concurrency, 1)),  # fmt: skip
-    )
+    client_settings = ClientSettings(base_url=settings.base_url, api_key=api_key, timeout=settings.timeout,
+                                     max_connections=max(settings.concurrency, 1))  # fmt: skip
+    transport = None
+    if settings.cassette_mode != "off":
+        import httpx2
+
+        from harness.cassettes import CassetteTransport
+
+        limits = httpx2.Limits(max_connections=client_settings.max_connections)
+        transport = CassetteTransport(httpx2.AsyncHTTPTransport(limits=limits))
+    client = ModelClient(client_settings, transport)
     policy = RetryPolicy(max_retries=settings.max_retries)
     semaphore = asyncio.Semaphore(max(settings.concurrency, 1))
 
@@ -73,7 +82,10 @@ async def execute(
 
     async def one(plan: CasePlan) -> CaseResult:
         async with semaphore:
-            result = await run_conversation(plan, send)
+            if settings.cassette_mode == "off":
+                result = await run_conversation(plan, send)
+            else:
+                result = await _with_cassette(plan, settings, api_key, send)
         if on_case_done:
             on_case_done(result)
         return result
@@ -82,6 +94,33 @@ async def execute(
         return list(await asyncio.gather(*(one(p) for p in plans)))
     finally:
         await client.aclose()
+
+
+async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, send: Any) -> CaseResult:
+    """Run one case inside its own cassette; a cassette problem makes the case an error, never a crash."""
+    from harness import cassettes
+
+    path = cassettes.cassette_path(Path(settings.cassette_dir), plan.suite.name, plan.case.id)
+    hint = f"harness run {shlex.quote(str(plan.suite.path))} --case {shlex.quote(plan.case.id)} --cassettes record-missing"
+    try:
+        cassette = cassettes.CaseCassette(path, settings.cassette_mode, hint, api_key)
+    except cassettes.CassetteFileError as e:
+        return error_result(plan, str(e))
+    token = cassettes.current.set(cassette)
+    try:
+        result = await run_conversation(plan, send)
+    finally:
+        cassettes.current.reset(token)
+    try:
+        cassette.save(case_completed=result.status != ERROR)
+    except cassettes.CassetteFileError as e:
+        result.status, result.error = ERROR, str(e)
+    return result
+
+
+def error_result(plan: CasePlan, message: str) -> CaseResult:
+    return CaseResult(suite=plan.suite.name, id=plan.case.id, status=ERROR, file=str(plan.suite.path),
+                      model=plan.model, error=message)  # fmt: skip
 
 
 def run_plans(

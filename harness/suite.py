@@ -188,7 +188,23 @@ def load_suite_file(path: Path) -> tuple[Suite | None, list[Problem]]:
         return None, [Problem(e.loc, e.message)]
     if not isinstance(data, PosDict):
         return None, [Problem(Loc(file, 1, 1), "a suite file must be a YAML mapping with a `cases:` list")]
-    return _Validator(file, path).suite(data)
+    suite, problems = _Validator(file, path).suite(data)
+    return suite, list(dict.fromkeys(_duplicate_keys(data, ""))) + problems
+
+
+def _duplicate_keys(node: Any, path: str) -> list[Problem]:
+    """Every key written twice in one mapping, at any depth (YAML would silently keep the last)."""
+    found: list[Problem] = []
+    if isinstance(node, PosDict):
+        for key, loc in node.duplicates:
+            where = f" in `{path}`" if path else ""
+            found.append(Problem(loc, f"duplicate key {key!r}{where}; the later value would silently win, so remove one"))
+        for key, value in node.items():
+            found += _duplicate_keys(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, PosList):
+        for i, value in enumerate(node):
+            found += _duplicate_keys(value, f"{path}[{i}]")
+    return found
 
 
 class _Validator:
@@ -203,11 +219,10 @@ class _Validator:
         self.problems.append(Problem(loc, message))
 
     def keys(self, data: PosDict, allowed: set[str], where: str) -> None:
-        for key, loc in data.duplicates:
-            self.add(loc, f"duplicate key {key!r} in {where}; the later value would silently win")
         for key in data:
             if key not in allowed:
-                self.add(data.key_locs[key], f"unknown key {key!r} in {where}{did_you_mean(str(key), allowed)}")
+                hint = did_you_mean(str(key), allowed) or f"; expected one of {', '.join(sorted(allowed))}"
+                self.add(data.key_locs[key], f"unknown key {key!r} in {where}{hint}")
 
     def typed(self, data: PosDict, key: str, kind: type | tuple[type, ...], what: str, where: str) -> Any:
         if key not in data or data[key] is None:
@@ -344,7 +359,9 @@ class _Validator:
         user = self.typed(data, "user", str, "a string", where)
         tool_results = self.typed(data, "tool_results", dict, "a mapping of function name to result text", where)
         if user is None and not tool_results and "user" not in data:
-            self.add(loc, f"{where} has no `user:` message")
+            self.add(loc, f"{where} has no `user:` message; add `user: <what the user says>`")
+        elif user is None and not tool_results and data["user"] is None:
+            self.add(data.value_locs["user"], f"`user` in {where} is empty; write the user's message after `user:`")
         turn = Turn(index, user, [], data.value_locs.get("user", loc),
                     {str(k): v if isinstance(v, str) else _json(v) for k, v in (tool_results or {}).items()})  # fmt: skip
         expect = data.get("expect")

@@ -76,6 +76,10 @@ def render(source: str, variables: dict[str, Any]) -> str:
         raise TemplateProblem(f"template syntax error: {e.message} (template line {e.lineno})") from None
     except jinja2.exceptions.SecurityError as e:
         raise TemplateProblem(f"template tried an unsafe operation: {e}") from None
+    except TypeError as e:
+        if "no loader" not in str(e):
+            raise TemplateProblem(f"template failed: TypeError: {e}") from None
+        raise TemplateProblem("templates cannot include, import or extend files; put shared text in `vars:`") from None
     except jinja2.TemplateError as e:
         raise TemplateProblem(f"template error: {e}") from None
     except Exception as e:  # a filter given the wrong type, a division by zero, ...

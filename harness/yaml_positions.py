@@ -78,6 +78,11 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int) ->
     if depth > MAX_DEPTH:
         raise YamlSyntaxError(_loc(file, node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, yaml.MappingNode):
+        # Keys written in this mapping, as opposed to ones merged in with `<<: *anchor`, which
+        # they may override; remembered on the node because an aliased node is converted again.
+        own = getattr(node, "own_key_ids", None)
+        if own is None:
+            own = node.own_key_ids = {id(k) for k, _ in node.value}
         try:
             loader.flatten_mapping(node)
         except yaml.MarkedYAMLError as e:
@@ -85,13 +90,16 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int) ->
         out = PosDict()
         out.loc = _loc(file, node.start_mark)
         out.key_locs, out.value_locs, out.duplicates = {}, {}, []
+        own_seen: set[Any] = set()
         for key_node, value_node in node.value:
             key = _convert(loader, key_node, file, depth + 1)
             if isinstance(key, (dict, list)):
                 raise YamlSyntaxError(_loc(file, key_node.start_mark), "a mapping key must be a plain value")
             key_loc = _loc(file, key_node.start_mark)
-            if key in out:
-                out.duplicates.append((key, key_loc))
+            if id(key_node) in own:
+                if key in own_seen:
+                    out.duplicates.append((key, key_loc))
+                own_seen.add(key)
             out[key] = _convert(loader, value_node, file, depth + 1)
             out.key_locs[key] = key_loc
             out.value_locs[key] = _loc(file, value_node.start_mark)

@@ -75,7 +75,8 @@ def json_schema(ctx: CheckContext, arg: dict[str, Any]) -> Outcome:
     if not problems:
         return Outcome(True, "reply matches the JSON Schema")
     more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-    return Outcome(False, "reply does not match the JSON Schema: " + "; ".join(problems[:3]) + more)
+    detail = "; ".join(problems[:3]) + more
+    return Outcome(False, f"reply does not match the JSON Schema: {detail}; got {preview(ctx.reply.text)}")
 
 
 _PATH_TOKEN = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[(['\"])(.*?)\3\]")
@@ -126,7 +127,8 @@ def json_path(ctx: CheckContext, arg: dict[str, Any]) -> Outcome:
         elif isinstance(step, str) and isinstance(value, dict) and step in value:
             value = value[step]
         else:
-            return Outcome(False, f"expected {path} == {arg['equals']!r}, but the reply has no {step!r} there")
+            return Outcome(False, f"expected {path} == {arg['equals']!r}, but the reply has no {step!r} there; "
+                           f"got {preview(ctx.reply.text)}")  # fmt: skip
     if value == arg["equals"]:
         return Outcome(True, f"{path} == {value!r}")
     return Outcome(False, f"expected {path} == {arg['equals']!r}, got {value!r}")
@@ -163,5 +165,5 @@ def tool_call(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
         problems = schema_violations(args, schema)
         if not problems:
             return Outcome(True, f"reply calls {name!r} with arguments matching the schema")
-        last_problem = "arguments do not match the schema: " + "; ".join(problems[:3])
+        last_problem = "arguments do not match the schema: " + "; ".join(problems[:3]) + f"; got {preview(c.arguments)}"
     return Outcome(False, f"expected a call to {name!r} with valid arguments; {last_problem}")

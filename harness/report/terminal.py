@@ -29,14 +29,20 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
     """A table of every failed check and errored case, then one line of totals."""
     from tabulate import tabulate
 
-    rows = []
+    rows: list[list[object]] = []
+    errors: list[str] = []
     for case in run.cases:
         if case.status == ERROR:
-            rows.append([paint("ERROR", ERROR, colour), case.suite, case.id, "", "", _short(case.error or "")])
+            errors.append(f"{paint('ERROR', ERROR, colour)} {case.suite} / {case.id}: {case.error}")
         elif case.status == FAILED:
             for turn_index, c in case.failed_checks:
                 rows.append([paint("FAIL", FAILED, colour), case.suite, case.id, turn_index, c.name, _short(c.reason)])
     lines = []
+    if errors:
+        lines.extend(errors[:max_rows])
+        if len(errors) > max_rows:
+            lines.append(f"... and {len(errors) - max_rows} more errors; see results.json")
+        lines.append("")
     if rows:
         shown = rows[:max_rows]
         lines.append(tabulate(shown, headers=["", "suite", "case", "turn", "check", "reason"], tablefmt="simple"))

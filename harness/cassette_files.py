@@ -89,7 +89,7 @@ class ReadableYaml:
             request["body"] = _structured(request.get("body"))
             response_body = interaction["response"].get("body") or {}
             response_body["string"] = _structured(response_body.get("string"))
-        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
 
     @staticmethod
     def deserialize(text: str) -> dict[str, Any]:
@@ -135,7 +135,10 @@ class SafePersister:
         text = serialize(cassette_dict, serializer)
         if self.api_key and len(self.api_key) >= 8 and self.api_key in text:
             raise CassetteFileError(f"refusing to write {cassette_path}: it would contain the API key in use")
-        write_text_atomic(Path(cassette_path), text)
+        try:
+            write_text_atomic(Path(cassette_path), text)
+        except OSError as e:  # disk full, permissions: this case is an error, the run goes on
+            raise CassetteFileError(f"cannot write cassette {cassette_path}: {e}") from None
 
 
 def write_text_atomic(path: Path, text: str) -> None:

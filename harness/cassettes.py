@@ -95,14 +95,20 @@ class CaseCassette:
             return self.cassette.play_response(request)
         return None
 
-    def record(self, request: VcrRequest, response: dict[str, Any]) -> None:
-        """Append a fresh recording, reusing the old one when only volatile fields changed."""
+    def record(self, request: VcrRequest, response: dict[str, Any]) -> dict[str, Any]:
+        """Append a fresh recording, reusing the old one when only volatile fields changed.
+
+        Returns what was stored, which the caller hands to the client, so the
+        conversation continues with exactly what the cassette holds (a reused
+        tool-call id, say) and replays the same way.
+        """
         if self.mode == "record":
             for old_request, old_response in self.cassette.data[: self.loaded]:
                 if requests_match(request, old_request, MATCH_ON) and _same_reply(old_response, response):
                     response = old_response
                     break
         self.cassette.append(request, response)
+        return response
 
     def miss_message(self, request: VcrRequest) -> str:
         """Why replay failed for this request: missing cassette, or a short diff against the recording."""
@@ -155,12 +161,13 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
         await response.aclose()
         headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]  # fmt: skip
         if 200 <= response.status_code < 300:
-            cassette.record(vcr_request, {
+            stored = cassette.record(vcr_request, {
                 "status": {"code": response.status_code, "message": response.reason_phrase},
                 "headers": _group_headers(headers),
                 "body": {"string": content},
                 "latency_ms": latency_ms,
             })  # fmt: skip
+            return _to_response(stored, request)
         return httpx2.Response(response.status_code, headers=headers, content=content, request=request,
                                extensions={"reason_phrase": response.reason_phrase.encode()})  # fmt: skip
 
@@ -204,6 +211,11 @@ def _without_volatile(body: Any) -> Any:
     trimmed = {k: v for k, v in body.items() if k not in VOLATILE_FIELDS}
     if isinstance(trimmed.get("usage"), dict):
         trimmed["usage"] = {k: v for k, v in trimmed["usage"].items() if not k.endswith("_details")}
+    for choice in trimmed.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict) and isinstance(message.get("tool_calls"), list):
+            message["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
+                                     for c in message["tool_calls"]]  # fmt: skip
     return trimmed
 
 

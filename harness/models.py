@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -18,8 +17,6 @@ from typing import Any
 DATA_FILE = "models.json"
 LIMIT_KEYS = ("context_window", "max_output_tokens")
 _PROVIDER_PREFIX = "openai/"
-# "-2024-07-18" (current snapshots) and "-0613" (older ones) at the end of a name.
-_SNAPSHOT_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -37,19 +34,17 @@ def normalize_model_name(model: str) -> str:
 
 
 def resolve_model_name(model: str, known: Collection[str]) -> str | None:
-    """Find the table entry for `model`: exact, then snapshot, then longest prefix.
+    """Find the table entry for `model`: exact match, else the longest known prefix.
 
-    `known` holds normalized names. A prefix only matches at a "-" boundary, so
-    "gpt-4" never claims "gpt-4o" or "gpt-4.5"; fine-tuned ids ("ft:...") and other
-    providers' names match nothing and stay unknown.
+    `known` holds normalized names. A prefix only matches at a "-" or ":" boundary,
+    so "gpt-4" never claims "gpt-4o" or "gpt-4.5" while "llama3" covers "llama3:8b";
+    fine-tuned ids ("ft:...") match nothing and stay unknown (they cost more).
     """
     name = normalize_model_name(model)
     if name in known:
         return name
-    base = _SNAPSHOT_SUFFIX.sub("", name)
-    if base in known:
-        return base
-    candidates = [k for k in known if base.startswith(k + "-")]
+    # Dated snapshots ("gpt-4o-mini-2024-07-18", "gpt-4-0613") resolve through the prefix rule.
+    candidates = [k for k in known if name.startswith((k + "-", k + ":"))]
     return max(candidates, key=len) if candidates else None
 
 

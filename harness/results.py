@@ -65,6 +65,9 @@ class Completion:
         """The assistant message to append to the history before the next turn."""
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
         if self.tool_calls:
+            # null content beside tool_calls is valid for OpenAI but rejected by some
+            # compatible servers (llama.cpp answers 500); an empty string works everywhere.
+            message["content"] = self.content or ""
             message["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                 for c in self.tool_calls

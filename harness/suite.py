@@ -397,6 +397,14 @@ class _Validator:
         if error:
             self.add(data.value_locs[name], f"check `{name}` in {where} {error} (example: `{spec.example}`)")
             return None
+        if spec.name == "python":  # import the user's function now, so a typo is exit 2, not a failed run
+            from harness.assertions.custom import resolve_function
+
+            try:
+                resolve_function(arg, self.path.parent.resolve())
+            except ImportError as e:
+                self.add(data.value_locs[name], f"check `{name}` in {where}: {e}")
+                return None
         return Check(str(name), arg, key_loc)
 
 

@@ -1,6 +1,6 @@
 """Named checks a reply must pass. Importing this package registers them all."""
 
-from harness.assertions import reply, structured, text  # noqa: F401  (registers the checks)
+from harness.assertions import custom, reply, safety, structured, text  # noqa: F401  (registers the checks)
 from harness.assertions.registry import (
     REGISTRY,
     CheckContext,

@@ -12,11 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from harness import assertions
+from harness.budgets import BUDGET_KEYS, Budget, validate_budget_value
+from harness.metering import STRATEGIES, ContextSpec
+from harness.pricing import PriceFileError, PriceTable
+from harness.tokens import SUPPORTED_ENCODINGS
 from harness.yaml_positions import Loc, PosDict, PosList, YamlSyntaxError, load_yaml, to_plain
 
-SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length"}
-CASE_KEYS = {"id", "description", "model", "params", "system", "vars", "messages", "turns", "fail_on_length"}
-TURN_KEYS = {"user", "expect", "tool_results"}
+SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length",
+              "encoding", "budget", "context", "pricing", "pricing_file"}  # fmt: skip
+CASE_KEYS = {"id", "description", "model", "params", "system", "vars", "messages", "turns", "fail_on_length",
+             "encoding", "budget", "context"}  # fmt: skip
+TURN_KEYS = {"user", "expect", "tool_results", "budget"}
+CONTEXT_KEYS = {"window", "max_output_tokens", "strategy", "summary_max_tokens"}
 MESSAGE_ROLES = {"system", "developer", "user", "assistant", "tool"}
 SKIPPED_DIRS = {"cassettes", "reports", "node_modules", "__pycache__"}
 
@@ -67,6 +74,7 @@ class Turn:
     expect: list[Check]
     loc: Loc
     tool_results: dict[str, str] = field(default_factory=dict)
+    budget: Budget | None = None
 
 
 @dataclass
@@ -90,6 +98,9 @@ class Case:
     model: str | None = None
     fail_on_length: bool | None = None
     description: str = ""
+    encoding: str | None = None
+    budget: Budget | None = None
+    context: ContextSpec | None = None
 
 
 @dataclass
@@ -105,6 +116,10 @@ class Suite:
     vars: dict[str, Any] = field(default_factory=dict)
     fail_on_length: bool = True
     description: str = ""
+    encoding: str | None = None
+    budget: Budget | None = None
+    context: ContextSpec | None = None
+    prices: PriceTable | None = None  # the shipped table with `pricing_file:` and `pricing:` applied
 
 
 def did_you_mean(word: str, choices: set[str] | list[str]) -> str:
@@ -259,6 +274,10 @@ class _Validator:
             vars=self.vars(data, "the suite"),
             fail_on_length=self.flag(data, "the suite", default=True),
             description=self.typed(data, "description", str, "a string", "the suite") or "",
+            encoding=self.encoding(data, "the suite"),
+            budget=self.budget(data, "the suite"),
+            context=self.context(data, "the suite"),
+            prices=self.prices(data),
         )
         seen: dict[str, Loc] = {}
         if isinstance(cases_raw, PosList):
@@ -297,6 +316,81 @@ class _Validator:
                 self.add(loc, f"unknown request parameter {key!r} in {where}{did_you_mean(str(key), KNOWN_PARAMS)}")
         return to_plain(value)
 
+    def encoding(self, data: PosDict, where: str) -> str | None:
+        value = self.typed(data, "encoding", str, "a tiktoken encoding name", where)
+        if value is not None and value not in SUPPORTED_ENCODINGS:
+            hint = did_you_mean(value, list(SUPPORTED_ENCODINGS)) or f"; choose one of {', '.join(SUPPORTED_ENCODINGS)}"
+            self.add(data.value_locs["encoding"], f"unknown encoding {value!r} in {where}{hint}")
+            return None
+        return value
+
+    def budget(self, data: PosDict, where: str) -> Budget | None:
+        """`budget: {max_prompt_tokens, max_completion_tokens, max_total_tokens, max_cost_usd}`."""
+        value = self.typed(data, "budget", dict, "a mapping of limits, e.g. {max_cost_usd: 0.50}", where)
+        if value is None:
+            return None
+        limits: dict[str, float] = {}
+        for key, limit in value.items():
+            if key not in BUDGET_KEYS:
+                hint = did_you_mean(str(key), BUDGET_KEYS) or f"; expected one of {', '.join(BUDGET_KEYS)}"
+                self.add(value.key_locs[key], f"unknown budget limit {key!r} in {where}{hint}")
+            elif error := validate_budget_value(key, limit):
+                self.add(value.value_locs[key], f"`budget.{key}` in {where} {error}")
+            else:
+                limits[key] = limit
+        if not value:
+            self.add(data.value_locs["budget"], f"`budget` in {where} is empty; set e.g. `max_total_tokens: 4000`")
+        return Budget(limits, data.value_locs["budget"]) if limits else None
+
+    def context(self, data: PosDict, where: str) -> ContextSpec | None:
+        """`context: {window, max_output_tokens, strategy, summary_max_tokens}`."""
+        value = self.typed(data, "context", dict, "a mapping like {window: 8192, strategy: drop_oldest}", where)
+        if value is None:
+            return None
+        self.keys(value, CONTEXT_KEYS, f"`context` of {where}")
+        spec = ContextSpec()
+        for key in ("window", "max_output_tokens", "summary_max_tokens"):
+            number = value.get(key)
+            if number is None:
+                continue
+            if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+                self.add(value.value_locs[key], f"`context.{key}` in {where} must be a positive whole number "
+                                                f"of tokens, got {_kind(number)}")  # fmt: skip
+            else:
+                setattr(spec, key, number)
+        strategy = value.get("strategy")
+        if strategy is not None and strategy not in STRATEGIES:
+            hint = did_you_mean(str(strategy), STRATEGIES) or f"; choose one of {', '.join(STRATEGIES)}"
+            self.add(value.value_locs["strategy"], f"unknown context strategy {strategy!r} in {where}{hint}")
+        elif strategy is not None:
+            spec.strategy = strategy
+        return spec
+
+    def prices(self, data: PosDict) -> PriceTable | None:
+        """The price table for the suite: shipped table, then `pricing_file:`, then `pricing:`."""
+        file_name = self.typed(data, "pricing_file", str, "a path to a JSON or YAML price file", "the suite")
+        inline = self.typed(data, "pricing", dict, "a mapping of model name to {input, output} USD per 1M tokens",
+                            "the suite")  # fmt: skip
+        if file_name is None and inline is None:
+            return None
+        table = PriceTable.load_default()
+        try:
+            if file_name is not None:
+                path = self.path.parent / file_name
+                if not path.is_file():
+                    self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} does not exist "
+                             f"(looked for {path}; the path is relative to the suite file)")  # fmt: skip
+                    return None
+                extra = PriceTable.from_file(path)
+                table = table.with_overrides({m: vars(extra.lookup(m)) for m in extra.models}, str(path))
+            if inline is not None:
+                table = table.with_overrides(inline, self.file)
+        except PriceFileError as e:
+            loc, message = _split_loc(str(e), data.value_locs.get("pricing_file" if inline is None else "pricing"))
+            self.add(loc, message)
+            return None
+        return table
+
     def case(self, data: Any, loc: Loc, number: int) -> Case | None:
         if not isinstance(data, PosDict):
             self.add(loc, f"case {number} must be a mapping with `id` and `turns`, got {_kind(data)}")
@@ -320,6 +414,9 @@ class _Validator:
             model=self.typed(data, "model", str, "a model name", where),
             fail_on_length=self.flag(data, where, default=None),
             description=self.typed(data, "description", str, "a string", where) or "",
+            encoding=self.encoding(data, where),
+            budget=self.budget(data, where),
+            context=self.context(data, where),
         )
         messages = self.typed(data, "messages", list, "a list of {role, content} messages", where)
         for item, mloc in zip(messages or [], getattr(messages, "item_locs", [])):
@@ -366,7 +463,8 @@ class _Validator:
         elif user is None and not tool_results and data["user"] is None:
             self.add(data.value_locs["user"], f"`user` in {where} is empty; write the user's message after `user:`")
         turn = Turn(index, user, [], data.value_locs.get("user", loc),
-                    {str(k): v if isinstance(v, str) else _json(v) for k, v in (tool_results or {}).items()})  # fmt: skip
+                    {str(k): v if isinstance(v, str) else _json(v) for k, v in (tool_results or {}).items()},
+                    self.budget(data, where))  # fmt: skip
         expect = data.get("expect")
         if expect is None:
             return turn
@@ -406,6 +504,16 @@ class _Validator:
                 self.add(data.value_locs[name], f"check `{name}` in {where}: {e}")
                 return None
         return Check(str(name), arg, key_loc)
+
+
+def _split_loc(text: str, fallback: Loc) -> tuple[Loc, str]:
+    """Split 'file:line:col: message' (as pricing errors read) into a Loc and the message."""
+    import re
+
+    found = re.match(r"(.+?):(\d+):(\d+): (.*)", text, re.S)
+    if found:
+        return Loc(found[1], int(found[2]), int(found[3])), found[4]
+    return fallback, text
 
 
 def _kind(value: Any) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from harness.budgets import Budget
 from harness.suite import Case, Check, Problem, Suite, SuiteError, load_suites_partially
 from harness.yaml_positions import Loc
 
@@ -25,6 +26,7 @@ class PlannedTurn:
     checks: list[Check]
     fail_on_length: bool
     tool_results: dict[str, str] = field(default_factory=dict)
+    budget: Budget | None = None
 
 
 @dataclass
@@ -138,6 +140,7 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
             checks=t.expect,
             fail_on_length=bool(fail_on_length),
             tool_results={k: r(v, t.loc) or "" for k, v in t.tool_results.items()},
+            budget=t.budget,
         )
         for t in case.turns
     ]

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 MAX_DEPTH = 64
+MAX_NODES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,16 @@ def load_yaml(text: str, file: str) -> Any:
             raise YamlSyntaxError(Loc(file, 1, 1), "invalid YAML: nested too deeply") from None
         if node is None:
             return None
-        return _convert(loader, node, file, 0)
+        return _convert(loader, node, file, 0, [MAX_NODES])
     finally:
         loader.dispose()
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int) -> Any:
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:  # aliases can expand a small file exponentially ("billion laughs")
+        raise YamlSyntaxError(_loc(file, node.start_mark), f"document expands to more than {MAX_NODES:,} values "
+                              "(through YAML aliases); simplify it")  # fmt: skip
     if depth > MAX_DEPTH:
         raise YamlSyntaxError(_loc(file, node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, yaml.MappingNode):
@@ -92,7 +97,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int) ->
         out.key_locs, out.value_locs, out.duplicates = {}, {}, []
         own_seen: set[Any] = set()
         for key_node, value_node in node.value:
-            key = _convert(loader, key_node, file, depth + 1)
+            key = _convert(loader, key_node, file, depth + 1, budget)
             if isinstance(key, (dict, list)):
                 raise YamlSyntaxError(_loc(file, key_node.start_mark), "a mapping key must be a plain value")
             key_loc = _loc(file, key_node.start_mark)
@@ -100,7 +105,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int) ->
                 if key in own_seen:
                     out.duplicates.append((key, key_loc))
                 own_seen.add(key)
-            out[key] = _convert(loader, value_node, file, depth + 1)
+            out[key] = _convert(loader, value_node, file, depth + 1, budget)
             out.key_locs[key] = key_loc
             out.value_locs[key] = _loc(file, value_node.start_mark)
         return out
@@ -109,7 +114,7 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int) ->
         items.loc = _loc(file, node.start_mark)
         items.item_locs = []
         for child in node.value:
-            items.append(_convert(loader, child, file, depth + 1))
+            items.append(_convert(loader, child, file, depth + 1, budget))
             items.item_locs.append(_loc(file, child.start_mark))
         return items
     try:

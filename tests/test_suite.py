@@ -56,8 +56,10 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys(fake_server, h
         owner: dana
         cases: [{id: a, turns: [{user: hi}]}]
     """)
-    assert_bad_input(run(harness_cli, fake_server, suite),
-                     "suite.yaml:2:1: unknown key 'owner' in the suite; expected one of cases, description, ")  # fmt: skip
+    r = run(harness_cli, fake_server, suite)
+    assert_bad_input(r, "suite.yaml:2:1: unknown key 'owner' in the suite; expected one of ")
+    allowed = r.err.split("expected one of ", 1)[1].splitlines()[0].split(", ")
+    assert {"cases", "model", "system", "vars"} <= set(allowed) and allowed == sorted(allowed)
 
 
 def test_unknown_case_key_with_did_you_mean(fake_server, harness_cli, write_suite):

@@ -7,6 +7,7 @@ the prompt change and the reply change as lines a reviewer can read.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -154,3 +155,6 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # A write killed before its rename (SIGKILL, power loss) leaves its temp file: sweep it with the next write.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.????????.tmp"):  # mkstemp: 8 random characters
+        stale.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ class CaseCassette:
         if self.mode == "record":
             for old_request, old_response in self.cassette.data[: self.loaded]:
                 if requests_match(request, old_request, MATCH_ON) and _same_reply(old_response, response):
-                    response = old_response
+                    request, response = old_request, old_response  # no churn, not even the server's port
                     break
         self.cassette.append(request, response)
         return response
@@ -275,6 +276,7 @@ def _around_difference(old: Any, new: Any, context: int = 30) -> tuple[str, str]
 
 
 def _clip(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+    """Strings quoted, other values (numbers, lists) as they are; long ones shortened."""
+    text = " ".join((value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).split())
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return repr(text) if isinstance(value, str) else text

@@ -10,6 +10,7 @@ choose special behaviour, so each test states what it wants in the suite itself:
     [[refusal]]           the API's refusal field set, no content
     [[badjson]]           the response body is not JSON
     [[error:STATUS]]      an error response with that HTTP status
+    [[echo_key]]          a 401 whose message echoes the Authorization key, as real servers do
     [[sleep:MS]]          wait MS milliseconds before answering
 
 Without a directive the reply is ``echo: <last user message>``. Every request
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,12 +39,18 @@ class Faults:
     rate_429: float = 0.0
     retry_after: float = 0.0
     rate_500: float = 0.0
+    rate_503: float = 0.0
     rate_hang: float = 0.0
     hang_seconds: float = 5.0
     rate_drop: float = 0.0
     rate_badjson: float = 0.0
     seed: int = 0
     rng: random.Random = field(default_factory=random.Random)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # tests run 50 cases at once; the default backlog of 5 drops connects
+    daemon_threads = True
 
 
 @dataclass
@@ -64,8 +72,9 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self.counter = 0
         handler = _make_handler(self)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = _quiet_when_client_left(self.httpd.handle_error)  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -85,6 +94,16 @@ class FakeOpenAI:
             self.requests.append(entry)
             self.counter += 1
             return self.counter
+
+
+def _quiet_when_client_left(report: Any) -> Any:
+    """A client that timed out before a hang ended is expected here, not a traceback on stderr."""
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            report(request, client_address)
+
+    return handle_error
 
 
 def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -124,8 +143,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             f = server.faults
             with server.lock:
                 roll = f.rng.random()
-            edges = [(f.rate_429, "429"), (f.rate_500, "500"), (f.rate_hang, "hang"), (f.rate_drop, "drop"),
-                     (f.rate_badjson, "badjson")]  # fmt: skip
+            edges = [(f.rate_429, "429"), (f.rate_500, "500"), (f.rate_503, "503"), (f.rate_hang, "hang"),
+                     (f.rate_drop, "drop"), (f.rate_badjson, "badjson")]  # fmt: skip
             acc = 0.0
             for rate, kind in edges:
                 acc += rate
@@ -138,6 +157,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._json(429, {"error": {"message": "Rate limit reached", "type": "rate_limit"}}, headers)
             elif kind == "500":
                 self._json(500, {"error": {"message": "The server had an error"}})
+            elif kind == "503":
+                self._json(503, {"error": {"message": "The engine is currently overloaded"}})
             elif kind == "hang":
                 time.sleep(f.hang_seconds)
                 self._json(200, _completion("late", "stop", []))
@@ -161,6 +182,11 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             directives = {name: (arg or "") for name, arg in DIRECTIVE.findall(last_user)}
             if "sleep" in directives:
                 time.sleep(float(directives["sleep"]) / 1000)
+            if "echo_key" in directives:
+                key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+                self._json(401, {"error": {"message": f"Incorrect API key provided: {key}. Also seen as "
+                                           f"{key[:14]}****{key[-4:]}.", "type": "invalid_request_error"}})  # fmt: skip
+                return
             if "error" in directives:
                 status = int(directives["error"] or 500)
                 self._json(status, {"error": {"message": f"injected error {status}", "type": "test"}})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -28,8 +29,29 @@ examples:
   harness validate evals/                    check suites for mistakes without sending anything
   harness list evals/                        show suites and cases
   harness checks                             list every check with an example
+  harness run evals/ --shard 2/4 --out shard-2   run the second of four CI shards
+  harness merge shard-1 shard-2 shard-3 shard-4 --out merged   combine the shards' results
+  harness compare base/results.json reports/latest/results.json   what changed between two runs
+  harness run evals/ --baseline base/results.json   run, then compare against a base run
 
 exit codes: 0 all passed, 1 a check failed, 2 bad input, 3 a case could not be evaluated
+"""
+
+MERGE_DESCRIPTION = """\
+Combine the results.json of disjoint runs -- typically the N shards of a CI
+matrix (`harness run --shard K/N`) -- into one results.json in --out. Cases are
+ordered by (suite, case id). A case present in two inputs, or inputs with
+different schema versions, are refused (exit 2); a missing shard of a K/N split
+is warned about.
+"""
+
+MERGE_EPILOG = """\
+examples:
+  harness merge shards/*                     every folder under shards/ holds one shard's results.json
+  harness merge shard-1 shard-2 --out merged
+
+exit codes: like `harness run` for the merged cases (0 all passed, 1 a check failed,
+3 a case could not be evaluated); 2 when the inputs cannot be merged
 """
 
 
@@ -42,21 +64,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run suites (files or folders) and write results",
                          description="Run suites and write results.json to --out.")  # fmt: skip
-    run.add_argument("paths", nargs="+", metavar="PATH", help="suite files or folders (searched recursively)")
+    run.add_argument("paths", nargs="*", metavar="PATH", help="suite files or folders (searched recursively)")
     run.add_argument("--model", help="model for every case (overrides the suites' `model:`)")
     run.add_argument("--base-url", help="API base URL, e.g. http://127.0.0.1:8080/v1 (default: $OPENAI_BASE_URL, "
                      "else api.openai.com); the key is read from $OPENAI_API_KEY")  # fmt: skip
-    run.add_argument("--concurrency", type=_positive_int, default=8, help="cases in flight at once (default 8)")
-    run.add_argument("--cassettes", choices=["replay", "record-missing", "record", "off"], default="replay",
+    run.add_argument("--concurrency", type=_positive_int,
+                     help="requests in flight at once (default 8); lowered while the server answers 429")  # fmt: skip
+    run.add_argument("--cassettes", choices=["replay", "record-missing", "record", "off"],
                      help="replay (default): never touch the network; record-missing: record only what is "
                           "missing or stale; record: re-record everything run; off: live, no cassettes")  # fmt: skip
-    run.add_argument("--cassette-dir", default="cassettes", help="where cassettes live (default: cassettes)")
+    run.add_argument("--cassette-dir", help="where cassettes live (default: cassettes)")
     run.add_argument("--case", action="append", metavar="PATTERN",
                      help="run only cases whose id matches (shell-style wildcards; repeatable)")  # fmt: skip
-    run.add_argument("--out", default="reports/latest", help="output folder (default: reports/latest)")
-    run.add_argument("--timeout", type=_positive_float, default=60.0, help="seconds per request (default 60)")
-    run.add_argument("--max-retries", type=_non_negative_int, default=3,
-                     help="retries of a transient failure (429, 5xx, timeout) per request (default 3)")  # fmt: skip
+    run.add_argument("--out", help="output folder (default: reports/latest)")
+    run.add_argument("--timeout", type=_positive_float,
+                     help="seconds per request (default: the suite's `retry: {timeout}`, else 60)")  # fmt: skip
+    run.add_argument("--max-retries", type=_non_negative_int,
+                     help="retries of a transient failure (429, 5xx, timeout) per request "
+                          "(default: the suite's `retry: {max_retries}`, else 3)")  # fmt: skip
+    run.add_argument("--rpm", type=_positive_float, help="at most this many requests per minute (run-wide)")
+    run.add_argument("--tpm", type=_positive_float,
+                     help="at most this many tokens per minute (run-wide): prompt tokens counted before "
+                          "sending plus each request's max_tokens")  # fmt: skip
+    run.add_argument("--resume", metavar="DIR",
+                     help="continue the interrupted run whose output folder is DIR, with its suites and "
+                          "settings; cases already finished are not run again")  # fmt: skip
+    run.add_argument("--shard", type=_shard, metavar="K/N",
+                     help="run only shard K of N (after --case): cases sorted by (suite, case id) and dealt "
+                          "round-robin, so N jobs cover every case exactly once; combine with `harness merge`")  # fmt: skip
+    run.add_argument("--baseline", metavar="FILE",
+                     help="a base run's results.json: compare this run against it (reports in OUT/compare); "
+                          "exit 1 when a case regressed")  # fmt: skip
+    _add_gate_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress line")
 
     validate = sub.add_parser("validate", help="load and check suites without sending any request")
@@ -67,6 +106,30 @@ def build_parser() -> argparse.ArgumentParser:
     lister.add_argument("paths", nargs="+", metavar="PATH")
 
     sub.add_parser("checks", help="list every check with its description and an example")
+
+    tokens = sub.add_parser("tokens", help="count each turn's prompt tokens, window headroom and cost; send nothing",
+                            description="Dry run: count the prompt tokens of every turn's request (exact for the "
+                            "first turn, a lower bound after it), the context-window headroom and the estimated "
+                            "cost range. Never calls a model; works offline.")  # fmt: skip
+    tokens.add_argument("paths", nargs="+", metavar="PATH")
+    tokens.add_argument("--model", help="model for every case (overrides the suites' `model:`)")
+    tokens.add_argument("--json", action="store_true", help="print a JSON list, one object per case and turn")
+
+    compare = sub.add_parser("compare", help="diff two results.json: regressions, flipped checks, prompt changes",
+                             description="Align two runs by suite, case id and repeat and report what changed: "
+                                         "status, flipped checks, the request, the replies, tokens, cost, latency. "
+                                         "Writes diff.html, summary.md and junit.xml to --out. Exit 0 when the "
+                                         "gate passes, 1 when a case regressed, 2 when a file cannot be read.")  # fmt: skip
+    compare.add_argument("base", metavar="BASE", help="the base run's results.json (or its folder)")
+    compare.add_argument("head", metavar="HEAD", help="the head run's results.json (or its folder)")
+    compare.add_argument("--out", default="reports/compare", help="output folder (default: reports/compare)")
+    _add_gate_options(compare)
+
+    merge = sub.add_parser("merge", help="combine the results.json of shards into one run",
+                           description=MERGE_DESCRIPTION, epilog=MERGE_EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    merge.add_argument("inputs", nargs="+", metavar="DIR", help="folders holding a results.json (or the files themselves)")
+    merge.add_argument("--out", default="reports/latest", help="output folder (default: reports/latest)")
     return parser
 
 
@@ -84,6 +147,15 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _shard(text: str):
+    from harness.sharding import ShardError, parse_shard
+
+    try:
+        return parse_shard(text)
+    except ShardError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -97,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return exit_codes.BAD_INPUT
-    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "checks": cmd_checks}[args.command]
+    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "checks": cmd_checks,
+               "merge": cmd_merge, "compare": cmd_compare, "tokens": cmd_tokens}[args.command]  # fmt: skip
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -124,16 +197,66 @@ def _print_problems(error) -> None:
     print(f"{len(error.problems)} {noun} found; nothing was sent.", file=sys.stderr)
 
 
+# With --resume these come from DIR/run.json; changing them would change what runs.
+RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
+                "case": "--case", "shard": "--shard", "out": "--out"}  # fmt: skip
+
+
+def _resume_settings(args: argparse.Namespace) -> str | None:
+    """Fill ``args`` from the run folder's run.json; returns a problem to print, or None."""
+    from harness.journal import RunFolder, RunFolderError
+
+    given = [flag for attr, flag in RESUME_FIXED.items() if getattr(args, attr, None)]
+    if given:
+        return (f"--resume {args.resume} reruns the suites and settings saved in it; drop {', '.join(given)} "
+                "(only --base-url, --concurrency, --timeout, --max-retries, --rpm, --tpm and -q may change)")  # fmt: skip
+    try:
+        saved = RunFolder(Path(args.resume)).load_settings()
+    except RunFolderError as e:
+        return str(e)
+    args.paths, args.model, args.case = saved.get("paths") or [], saved.get("model"), saved.get("cases") or None
+    args.cassettes, args.cassette_dir, args.out = saved.get("cassettes"), saved.get("cassette_dir"), args.resume
+    args.base_url = args.base_url or saved.get("base_url")
+    for attr in ("concurrency", "timeout", "max_retries", "rpm", "tpm"):
+        if getattr(args, attr) is None:
+            setattr(args, attr, saved.get(attr))
+    args.retry_base_delay = saved.get("retry_base_delay")
+    args.shard = _shard(saved["shard"]) if saved.get("shard") else None
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.interrupt import StopFlag
+    from harness.journal import RunFolder, RunFolderError
     from harness.progress import Progress
     from harness.report.terminal import print_summary
-    from harness.results import save_run
-    from harness.runner import RunSettings, run_plans
+    from harness.run_outputs import write_run_outputs
+    from harness.runner import RunSettings, plan_key, run_plans
 
+    if args.resume:
+        problem = _resume_settings(args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return exit_codes.BAD_INPUT
+    elif not args.paths:
+        print("error: give the suite files or folders to run, or --resume DIR to continue a run", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    args.concurrency = args.concurrency or 8
+    args.cassettes, args.cassette_dir = args.cassettes or "replay", args.cassette_dir or "cassettes"
+    args.out = args.out or "reports/latest"
     loaded = _load(args.paths, args.model)
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded
+    from harness.budgets import unpriced_cost_budgets
+    from harness.suite import SuiteError
+
+    if unpriced := unpriced_cost_budgets(plans):
+        _print_problems(SuiteError(unpriced))
+        return exit_codes.BAD_INPUT
+    baseline = _load_result(args.baseline, "--baseline") if args.baseline else None
+    if baseline is False:
+        return exit_codes.BAD_INPUT
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or None
     api_key = os.environ.get("OPENAI_API_KEY") or None
     if args.case:
@@ -141,22 +264,163 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not plans:
             print(f"error: no case id matches {' or '.join(args.case)}; see `harness list`", file=sys.stderr)
             return exit_codes.BAD_INPUT
+    if args.shard:
+        from harness.sharding import select_shard
+
+        total = len(plans)
+        plans = select_shard(plans, args.shard)
+        if not args.quiet:
+            print(f"shard {args.shard}: {len(plans)} of {total} cases", file=sys.stderr)
     if args.cassettes in ("off", "record", "record-missing") and not base_url and not api_key:
         print(f"error: --cassettes {args.cassettes} sends requests: set OPENAI_API_KEY (for api.openai.com) "
               "or --base-url for another server", file=sys.stderr)  # fmt: skip
         return exit_codes.BAD_INPUT
     settings = RunSettings(paths=list(args.paths), model=args.model, base_url=base_url, concurrency=args.concurrency,
                            cassette_mode=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
-                           max_retries=args.max_retries)  # fmt: skip
-    progress = Progress(len(plans), enabled=not args.quiet)
-    run = run_plans(plans, settings, api_key, on_case_done=progress.case_done)
-    progress.close()
+                           max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
+                           retry_base_delay=getattr(args, "retry_base_delay", None))  # fmt: skip
+    folder = RunFolder(Path(args.out))
+    try:
+        if args.resume:
+            journaled, journal = folder.resume()
+            finished = journaled.cases
+        else:
+            journal = folder.start({**settings.to_dict(), **({"shard": str(args.shard)} if args.shard else {})})
+            finished = {}
+    except RunFolderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    except OSError as e:
+        print(f"error: cannot write to the output folder {args.out}: {e.strerror or e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    todo = sum(plan_key(p) not in finished for p in plans)
+    if args.resume and not args.quiet:
+        print(f"resuming {args.out}: {len(plans) - todo} of {len(plans)} cases already finished", file=sys.stderr)
+    progress = Progress(todo, enabled=not args.quiet, concurrency=settings.concurrency)
+    stop = StopFlag()
+    try:
+        run = run_plans(plans, settings, api_key, on_case_done=journal.append, observer=progress, stop=stop,
+                        finished=finished)  # fmt: skip
+    finally:
+        journal.close()
+        progress.close()
+    if args.shard:
+        run.settings["shard"] = str(args.shard)
     out = Path(args.out)
-    save_run(run, out / "results.json")
+    write_run_outputs(run, out)
     print_summary(run)
+    for case in run.cases:
+        if case.reason:
+            print(f"{case.status.upper()} {case.suite} / {case.id}: {case.reason}")
     print(f"results: {out / 'results.json'}")
     s = run.summary
+    if stop.is_set:
+        print(f"{stop.name}: stopped with {s.interrupted} of {s.total} cases unfinished (marked interrupted); "
+              f"continue with: harness run --resume {shlex.quote(str(out))}", file=sys.stderr)  # fmt: skip
+        return stop.exit_code
+    code = exit_codes.for_counts(s.failed, s.errored)
+    if baseline:
+        gate = _compare(baseline, run, args.baseline, str(out / "results.json"), out / "compare", args)
+        code = max(code, gate)  # NOT_EVALUATED (3) > FAILED (1) > OK (0)
+    return code
+
+
+def _add_gate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-regressions", type=_non_negative_int, metavar="N",
+                        help="tolerate up to N regressed cases (default 0, unless --max-pass-rate-drop is given)")  # fmt: skip
+    parser.add_argument("--max-pass-rate-drop", type=_non_negative_float, metavar="PCT",
+                        help="tolerate regressions while the pass rate drops by at most PCT percentage points")  # fmt: skip
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _load_result(raw: str, what: str):
+    """A results.json (or the folder holding one); False after printing why it cannot be read."""
+    from harness.results import ResultFileError, load_run
+
+    path = Path(raw)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        return load_run(path)
+    except ResultFileError as e:
+        print(f"error: {what}: {e}", file=sys.stderr)
+        return False
+
+
+def _compare(base, head, base_name: str, head_name: str, out: Path, args: argparse.Namespace) -> int:
+    from harness.compare import Gate, compare_runs
+    from harness.report import gc_paused, write_compare_reports
+    from harness.report.terminal import print_comparison
+
+    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop)
+    with gc_paused():
+        comparison = compare_runs(base, head, gate, base_name=base_name, head_name=head_name)
+    files = write_compare_reports(comparison, out)
+    print_comparison(comparison)
+    print(f"diff: {files['diff.html']}")
+    return exit_codes.OK if comparison.verdict.ok else exit_codes.FAILED
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    base = _load_result(args.base, "BASE")
+    head = _load_result(args.head, "HEAD")
+    if base is False or head is False:
+        return exit_codes.BAD_INPUT
+    return _compare(base, head, args.base, args.head, Path(args.out), args)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.report.terminal import print_summary
+    from harness.results import ResultFileError, load_run
+    from harness.run_outputs import write_run_outputs
+    from harness.sharding import MergeError, merge_runs
+
+    sources, unreadable = [], 0
+    for raw in args.inputs:
+        path = Path(raw)
+        if path.is_dir():
+            path = path / "results.json"
+        try:
+            sources.append((str(path), load_run(path)))
+        except ResultFileError as e:
+            hint = "" if path.exists() else "; pass the folders that hold each shard's results.json"
+            print(f"error: {e}{hint}", file=sys.stderr)
+            unreadable += 1
+    if unreadable:
+        return exit_codes.BAD_INPUT
+    try:
+        merged = merge_runs(sources)
+    except MergeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    for warning in merged.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    out = Path(args.out)
+    path = write_run_outputs(merged.run, out)
+    print_summary(merged.run)
+    print(f"merged {len(merged.run.cases)} cases from {len(sources)} results files")
+    print(f"results: {path}")
+    s = merged.run.summary
     return exit_codes.for_counts(s.failed, s.errored)
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.token_report import as_json, as_table, estimate_plans
+
+    loaded = _load(args.paths, args.model)
+    if loaded is None:
+        return exit_codes.BAD_INPUT
+    rows = estimate_plans(loaded[1])
+    print(json.dumps(as_json(rows), indent=2, ensure_ascii=False) if args.json else as_table(rows))
+    return exit_codes.OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

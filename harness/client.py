@@ -7,6 +7,7 @@ off (``max_retries=0``): the harness retries in exactly one layer
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -63,20 +64,37 @@ class ModelClient:
             project=None,
         )
 
-    async def complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
-        """Send one chat completion request exactly as given; raise RequestFailed on any failure."""
+    async def complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+                       timeout: float | None = None) -> Completion:  # fmt: skip
+        """Send one chat completion request exactly as given; raise RequestFailed on any failure.
+
+        ``timeout`` (default: the client's) bounds the whole request, not just each read.
+        Every message is scrubbed of the API key: servers echo keys in 401 errors.
+        """
+        try:
+            return await self._complete(model, messages, params, timeout or self.settings.timeout)
+        except RequestFailed as e:
+            e.message = redact(e.message, self.settings.api_key)
+            e.args = (e.message,)
+            raise
+
+    async def _complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+                        timeout: float) -> Completion:  # fmt: skip
         import openai
 
         started = time.perf_counter()
         try:
-            raw = await self._openai.chat.completions.with_raw_response.create(
-                model=model, messages=messages, extra_body=params or None
+            raw = await asyncio.wait_for(
+                self._openai.chat.completions.with_raw_response.create(
+                    model=model, messages=messages, extra_body=params or None, timeout=timeout
+                ),
+                timeout,
             )
             body = raw.http_response.content
         except openai.APIStatusError as e:
             raise _status_failure(e) from None
-        except openai.APITimeoutError:
-            raise RequestFailed(f"request timed out after {self.settings.timeout:g} s", retryable=True) from None
+        except (openai.APITimeoutError, asyncio.TimeoutError):
+            raise RequestFailed(f"request timed out after {timeout:g} s", retryable=True) from None
         except openai.APIConnectionError as e:
             cause = e.__cause__ or e
             raise RequestFailed(f"connection failed: {type(cause).__name__}: {cause}", retryable=True) from None
@@ -90,6 +108,28 @@ class ModelClient:
 
     async def aclose(self) -> None:
         await self._openai.close()
+
+
+REDACTED = "[redacted]"
+MIN_KEY_FRAGMENT = 10
+
+
+def redact(text: str, key: str | None) -> str:
+    """``text`` with the key, and any run of 10 or more of its characters, replaced by [redacted].
+
+    Servers echo keys back ("Incorrect API key provided: sk-proj-abc...xyz"), so
+    a fragment is as much a leak as the whole key.
+    """
+    if not key or not text:
+        return text
+    if len(key) < MIN_KEY_FRAGMENT:
+        return text.replace(key, REDACTED)
+    for size in range(len(key), MIN_KEY_FRAGMENT - 1, -1):
+        for start in range(len(key) - size + 1):
+            fragment = key[start : start + size]
+            if fragment in text:
+                text = text.replace(fragment, REDACTED)
+    return text
 
 
 def _status_failure(e: Any) -> RequestFailed:

@@ -85,6 +85,16 @@ class CheckResult:
 
 
 @dataclass
+class ContextSummary:
+    """The request that summarized earlier exchanges to fit the context window, and its reply."""
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    reply: Completion | None = None
+    cost_usd: float | None = None
+
+
+@dataclass
 class TurnResult:
     index: int
     messages: list[dict[str, Any]]
@@ -92,12 +102,27 @@ class TurnResult:
     reply: Completion | None = None
     checks: list[CheckResult] = field(default_factory=list)
     error: str | None = None
-    cost_usd: float | None = None
+    cost_usd: float | None = None  # every request of the turn: the reply, plus a context summary if one was made
     notes: list[str] = field(default_factory=list)
+    estimated_prompt_tokens: int | None = None  # the harness's own tiktoken count of the request
+    prompt_tokens_delta: int | None = None  # server's usage.prompt_tokens minus the estimate, for known OpenAI models
+    context_summary: ContextSummary | None = None
 
     @property
     def passed(self) -> bool:
         return self.error is None and all(c.passed for c in self.checks)
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every request the turn made (its reply and any context summary)."""
+        total = Usage(0, 0, 0, 0)
+        replies = [self.reply, self.context_summary.reply if self.context_summary else None]
+        for u in (r.usage for r in replies if r is not None):
+            total.prompt_tokens += u.prompt_tokens or 0
+            total.completion_tokens += u.completion_tokens or 0
+            total.total_tokens += u.total_tokens or 0
+            total.cached_tokens += u.cached_tokens or 0
+        return total
 
 
 @dataclass
@@ -111,6 +136,7 @@ class CaseResult:
     error: str | None = None
     duration_ms: float = 0.0
     repeat: int = 0
+    reason: str | None = None  # why a case was skipped (e.g. its suite's budget was spent)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -124,9 +150,7 @@ class CaseResult:
     def usage(self) -> Usage:
         total = Usage(0, 0, 0, 0)
         for t in self.turns:
-            if t.reply is None:
-                continue
-            u = t.reply.usage
+            u = t.usage
             total.prompt_tokens += u.prompt_tokens or 0
             total.completion_tokens += u.completion_tokens or 0
             total.total_tokens += u.total_tokens or 0
@@ -196,6 +220,7 @@ class RunResult:
             "duration_ms": round(self.duration_ms, 1),
             "settings": self.settings,
             "summary": asdict(self.summary),
+            "suites": suite_summaries(self.cases),
             "cases": [case_to_dict(c) for c in self.cases],
         }
 
@@ -213,20 +238,35 @@ class RunResult:
 def case_to_dict(case: CaseResult) -> dict[str, Any]:
     """The JSON form of one case; also one line of the run journal."""
     data = asdict(case)
+    for turn, turn_data in zip(case.turns, data["turns"]):
+        turn_data["usage"] = asdict(turn.usage)
     data["usage"] = asdict(case.usage)
     data["cost_usd"] = case.cost_usd
     return data
 
 
+def suite_summaries(cases: list[CaseResult]) -> list[dict[str, Any]]:
+    """Counts, tokens and cost per suite, in the order suites first appear."""
+    by_suite: dict[str, list[CaseResult]] = {}
+    for c in cases:
+        by_suite.setdefault(c.suite, []).append(c)
+    return [{"suite": name, **asdict(Summary.of(group))} for name, group in by_suite.items()]
+
+
+def _completion_from_dict(data: dict[str, Any] | None) -> Completion | None:
+    if data is None:
+        return None
+    r = dict(data)
+    r["usage"] = Usage(**r.get("usage") or {})
+    r["tool_calls"] = [ToolCall(**tc) for tc in r.get("tool_calls") or []]
+    return Completion(**r)
+
+
 def case_from_dict(data: dict[str, Any]) -> CaseResult:
     turns = []
     for t in data.get("turns", []):
-        reply = None
-        if t.get("reply") is not None:
-            r = dict(t["reply"])
-            r["usage"] = Usage(**r.get("usage") or {})
-            r["tool_calls"] = [ToolCall(**tc) for tc in r.get("tool_calls") or []]
-            reply = Completion(**r)
+        reply = _completion_from_dict(t.get("reply"))
+        summary = t.get("context_summary")
         turns.append(
             TurnResult(
                 index=t["index"],
@@ -237,6 +277,11 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
                 error=t.get("error"),
                 cost_usd=t.get("cost_usd"),
                 notes=t.get("notes", []),
+                estimated_prompt_tokens=t.get("estimated_prompt_tokens"),
+                prompt_tokens_delta=t.get("prompt_tokens_delta"),
+                context_summary=None if summary is None else ContextSummary(
+                    summary.get("messages", []), summary.get("params", {}),
+                    _completion_from_dict(summary.get("reply")), summary.get("cost_usd")),
             )
         )
     return CaseResult(
@@ -249,6 +294,7 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
         error=data.get("error"),
         duration_ms=data.get("duration_ms", 0.0),
         repeat=data.get("repeat", 0),
+        reason=data.get("reason"),
     )
 
 

@@ -1,7 +1,8 @@
 """The single retry layer: exponential backoff with jitter, honouring Retry-After.
 
 The SDK's own retries are disabled, so this is the only place a request is
-repeated; the count of attempts is therefore exact and bounded.
+repeated; the count of attempts is therefore exact and bounded: at most
+``1 + max_retries`` per request.
 """
 
 from __future__ import annotations
@@ -16,17 +17,28 @@ from harness.client import RequestFailed
 
 T = TypeVar("T")
 
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_BASE_DELAY = 0.5
+DEFAULT_TIMEOUT = 60.0
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_retries: int = 3
-    base_delay: float = 0.5
+    max_retries: int = DEFAULT_MAX_RETRIES
+    base_delay: float = DEFAULT_BASE_DELAY
     max_delay: float = 30.0
+    # A Retry-After longer than this is cut to it: a run should not sleep for an hour on one header.
+    max_retry_after: float = 120.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        """Seconds to wait before retry number ``attempt`` (1-based).
+
+        The server's Retry-After is honoured as a floor, plus up to 10% jitter so
+        a burst of 429s does not come back in the same millisecond.
+        """
         if retry_after is not None and retry_after >= 0:
-            return min(retry_after, self.max_delay * 4)
+            wait = min(retry_after, self.max_retry_after)
+            return wait + wait * random.random() / 10
         backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return backoff * (0.5 + random.random() / 2)  # "equal jitter": never zero, never thundering
 
@@ -36,7 +48,11 @@ async def with_retries(
     policy: RetryPolicy,
     on_retry: Callable[[int, RequestFailed, float], None] | None = None,
 ) -> T:
-    """Call ``send`` until it succeeds, fails permanently, or the retries run out."""
+    """Call ``send`` until it succeeds, fails permanently, or the retries run out.
+
+    The exception that escapes carries the last cause, with how many retries
+    were spent on it, so an `error` case says why it could not be evaluated.
+    """
     attempt = 0
     while True:
         try:

@@ -1,8 +1,12 @@
 """Scheduling: run case plans concurrently, turns in order, and collect results.
 
-Cases run as asyncio tasks behind a semaphore (``--concurrency``); each case's
-turns run in order inside its task. Every finished case is handed to
-``on_case_done`` at once, so callers can stream it to a journal or a display.
+Cases run as asyncio tasks, at most ``--concurrency`` at a time; each case's
+turns run in order inside its task. Every request attempt goes through one
+``RequestGate`` (rpm/tpm buckets, then an adaptive cap on requests in flight)
+and one retry layer. Every finished case is handed to ``on_case_done`` at once,
+so callers can stream it to the journal. A ``StopFlag`` (set by Ctrl-C or
+SIGTERM) cancels what is in flight and marks every unfinished case
+`interrupted`; what finished is kept.
 """
 
 from __future__ import annotations
@@ -11,23 +15,32 @@ import asyncio
 import shlex
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.client import ClientSettings, ModelClient
-from harness.conversation import run_conversation
-from harness.results import ERROR, CaseResult, Completion, RunResult
-from harness.retry import RetryPolicy, with_retries
+from harness.budgets import Spending
+from harness.client import ClientSettings, ModelClient, RequestFailed
+from harness.conversation import Send, run_conversation
+from harness.interrupt import StopFlag, stop_on_signals
+from harness.ratelimit import RequestGate, request_tokens
+from harness.results import ERROR, INTERRUPTED, SKIPPED, CaseResult, Completion, RunResult
+from harness.retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy, with_retries
 from harness.templating import CasePlan
 
 CASSETTE_MODES = ("replay", "record-missing", "record", "off")
+TICK_SECONDS = 0.2
 
 
 @dataclass
 class RunSettings:
-    """Everything that shapes a run; saved in results.json (never the key)."""
+    """Everything that shapes a run; saved in results.json and run.json (never the key).
+
+    ``timeout``, ``max_retries`` and ``retry_base_delay`` left as None mean "the
+    suite's `retry:` block, else the default"; given, they win over the suite.
+    """
 
     paths: list[str] = field(default_factory=list)
     model: str | None = None
@@ -35,8 +48,12 @@ class RunSettings:
     concurrency: int = 8
     cassette_mode: str = "off"
     cassette_dir: str = "cassettes"
-    timeout: float = 60.0
-    max_retries: int = 3
+    timeout: float | None = None
+    max_retries: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    retry_base_delay: float | None = None
+    cases: list[str] = field(default_factory=list)  # --case patterns
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,10 +65,54 @@ class RunSettings:
             "cassette_dir": self.cassette_dir,
             "timeout": self.timeout,
             "max_retries": self.max_retries,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "retry_base_delay": self.retry_base_delay,
+            "cases": self.cases,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSettings:
+        """The inverse of ``to_dict``, tolerant of keys added or missing across versions."""
+        return cls(
+            paths=[str(p) for p in data.get("paths") or []],
+            model=data.get("model"),
+            base_url=data.get("base_url"),
+            concurrency=int(data.get("concurrency") or 8),
+            cassette_mode=data.get("cassettes") or "replay",
+            cassette_dir=data.get("cassette_dir") or "cassettes",
+            timeout=data.get("timeout"),
+            max_retries=data.get("max_retries"),
+            rpm=data.get("rpm"),
+            tpm=data.get("tpm"),
+            retry_base_delay=data.get("retry_base_delay"),
+            cases=[str(c) for c in data.get("cases") or []],
+        )
+
+    def policy_for(self, suite: Any) -> tuple[RetryPolicy, float]:
+        """Retry policy and per-request timeout for one suite: command line, then `retry:`, then defaults."""
+        block = getattr(suite, "retry", None) or {}
+        max_retries = _first(self.max_retries, block.get("max_retries"), DEFAULT_MAX_RETRIES)
+        base_delay = _first(self.retry_base_delay, block.get("base_delay"), DEFAULT_BASE_DELAY)
+        timeout = _first(self.timeout, block.get("timeout"), DEFAULT_TIMEOUT)
+        return RetryPolicy(max_retries=int(max_retries), base_delay=float(base_delay)), float(timeout)
+
+
+def _first(*values: Any) -> Any:
+    return next(v for v in values if v is not None)
 
 
 CaseCallback = Callable[[CaseResult], None]
+
+
+class RunObserver:
+    """What the runner reports while it works; the progress display implements it. All no-ops here."""
+
+    def case_done(self, case: CaseResult) -> None: ...
+
+    def retry(self, attempt: int, error: RequestFailed, wait: float) -> None: ...
+
+    def tick(self, in_flight: int, limit: int, waiting: int) -> None: ...
 
 
 async def execute(
@@ -60,10 +121,17 @@ async def execute(
     api_key: str | None,
     on_case_done: CaseCallback | None = None,
     on_retry: Callable[[], None] | None = None,
+    observer: RunObserver | None = None,
+    stop: StopFlag | None = None,
 ) -> list[CaseResult]:
-    """Run every plan; results come back in plan order whatever order they finish in."""
-    client_settings = ClientSettings(base_url=settings.base_url, api_key=api_key, timeout=settings.timeout,
-                                     max_connections=max(settings.concurrency, 1))  # fmt: skip
+    """Run every plan; results come back in plan order whatever order they finish in.
+
+    When ``stop`` is set part-way, cases not finished come back `interrupted`.
+    """
+    observer = observer or RunObserver()
+    concurrency = max(settings.concurrency, 1)
+    client_settings = ClientSettings(base_url=settings.base_url, api_key=api_key,
+                                     timeout=settings.timeout or DEFAULT_TIMEOUT, max_connections=concurrency)  # fmt: skip
     transport = None
     if settings.cassette_mode != "off":
         import httpx2
@@ -73,30 +141,101 @@ async def execute(
         limits = httpx2.Limits(max_connections=client_settings.max_connections)
         transport = CassetteTransport(httpx2.AsyncHTTPTransport(limits=limits))
     client = ModelClient(client_settings, transport)
-    policy = RetryPolicy(max_retries=settings.max_retries)
-    semaphore = asyncio.Semaphore(max(settings.concurrency, 1))
+    paced = settings.cassette_mode != "replay"  # replaying sends nothing, so there is nothing to pace
+    gate = RequestGate.build(concurrency, settings.rpm if paced else None, settings.tpm if paced else None)
+    for suite in {id(p.suite): p.suite for p in plans}.values():
+        limits_block = getattr(suite, "rate_limit", None) or {}
+        if paced:
+            gate.add_suite(suite.name, limits_block.get("rpm"), limits_block.get("tpm"))
+    cases_running = asyncio.Semaphore(concurrency)
+    spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 
-    async def send(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
-        return await with_retries(lambda: client.complete(model, messages, params), policy,
-                                  (lambda *_: on_retry()) if on_retry else None)  # fmt: skip
+    def note_retry(attempt: int, error: RequestFailed, wait: float) -> None:
+        observer.retry(attempt, error, wait)
+        if on_retry:
+            on_retry()
+
+    def sender(plan: CasePlan) -> Send:
+        policy, timeout = settings.policy_for(plan.suite)
+        suite = plan.suite.name
+
+        async def attempt(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+            tokens = request_tokens(model, messages, params) if gate.counts_tokens(suite) else 0
+            async with gate.admit(suite, tokens) as slot:
+                try:
+                    reply = await client.complete(model, messages, params, timeout)
+                except RequestFailed as e:
+                    slot.outcome = "rate_limited" if e.status == 429 else "failed"
+                    raise
+                slot.outcome = "ok"
+                return reply
+
+        async def send(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+            return await with_retries(lambda: attempt(model, messages, params), policy, note_retry)
+
+        return send
 
     async def one(plan: CasePlan) -> CaseResult:
-        async with semaphore:
-            if settings.cassette_mode == "off":
-                result = await run_conversation(plan, send)
-            else:
-                result = await _with_cassette(plan, settings, api_key, send)
+        async with cases_running:
+            send = sender(plan)
+            try:
+                if skip := spending.skip_reason(plan):
+                    result = CaseResult(suite=plan.suite.name, id=plan.case.id, status=SKIPPED,
+                                        file=str(plan.suite.path), model=plan.model, reason=skip)  # fmt: skip
+                elif settings.cassette_mode == "off":
+                    result = await run_conversation(plan, send, spending=spending)
+                else:
+                    result = await _with_cassette(plan, settings, api_key, send, spending)
+            except Exception as e:  # a bug in one case must not lose the run  # noqa: BLE001
+                result = error_result(plan, f"internal error: {type(e).__name__}: {e}")
         if on_case_done:
             on_case_done(result)
+        observer.case_done(result)
         return result
 
+    async def ticker() -> None:
+        while True:
+            c = gate.concurrency
+            observer.tick(c.in_flight, c.limit, c.waiting)
+            await asyncio.sleep(TICK_SECONDS)
+
+    stopped = stop.bind() if stop else None
+    tasks = [asyncio.create_task(one(p)) for p in plans]
+    tick_task = asyncio.create_task(ticker())
     try:
-        return list(await asyncio.gather(*(one(p) for p in plans)))
+        await _until_done_or_stopped(tasks, stopped)
     finally:
+        for t in [*tasks, tick_task]:
+            t.cancel()
+        await asyncio.gather(*tasks, tick_task, return_exceptions=True)
         await client.aclose()
+    why = f"interrupted by {stop.name} before it finished" if stop and stop.is_set else "interrupted before it finished"
+    return [_outcome(task, plan, why) for plan, task in zip(plans, tasks)]
 
 
-async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, send: Any) -> CaseResult:
+async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped: asyncio.Event | None) -> None:
+    if not tasks:
+        return
+    everything = asyncio.ensure_future(asyncio.wait(tasks))
+    waiters: set[asyncio.Future[Any]] = {everything}
+    if stopped is not None:
+        waiters.add(asyncio.ensure_future(stopped.wait()))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+def _outcome(task: asyncio.Task[CaseResult], plan: CasePlan, why: str) -> CaseResult:
+    if task.done() and not task.cancelled() and task.exception() is None:
+        return task.result()
+    return CaseResult(suite=plan.suite.name, id=plan.case.id, status=INTERRUPTED, file=str(plan.suite.path),
+                      model=plan.model, error=why)  # fmt: skip
+
+
+async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, send: Any,
+                         spending: Spending | None = None) -> CaseResult:  # fmt: skip
     """Run one case inside its own cassette; a cassette problem makes the case an error, never a crash."""
     from harness import cassettes
 
@@ -108,7 +247,7 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
         return error_result(plan, str(e))
     token = cassettes.current.set(cassette)
     try:
-        result = await run_conversation(plan, send)
+        result = await run_conversation(plan, send, spending=spending)
     finally:
         cassettes.current.reset(token)
     try:
@@ -123,19 +262,37 @@ def error_result(plan: CasePlan, message: str) -> CaseResult:
                       model=plan.model, error=message)  # fmt: skip
 
 
+def plan_key(plan: CasePlan) -> tuple[str, str, int]:
+    """The key a plan's result is journaled under (``CaseResult.key``)."""
+    return (plan.suite.name, plan.case.id, 0)
+
+
 def run_plans(
     plans: list[CasePlan],
     settings: RunSettings,
     api_key: str | None,
     on_case_done: CaseCallback | None = None,
+    *,
+    observer: RunObserver | None = None,
+    stop: StopFlag | None = None,
+    finished: dict[tuple[str, str, int], CaseResult] | None = None,
 ) -> RunResult:
-    """Synchronous entry point: run the plans and wrap the outcome as a RunResult."""
+    """Synchronous entry point: run the plans and wrap the outcome as a RunResult.
+
+    ``finished`` holds cases already done (from a journal, on resume): they are
+    not run again and take their place in plan order. With ``stop``, Ctrl-C
+    and SIGTERM stop the run cleanly instead of raising.
+    """
+    finished = finished or {}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    cases = asyncio.run(execute(plans, settings, api_key, on_case_done))
+    todo = [p for p in plans if plan_key(p) not in finished]
+    with stop_on_signals(stop) if stop else nullcontext():
+        new = asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop)) if todo else []
+    ran = {plan_key(p): case for p, case in zip(todo, new)}
     return RunResult(
         settings=settings.to_dict(),
-        cases=cases,
+        cases=[finished.get(plan_key(p)) or ran[plan_key(p)] for p in plans],
         started_at=started_at,
         duration_ms=(time.perf_counter() - t0) * 1000,
     )

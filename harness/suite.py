@@ -19,7 +19,10 @@ from harness.tokens import SUPPORTED_ENCODINGS
 from harness.yaml_positions import Loc, PosDict, PosList, YamlSyntaxError, load_yaml, to_plain
 
 SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length",
-              "encoding", "budget", "context", "pricing", "pricing_file"}  # fmt: skip
+              "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit"}  # fmt: skip
+# Suite-level reliability settings: key -> (number kind, minimum, whether the minimum itself is allowed).
+RETRY_KEYS = {"max_retries": (int, 0, True), "timeout": (float, 0, False), "base_delay": (float, 0, True)}
+RATE_LIMIT_KEYS = {"rpm": (float, 0, False), "tpm": (float, 0, False)}
 CASE_KEYS = {"id", "description", "model", "params", "system", "vars", "messages", "turns", "fail_on_length",
              "encoding", "budget", "context"}  # fmt: skip
 TURN_KEYS = {"user", "expect", "tool_results", "budget"}
@@ -120,6 +123,8 @@ class Suite:
     budget: Budget | None = None
     context: ContextSpec | None = None
     prices: PriceTable | None = None  # the shipped table with `pricing_file:` and `pricing:` applied
+    retry: dict[str, Any] = field(default_factory=dict)  # max_retries, timeout, base_delay
+    rate_limit: dict[str, Any] = field(default_factory=dict)  # rpm, tpm
 
 
 def did_you_mean(word: str, choices: set[str] | list[str]) -> str:
@@ -278,6 +283,8 @@ class _Validator:
             budget=self.budget(data, "the suite"),
             context=self.context(data, "the suite"),
             prices=self.prices(data),
+            retry=self.numbers(data, "retry", RETRY_KEYS, "retry: {max_retries: 5, timeout: 30}"),
+            rate_limit=self.numbers(data, "rate_limit", RATE_LIMIT_KEYS, "rate_limit: {rpm: 500, tpm: 200000}"),
         )
         seen: dict[str, Loc] = {}
         if isinstance(cases_raw, PosList):
@@ -292,6 +299,28 @@ class _Validator:
                 seen[case.id] = case.loc
                 suite.cases.append(case)
         return suite, self.problems
+
+    def numbers(self, data: PosDict, key: str, spec: dict[str, tuple[type, float, bool]], example: str) -> dict[str, Any]:
+        """A small mapping of named numbers (`retry:`, `rate_limit:`), each checked against its minimum."""
+        block = self.typed(data, key, dict, f"a mapping like `{example}`", "the suite")
+        out: dict[str, Any] = {}
+        for name, value in (block or {}).items():
+            if name not in spec:
+                hint = did_you_mean(str(name), set(spec)) or f"; expected one of {', '.join(sorted(spec))}"
+                self.add(block.key_locs[name], f"unknown key {name!r} in `{key}`{hint}")
+                continue
+            kind, minimum, inclusive = spec[name]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            whole = kind is float or isinstance(value, int)
+            if not number or not whole or value != value or value in (float("inf"), float("-inf")):
+                what = "a whole number" if kind is int else "a number"
+                self.add(block.value_locs[name], f"`{key}.{name}` must be {what}, got {_kind(value)}")
+            elif value < minimum or (value == minimum and not inclusive):
+                self.add(block.value_locs[name],
+                         f"`{key}.{name}` must be {'at least' if inclusive else 'more than'} {minimum:g}, got {value!r}")  # fmt: skip
+            else:
+                out[str(name)] = value
+        return out
 
     def flag(self, data: PosDict, where: str, default: bool | None) -> bool | None:
         value = self.typed(data, "fail_on_length", bool, "true or false", where)
@@ -377,6 +406,10 @@ class _Validator:
         try:
             if file_name is not None:
                 path = self.path.parent / file_name
+                if not inside_project(path, self.path):
+                    self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} is outside the project; "
+                             "a suite may only read files under the working directory or its own folder")  # fmt: skip
+                    return None
                 if not path.is_file():
                     self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} does not exist "
                              f"(looked for {path}; the path is relative to the suite file)")  # fmt: skip
@@ -504,6 +537,16 @@ class _Validator:
                 self.add(data.value_locs[name], f"check `{name}` in {where}: {e}")
                 return None
         return Check(str(name), arg, key_loc)
+
+
+def inside_project(path: Path, suite_file: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) is under the working directory or the suite's own folder.
+
+    A suite is often someone else's file: it must not be able to read ~/.ssh or /etc.
+    """
+    target = path.resolve()
+    roots = {Path.cwd().resolve(), suite_file.parent.resolve()}
+    return any(target == root or root in target.parents for root in roots)
 
 
 def _split_loc(text: str, fallback: Loc) -> tuple[Loc, str]:

@@ -13,7 +13,9 @@ choose special behaviour, so each test states what it wants in the suite itself:
     [[echo_key]]          a 401 whose message echoes the Authorization key, as real servers do
     [[sleep:MS]]          wait MS milliseconds before answering
 
-Without a directive the reply is ``echo: <last user message>``. Every request
+Directives in the system message apply too (the user's win), so a test can
+edit a system prompt and see the reply change. Without a directive the reply
+is ``echo: <last user message>``. Every request
 is kept in ``server.requests`` (parsed body plus headers) for assertions.
 """
 
@@ -179,7 +181,9 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             last_user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
             if not isinstance(last_user, str):
                 last_user = json.dumps(last_user)
-            directives = {name: (arg or "") for name, arg in DIRECTIVE.findall(last_user)}
+            system = next((m.get("content") for m in messages if m.get("role") == "system"), "") or ""
+            directives = {name: (arg or "") for name, arg in DIRECTIVE.findall(str(system))}
+            directives.update({name: (arg or "") for name, arg in DIRECTIVE.findall(last_user)})
             if "sleep" in directives:
                 time.sleep(float(directives["sleep"]) / 1000)
             if "echo_key" in directives:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from harness.results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
+
+if TYPE_CHECKING:
+    from harness.compare import Comparison
 
 COLOURS = {PASSED: "32", FAILED: "31", ERROR: "35", SKIPPED: "33", INTERRUPTED: "33"}
 
@@ -66,3 +69,61 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
 def print_summary(run: RunResult, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     print(format_summary(run, colour=use_colour(stream)), file=stream)
+
+
+# --- compare -----------------------------------------------------------------
+
+_CHANGE_COLOUR = {"regressed": FAILED, "fixed": PASSED, "still failing": ERROR, "new": SKIPPED,
+                  "removed": SKIPPED, "changed": SKIPPED}  # fmt: skip
+
+
+def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50) -> str:
+    """Regressions first, each with the reason and the request change beside it; then totals and the gate."""
+    from harness.compare import CHANGE_ORDER, UNCHANGED
+
+    lines: list[str] = []
+    shown = 0
+    for change in CHANGE_ORDER:
+        if change == UNCHANGED:
+            continue
+        for d in cmp.of(change):
+            if shown == max_rows:
+                break
+            shown += 1
+            label = paint(f"{change.upper():<13}", _CHANGE_COLOUR.get(change, ""), colour)
+            lines.append(f"{label} {d.label}  ({d.base_status or 'absent'} -> {d.head_status or 'absent'})")
+            broke = [f for f in d.flips if f.after is False] or d.flips
+            details = [f"turn {f.turn} {f.name}: {f.reason}" for f in broke[:3]] or d.reasons()[:3]
+            lines.extend(f"    {_short(x)}" for x in details)
+            request = [f"{p.label} {p.kind}" for p in d.prompt] + [f"param {p.key}" for p in d.params]
+            if request:
+                lines.append(f"    request: {_short(', '.join(request))}")
+    remaining = sum(1 for d in cmp.cases if d.change != UNCHANGED) - shown
+    if remaining > 0:
+        lines.append(f"... and {remaining} more; see diff.html or summary.md")
+    if lines:
+        lines.append("")
+    t = cmp.totals
+    counts = ", ".join(paint(f"{t.counts[c]} {c}", _CHANGE_COLOUR.get(c, ""),
+                             colour and t.counts[c] > 0 and c in _CHANGE_COLOUR) for c in CHANGE_ORDER)  # fmt: skip
+    rate = t.pass_rate
+    rates = f"{_pct(rate.base)} -> {_pct(rate.head)}"
+    lines.append(f"{counts} of {len(cmp.cases)} cases; pass rate {rates}; tokens {t.tokens.base or 0:,.0f} -> "
+                 f"{t.tokens.head or 0:,.0f}")  # fmt: skip
+    requests = sum(d.request_changed for d in cmp.cases)
+    replies = sum(any(r.changed for r in d.replies) for d in cmp.cases)
+    lines.append(f"request changed in {requests} cases, a reply in {replies}")
+    if cmp.verdict.ok:
+        lines.append(paint("gate passed", PASSED, colour))
+    else:
+        lines.append(paint("gate failed: " + "; ".join(cmp.verdict.reasons), FAILED, colour))
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def print_comparison(cmp: Comparison, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    print(format_comparison(cmp, colour=use_colour(stream)), file=stream)

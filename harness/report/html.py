@@ -1,0 +1,147 @@
+"""report.html and diff.html: one self-contained file each, rendered by Jinja2.
+
+The header (totals) is rendered here with autoescaping on; the case table and
+transcripts are built in the browser from one embedded JSON blob, inserting
+every user or model text with textContent, so markup in a reply is shown as
+text and never runs. No CDN, no network: the CSS and JS are inlined.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from harness import __version__
+from harness.compare import CHANGE_ORDER, Comparison, Metric
+from harness.report.payload import compare_payload, run_payload
+from harness.results import RunResult, Summary
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )  # fmt: skip
+    env.filters.update(num=fmt_num, cost=fmt_cost, ms=fmt_ms, pct=fmt_pct, delta=fmt_delta)
+    env.globals["asset"] = asset
+    return env
+
+
+@lru_cache(maxsize=None)
+def asset(name: str) -> Markup:
+    """A CSS or JS file inlined verbatim (our own code, so not escaped; never user text)."""
+    return Markup((TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+def embed_json(data: Any) -> Markup:
+    """JSON safe inside <script type="application/json">: no '<' so no '</script>' breakout."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return Markup(text)
+
+
+def fmt_num(value: float | None) -> str:
+    return "\u2014" if value is None else f"{value:,.0f}"
+
+
+def fmt_cost(value: float | None) -> str:
+    if value is None:
+        return "\u2014"
+    return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "\u2014"
+    if abs(value) < 1000:
+        return f"{value:.0f} ms"
+    if abs(value) < 120_000:
+        return f"{value / 1000:.1f} s"
+    return f"{value / 60_000:.1f} min"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "\u2014" if value is None else f"{value:.1f}%"
+
+
+def fmt_delta(value: float | None, kind: str = "num") -> str:
+    """A signed change: '+12', '-0.0010', '+1.2 s'; '' for no change, dash when unknown."""
+    if value is None:
+        return "\u2014"
+    if abs(value) < 1e-12:
+        return "\u00b10"
+    sign = "+" if value > 0 else "\u2212"
+    body = {"num": fmt_num, "cost": fmt_cost, "ms": fmt_ms}.get(kind, fmt_num)(abs(value))
+    if kind == "pp":
+        body = f"{abs(value):.1f} pp"
+    return sign + body
+
+
+def run_models(run: RunResult) -> str:
+    models = sorted({c.model for c in run.cases if c.model})
+    return run.settings.get("model") or ", ".join(models) or "\u2014"
+
+
+def _summary_context(s: Summary) -> dict[str, Any]:
+    rate = 100.0 * s.passed / s.total if s.total else None
+    return {"s": s, "rate": rate}
+
+
+def render_run_html(run: RunResult, title: str = "prompt-harness report") -> str:
+    """The run report: totals, a filterable table of cases, each case's transcript on click."""
+    template = environment().get_template("report.html")
+    return template.render(
+        title=title,
+        version=__version__,
+        run=run,
+        models=run_models(run),
+        mode=run.settings.get("cassettes") or "\u2014",
+        **_summary_context(run.summary),
+        data=embed_json(run_payload(run)),
+    )
+
+
+def _metric_row(label: str, m: Metric, kind: str, better: str = "lower") -> dict[str, Any]:
+    fmt = {"num": fmt_num, "cost": fmt_cost, "ms": fmt_ms, "pct": fmt_pct}[kind]
+    delta = m.delta
+    tone = ""
+    if delta:
+        good = delta < 0 if better == "lower" else delta > 0
+        tone = "good" if good else "bad"
+    return {"label": label, "base": fmt(m.base), "head": fmt(m.head),
+            "delta": fmt_delta(delta, "pp" if kind == "pct" else kind), "tone": tone}  # fmt: skip
+
+
+def render_compare_html(comparison: Comparison, title: str = "prompt-harness diff") -> str:
+    """The diff report: verdict and totals, then per case what changed in request and reply."""
+    t = comparison.totals
+    rows = [
+        _metric_row("passed", Metric(t.base.passed, t.head.passed), "num", "higher"),
+        _metric_row("failed", Metric(t.base.failed, t.head.failed), "num"),
+        _metric_row("errored", Metric(t.base.errored, t.head.errored), "num"),
+        _metric_row("cases", Metric(t.base.total, t.head.total), "num", "none"),
+        _metric_row("pass rate", t.pass_rate, "pct", "higher"),
+        _metric_row("tokens", t.tokens, "num"),
+        _metric_row("cost", t.cost_usd, "cost"),
+        _metric_row("duration", t.duration_ms, "ms"),
+    ]
+    template = environment().get_template("diff.html")
+    return template.render(
+        title=title,
+        version=__version__,
+        cmp=comparison,
+        rows=rows,
+        counts=[(c, t.counts.get(c, 0)) for c in CHANGE_ORDER],
+        base_models=run_models(comparison.base),
+        head_models=run_models(comparison.head),
+        data=embed_json(compare_payload(comparison)),
+    )

@@ -1,0 +1,120 @@
+"""junit.xml: one testcase per case, which CI systems (GitHub, GitLab, Jenkins) render natively.
+
+A failed case carries its failed checks' reasons in <failure>; a case that
+could not be evaluated is an <error>, matching exit code 3. Model output can
+hold characters XML 1.0 forbids (NUL, escape codes), so every text is cleaned.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+
+from harness.compare import FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, CaseDiff, Comparison
+from harness.report.payload import short
+from harness.report.transcript import transcript
+from harness.results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult
+
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+MAX_OUTPUT = 8_000  # characters of transcript in <system-out> per failing case
+
+
+def clean(text: str) -> str:
+    return _INVALID_XML.sub("\ufffd", text)
+
+
+def _name(case_id: str, repeat: int) -> str:
+    return case_id + (f" [repeat {repeat}]" if repeat else "")
+
+
+def _transcript_text(case: CaseResult) -> str:
+    lines = [f"[{e.kind if e.kind != 'input' else e.role} turn {e.turn}] {e.text}" for e in transcript(case.turns)]
+    text = "\n".join(lines)
+    return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + "\n... (cut; see report.html)"
+
+
+def _reasons(case: CaseResult) -> list[str]:
+    return [f"turn {turn} {c.name}: {c.reason}" for turn, c in case.failed_checks]
+
+
+def _outcome(tc: ET.Element, tag: str, message: str, body: str = "", kind: str = "") -> None:
+    attrs = {"message": clean(short(message, 500))}
+    if kind:
+        attrs["type"] = kind
+    el = ET.SubElement(tc, tag, attrs)
+    if body:
+        el.text = clean(body)
+
+
+def _suites(root: ET.Element, groups: dict[str, list[ET.Element]]) -> None:
+    for suite, cases in groups.items():
+        ts = ET.SubElement(root, "testsuite", {"name": clean(suite)})
+        ts.extend(cases)
+        _count(ts, cases)
+    _count(root, [tc for ts in root for tc in ts])
+
+
+def _count(el: ET.Element, cases: Iterable[ET.Element]) -> None:
+    cases = list(cases)
+    el.set("tests", str(len(cases)))
+    el.set("failures", str(sum(tc.find("failure") is not None for tc in cases)))
+    el.set("errors", str(sum(tc.find("error") is not None for tc in cases)))
+    el.set("skipped", str(sum(tc.find("skipped") is not None for tc in cases)))
+    el.set("time", f"{sum(float(tc.get('time', 0)) for tc in cases):.3f}")
+
+
+def _serialise(root: ET.Element) -> str:
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def run_junit(run: RunResult) -> str:
+    """Failures carry every failed check's reason; errors carry the error; the transcript goes to system-out."""
+    root = ET.Element("testsuites", {"name": "prompt-harness"})
+    groups: dict[str, list[ET.Element]] = {}
+    for case in run.cases:
+        tc = ET.Element("testcase", {"classname": clean(case.suite), "name": clean(_name(case.id, case.repeat)),
+                                     "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
+        if case.file:
+            tc.set("file", clean(case.file))
+        if case.status == FAILED:
+            reasons = _reasons(case)
+            _outcome(tc, "failure", reasons[0] if reasons else "failed", "\n".join(reasons), "check_failed")
+        elif case.status == ERROR:
+            _outcome(tc, "error", case.error or "error", case.error or "", "not_evaluated")
+        elif case.status in (SKIPPED, INTERRUPTED):
+            _outcome(tc, "skipped", case.status)
+        if case.status != PASSED and case.turns:
+            ET.SubElement(tc, "system-out").text = clean(_transcript_text(case))
+        groups.setdefault(case.suite, []).append(tc)
+    _suites(root, groups)
+    return _serialise(root)
+
+
+def _diff_message(d: CaseDiff) -> str:
+    reasons = d.reasons()
+    status = f"{d.base_status or 'absent'} -> {d.head_status or 'absent'}"
+    return f"{d.change} ({status})" + (f": {reasons[0]}" if reasons else "")
+
+
+def compare_junit(cmp: Comparison) -> str:
+    """Mirrors the gate: a regression is a failure; other non-passing cases are skipped with why."""
+    root = ET.Element("testsuites", {"name": "prompt-harness compare"})
+    groups: dict[str, list[ET.Element]] = {}
+    for d in cmp.ordered():
+        case = d.head or d.base
+        assert case is not None
+        tc = ET.Element("testcase", {"classname": clean(d.suite), "name": clean(_name(d.id, d.repeat)),
+                                     "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
+        if d.change == REGRESSED:
+            flips = [f"turn {f.turn} {f.name}: {f.reason}" for f in d.flips if f.broke]
+            body = "\n".join(flips or d.reasons())
+            _outcome(tc, "failure", _diff_message(d), body, "regression")
+        elif d.change in (STILL_FAILING, REMOVED) or (d.change == NEW and d.head_status != PASSED):
+            _outcome(tc, "skipped", _diff_message(d))
+        elif d.change == FIXED:
+            ET.SubElement(tc, "system-out").text = clean(_diff_message(d))
+        groups.setdefault(d.suite, []).append(tc)
+    _suites(root, groups)
+    return _serialise(root)

@@ -1,0 +1,187 @@
+"""summary.md: compact Markdown for a pull-request comment or $GITHUB_STEP_SUMMARY.
+
+Totals first, then what needs attention (regressions before anything else),
+each with the failing check's reason. GitHub caps comments and step summaries,
+so the text stops near ``LIMIT`` bytes with a note saying how much was left out.
+Model output is untrusted: it is escaped so it can never render as HTML or
+Markdown (an ``<img>`` in a reply must not load in a pull request).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+
+from harness.compare import (CHANGE_ORDER, FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, CaseDiff, CheckFlip,
+                             Comparison, Metric)  # fmt: skip
+from harness.report.html import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, run_models
+from harness.report.payload import short
+from harness.results import ERROR, FAILED, CaseResult, RunResult
+
+LIMIT = 60_000  # bytes; GitHub allows 65,536 in a comment and 1 MiB in a step summary
+MAX_REASONS = 3  # failed checks listed per case
+
+_SPECIAL = re.compile(r"([\\`*_\[\]|~#!{}])")
+
+
+def md_text(text: str, limit: int = 300) -> str:
+    """One line of untrusted text, cut short, that Markdown and HTML both show literally."""
+    text = short(text, limit)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def code(name: str) -> str:
+    return "`" + name.replace("`", "'") + "`"
+
+
+class Budget:
+    """Collects lines until the byte budget is spent, then counts what it had to leave out."""
+
+    def __init__(self, limit: int = LIMIT, reserve: int = 400):
+        self.lines: list[str] = []
+        self.size = 0
+        self.limit = limit - reserve
+        self.left_out = 0
+
+    def add(self, block: list[str], is_case: bool = True) -> bool:
+        """Add a case's lines whole or not at all (headings do not count as left-out cases)."""
+        size = sum(len(line.encode()) + 1 for line in block)
+        if self.left_out or self.size + size > self.limit:
+            self.left_out += is_case
+            return False
+        self.lines.extend(block)
+        self.size += size
+        return True
+
+    def text(self, where: str) -> str:
+        lines = list(self.lines)
+        if self.left_out:
+            noun = "case" if self.left_out == 1 else "cases"
+            lines += ["", f"_\u2026 {self.left_out:,} more {noun} not shown to keep this summary short; see {where}._"]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def _case_label(suite: str, case_id: str, repeat: int) -> str:
+    return f"**{md_text(suite, 80)} / {md_text(case_id, 120)}**" + (f" (repeat {repeat})" if repeat else "")
+
+
+def _case_lines(case: CaseResult) -> list[str]:
+    head = f"- {_case_label(case.suite, case.id, case.repeat)} \u2014 {case.status}"
+    if case.error:
+        return [f"{head}: {md_text(case.error)}"]
+    failed = case.failed_checks
+    lines = [head]
+    for turn, check in failed[:MAX_REASONS]:
+        lines.append(f"  - turn {turn} {code(check.name)}: {md_text(check.reason)}")
+    if len(failed) > MAX_REASONS:
+        lines.append(f"  - \u2026 and {len(failed) - MAX_REASONS} more failed checks")
+    return lines
+
+
+def run_summary(run: RunResult, limit: int = LIMIT) -> str:
+    """Totals, then every errored and failed case with its reasons."""
+    s = run.summary
+    icon = "\u274c" if s.failed or s.errored else "\u2705"
+    rate = fmt_pct(100.0 * s.passed / s.total if s.total else None)
+    out = Budget(limit)
+    out.add([
+        f"### {icon} prompt-harness: {s.passed} passed, {s.failed} failed, {s.errored} errored of {s.total} cases",
+        "",
+        "| passed | failed | errored | pass rate | tokens | cost | duration | model | mode |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        f"| {s.passed:,} | {s.failed:,} | {s.errored:,} | {rate} | {fmt_num(s.total_tokens)} | {fmt_cost(s.cost_usd)} "
+        f"| {fmt_ms(run.duration_ms)} | {md_text(run_models(run), 80)} | {run.settings.get('cassettes', '')} |",
+    ])  # fmt: skip
+    errored = [c for c in run.cases if c.status == ERROR]
+    failed = [c for c in run.cases if c.status == FAILED]
+    for title, cases in (("Errored", errored), ("Failed", failed)):
+        if cases and out.add(["", f"#### {title} ({len(cases):,})", ""], is_case=False):
+            for case in cases:
+                out.add(_case_lines(case))
+        elif cases:
+            out.left_out += len(cases)
+    return out.text("report.html")
+
+
+def _metric_row(label: str, m: Metric, fmt: Callable[[float | None], str], kind: str) -> str:
+    return f"| {label} | {fmt(m.base)} | {fmt(m.head)} | {fmt_delta(m.delta, kind)} |"
+
+
+def _flip_line(f: CheckFlip) -> str:
+    word = {True: "\u2713", False: "\u2717", None: "absent"}
+    return f"  - turn {f.turn} {code(f.name)} {word[f.before]} \u2192 {word[f.after]}: {md_text(f.reason)}"
+
+
+def _request_line(d: CaseDiff) -> str | None:
+    bits = [f"{md_text(p.label, 60)} {p.kind}" for p in d.prompt]
+    for p in d.params:
+        if p.added:
+            bits.append(f"{code(p.key)} added")
+        elif p.removed:
+            bits.append(f"{code(p.key)} removed")
+        else:
+            bits.append(f"{code(p.key)} {md_text(_value(p.before), 40)} \u2192 {md_text(_value(p.after), 40)}")
+    return f"  - request: {'; '.join(bits)}" if bits else None
+
+
+def _n(flags: Iterable[bool]) -> str:
+    n = sum(flags)
+    return f"{n:,} case" + ("" if n == 1 else "s")
+
+
+def _value(v: object) -> str:
+    return json.dumps(v, default=str) if not isinstance(v, str) else v
+
+
+def _diff_lines(d: CaseDiff) -> list[str]:
+    status = f"{d.base_status or 'absent'} \u2192 {d.head_status or 'absent'}"
+    lines = [f"- {_case_label(d.suite, d.id, d.repeat)} {status}"]
+    broke = [f for f in d.flips if f.after is False]
+    shown = broke[:MAX_REASONS] or [f for f in d.flips][:MAX_REASONS]
+    lines += [_flip_line(f) for f in shown]
+    if not shown:
+        lines += [f"  - {md_text(r)}" for r in d.reasons()[:MAX_REASONS]]
+    request = _request_line(d)
+    if request:
+        lines.append(request)
+    return lines
+
+
+def compare_summary(cmp: Comparison, limit: int = LIMIT) -> str:
+    """Totals and the verdict, then regressions, still failing, new, removed, changed, fixed."""
+    t = cmp.totals
+    icon = "\u2705" if cmp.verdict.ok else "\u274c"
+    counts = ", ".join(f"{t.counts[c]:,} {c}" for c in CHANGE_ORDER if t.counts.get(c))
+    out = Budget(limit)
+    head = [f"### {icon} prompt-harness compare: {t.counts[REGRESSED]} regressed, {t.counts[FIXED]} fixed, "
+            f"{t.counts[STILL_FAILING]} still failing", ""]  # fmt: skip
+    head.append("Gate passed." if cmp.verdict.ok else "**Gate failed:** " + "; ".join(cmp.verdict.reasons) + ".")
+    head += [
+        "",
+        f"Base `{md_text(cmp.base_name, 120)}` \u2192 head `{md_text(cmp.head_name, 120)}`: {counts or 'no cases'}. "
+        f"The request changed in {_n(d.request_changed for d in cmp.cases)}, a reply in "
+        f"{_n(any(r.changed for r in d.replies) for d in cmp.cases)}.",
+        "",
+        "| | base | head | \u0394 |",
+        "|---|---:|---:|---:|",
+        _metric_row("passed", Metric(t.base.passed, t.head.passed), fmt_num, "num"),
+        _metric_row("failed", Metric(t.base.failed, t.head.failed), fmt_num, "num"),
+        _metric_row("errored", Metric(t.base.errored, t.head.errored), fmt_num, "num"),
+        _metric_row("pass rate", t.pass_rate, fmt_pct, "pp"),
+        _metric_row("tokens", t.tokens, fmt_num, "num"),
+        _metric_row("cost", t.cost_usd, fmt_cost, "cost"),
+        _metric_row("duration", t.duration_ms, fmt_ms, "ms"),
+    ]
+    out.add(head)
+    titles = {REGRESSED: "Regressed", STILL_FAILING: "Still failing", NEW: "New", REMOVED: "Removed",
+              "changed": "Status changed", FIXED: "Fixed"}  # fmt: skip
+    for change, title in titles.items():
+        group = cmp.of(change)
+        if group and out.add(["", f"#### {title} ({len(group):,})", ""], is_case=False):
+            for d in group:
+                out.add(_diff_lines(d))
+        elif group:
+            out.left_out += len(group)
+    return out.text("diff.html")

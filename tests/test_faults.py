@@ -1,0 +1,56 @@
+"""Fault injection at scale: 500 cases against a server that fails 30% of requests in every way it can."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from tests.conftest import FAKE_KEY
+
+N = 500
+MAX_RETRIES = 3
+CAUSES = re.compile(r"HTTP 429|HTTP 500|HTTP 503|request timed out|connection failed|unparsable response body")
+
+
+def test_500_cases_with_30_percent_faults_lose_nothing(fake_server, harness_cli, write_suite, tmp_path, monkeypatch):
+    f = fake_server.faults
+    f.rate_429, f.retry_after = 0.06, 0.02  # small Retry-After
+    f.rate_500, f.rate_503 = 0.05, 0.05
+    f.rate_hang, f.hang_seconds = 0.04, 0.6  # past the 0.25 s --timeout
+    f.rate_drop = 0.05  # connection closed mid-body
+    f.rate_badjson = 0.05  # a 200 whose body is cut short
+    f.rng.seed(20240611)
+    suite = write_suite("model: m\nretry: {base_delay: 0.01}\ncases:\n" + "".join(
+        f"  - {{id: case-{i:03d}, turns: [{{user: 'case-{i:03d}', expect: [{{contains: 'case-{i:03d}'}}]}}]}}\n"
+        for i in range(N)))  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--concurrency", 16,
+                    "--timeout", 0.25, "--max-retries", MAX_RETRIES)  # fmt: skip
+    out = tmp_path / "reports/latest"
+    results = json.loads((out / "results.json").read_text())
+    cases = results["cases"]
+
+    ids = [c["id"] for c in cases]
+    assert ids == [f"case-{i:03d}" for i in range(N)]  # none missing, none duplicated, in suite order
+    journal = [json.loads(line)["id"] for line in (out / "journal.jsonl").read_text().splitlines()]
+    assert sorted(journal) == ids
+
+    per_case = Counter(q.body["messages"][-1]["content"] for q in fake_server.requests)
+    assert set(per_case) == set(ids)
+    assert max(per_case.values()) <= 1 + MAX_RETRIES  # the retry limit is a hard bound at the server
+    assert len(fake_server.requests) <= N * (1 + MAX_RETRIES)
+    assert len(fake_server.requests) > N * 1.2  # faults really were injected and retried
+
+    statuses = Counter(c["status"] for c in cases)
+    assert set(statuses) <= {"passed", "error"}, statuses
+    assert statuses["passed"] >= N * 0.97
+    for c in cases:
+        if c["status"] == "error":
+            assert per_case[c["id"]] == 1 + MAX_RETRIES
+            assert CAUSES.search(c["error"]) and f"gave up after {MAX_RETRIES} retries" in c["error"], c["error"]
+        else:
+            assert c["turns"][0]["reply"]["content"] == f"echo: {c['id']}"
+    assert r.code == (3 if statuses["error"] else 0)
+    assert results["summary"]["total"] == N and results["summary"]["errored"] == statuses["error"]
+    assert FAKE_KEY not in r.out + r.err

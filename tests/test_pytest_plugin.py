@@ -1,0 +1,266 @@
+"""The pytest plugin: `pytest evals/` collects suites, runs cases like `harness run`, and reports checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+# pytester runs pytest in this process and afterwards forgets the modules that run imported;
+# importing the harness's stack here first makes every in-process run share one copy of it.
+import harness.cassettes  # noqa: F401
+import harness.run_outputs  # noqa: F401
+import harness.runner  # noqa: F401
+import harness.templating  # noqa: F401
+from harness import pytest_plugin
+from tests.conftest import FAKE_KEY
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+SUITE = """\
+suite: greet
+model: fake-model
+params: {temperature: 0}
+cases:
+  - id: hello
+    turns:
+      - user: "Hello there"
+        expect:
+          - contains: Hello
+  - id: wrong
+    turns:
+      - user: "Hi"
+        expect:
+          - contains: goodbye
+          - finish_reason: stop
+      - user: "Bye"
+        expect:
+          - icontains: BYE
+          - starts_with: Dear
+"""
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PYTEST_ADDOPTS", "PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture
+def recorded(pytester, fake_server, clean_env):
+    """A project with evals/greet.yaml recorded against the fake server into cassettes/."""
+    pytester.makefile(".yaml", **{"evals/greet": SUITE})
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-cassettes", "record-missing",
+                           "--harness-base-url", fake_server.base_url, "--harness-out", "recorded")  # fmt: skip
+    r.assert_outcomes(passed=1, failed=1)
+    assert (pytester.path / "cassettes/greet/hello.yaml").is_file()
+    return pytester
+
+
+def _outcomes(path: Path) -> dict[tuple[str, str], tuple]:
+    """Per case: status, error, and every check's name, outcome and reason."""
+    data = json.loads(path.read_text())
+    return {
+        (c["suite"], c["id"]): (c["status"], c["error"],
+                                [[(k["name"], k["passed"], k["reason"]) for k in t["checks"]] for t in c["turns"]])
+        for c in data["cases"]
+    }  # fmt: skip
+
+
+def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
+    """The shipped examples, plus one failing check and one missing cassette, three ways."""
+    shutil.copytree(REPO / "evals", tmp_path / "evals")
+    shutil.copytree(REPO / "cassettes", tmp_path / "cassettes")
+    support = tmp_path / "evals/support.yaml"
+    support.write_text(support.read_text().replace('- not_equals: ""', '- not_equals: ""\n          - contains: zzz-never'))
+    (tmp_path / "cassettes/limits/long-story-truncated.yaml").unlink()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PYTEST_"))}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    cli = run("-m", "harness", "run", "evals/", "--out", "out/cli", "-q")
+    assert cli.returncode == 3, cli.stderr + cli.stdout
+    serial = run("-m", "pytest", "evals/", "-p", "no:cacheprovider", "--harness-out", "out/serial",
+                 "--junitxml", "out/serial.xml")  # fmt: skip
+    assert serial.returncode == 1, serial.stdout + serial.stderr
+    parallel = run("-m", "pytest", "evals/", "-p", "no:cacheprovider", "-n", "2", "--harness-out", "out/xdist",
+                   "--junitxml", "out/xdist.xml")  # fmt: skip
+    assert parallel.returncode == 1, parallel.stdout + parallel.stderr
+
+    expected = _outcomes(tmp_path / "out/cli/results.json")
+    assert {k: v[0] for k, v in expected.items()} == {
+        ("extract", "person"): "passed", ("limits", "long-story-truncated"): "error",
+        ("support", "wifi-drops"): "passed", ("support", "greeting"): "failed", ("tools", "weather-paris"): "passed",
+    }  # fmt: skip
+    for out in ("serial", "xdist"):
+        got = _outcomes(tmp_path / f"out/{out}/results.json")
+        assert got.keys() == expected.keys(), out
+        for key in expected:
+            assert got[key] == expected[key], (out, key)
+        data = json.loads((tmp_path / f"out/{out}/results.json").read_text())
+        assert data["summary"] | {"passed": 3, "failed": 1, "errored": 1, "total": 5} == data["summary"]
+        # junit.xml: one testcase per case, failures exactly where the harness saw them
+        cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(tmp_path / f"out/{out}.xml").iter("testcase")}
+        assert set(cases) == {("evals.extract.yaml", "person"), ("evals.limits.yaml", "long-story-truncated"),
+                              ("evals.support.yaml", "wifi-drops"), ("evals.support.yaml", "greeting"),
+                              ("evals.tools.yaml", "weather-paris")}  # fmt: skip
+        failed = {key for key, c in cases.items() if c.find("failure") is not None}
+        assert failed == {("evals.limits.yaml", "long-story-truncated"), ("evals.support.yaml", "greeting")}
+    # the serial run keeps the collection order, like `harness run`
+    serial_ids = [c["id"] for c in json.loads((tmp_path / "out/serial/results.json").read_text())["cases"]]
+    cli_ids = [c["id"] for c in json.loads((tmp_path / "out/cli/results.json").read_text())["cases"]]
+    assert serial_ids == cli_ids
+    assert "expected reply to contain 'zzz-never'" in parallel.stdout
+    assert "Traceback" not in serial.stdout + parallel.stdout
+
+
+def test_items_are_named_by_suite_file_and_case_id(recorded):
+    r = recorded.runpytest("evals", "--collect-only", "-q", "-p", "no:cacheprovider")
+    lines = [line for line in r.outlines if "::" in line]
+    assert lines == ["evals/greet.yaml::hello", "evals/greet.yaml::wrong"]
+
+
+def test_a_failure_lists_the_failed_checks_with_reasons_and_no_traceback(recorded):
+    r = recorded.runpytest("evals", "-p", "no:cacheprovider", "--harness-out", "out")
+    r.assert_outcomes(passed=1, failed=1)
+    text = r.stdout.str()
+    assert "2 of 5 checks failed (evals/greet.yaml:10, greet / wrong):" in text
+    assert "turn 1: contains: expected reply to contain 'goodbye', got 'echo: Hi'" in text
+    assert "turn 2: starts_with:" in text
+    assert "turn 2: icontains" not in text  # passed checks are not listed
+    for noise in ("Traceback", "runner.py", "def runtest", "raise CaseNotPassed"):
+        assert noise not in text
+    assert "harness results: " in text
+    data = json.loads((recorded.path / "out/results.json").read_text())
+    assert [(c["id"], c["status"]) for c in data["cases"]] == [("hello", "passed"), ("wrong", "failed")]
+    assert data["settings"]["cassettes"] == "replay" and data["settings"]["paths"] == ["evals/greet.yaml"]
+
+
+def test_a_missing_cassette_fails_the_case_with_the_record_command(recorded):
+    (recorded.path / "cassettes/greet/hello.yaml").unlink()
+    r = recorded.runpytest("evals", "-p", "no:cacheprovider", "-k", "hello", "--harness-out", "out")
+    r.assert_outcomes(failed=1, deselected=1)
+    r.stdout.fnmatch_lines(["could not be evaluated (evals/greet.yaml:5, greet / hello):",
+                            "*no cassette at cassettes/greet/hello.yaml; record it with: harness run "
+                            "evals/greet.yaml --case hello --cassettes record-missing"])  # fmt: skip
+
+
+def test_keyword_and_marker_selection(recorded):
+    recorded.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    by_case = recorded.runpytest("evals", "test_plain.py", "-p", "no:cacheprovider", "-k", "hello", "--harness-out", "o")
+    by_case.assert_outcomes(passed=1, deselected=2)
+    by_suite = recorded.runpytest("evals", "test_plain.py", "-p", "no:cacheprovider", "-k", "greet and not wrong",
+                                  "--harness-out", "o")  # fmt: skip
+    by_suite.assert_outcomes(passed=1, deselected=2)
+    only = recorded.runpytest("evals", "test_plain.py", "-p", "no:cacheprovider", "-m", "harness", "--harness-out", "o")
+    only.assert_outcomes(passed=1, failed=1, deselected=1)
+    none = recorded.runpytest("evals", "test_plain.py", "-p", "no:cacheprovider", "-m", "not harness",
+                              "--strict-markers", "--harness-out", "o")  # fmt: skip
+    none.assert_outcomes(passed=1, deselected=2)
+
+
+def test_a_bad_suite_is_a_collection_error_with_file_and_line(pytester, clean_env):
+    pytester.makefile(".yaml", **{"evals/bad": """\
+        suite: bad
+        model: m
+        cases:
+          - id: one
+            turns:
+              - user: hi
+                expcet: []
+                expect:
+                  - contain: x
+        """})  # fmt: skip
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider")
+    r.assert_outcomes(errors=1)
+    r.stdout.fnmatch_lines([
+        "*ERROR collecting evals/bad.yaml*",
+        "error: evals/bad.yaml:7:9: unknown key 'expcet' in turn 1 of case 'one'; did you mean 'expect'?",
+        "error: evals/bad.yaml:9:13: unknown check 'contain' in turn 1 of case 'one'; did you mean 'contains'?",
+        "2 problems found; nothing was sent.",
+    ])  # fmt: skip
+    assert "Traceback" not in r.stdout.str()
+
+
+def test_two_files_with_one_suite_name_are_refused(pytester, clean_env):
+    pytester.makefile(".yaml", **{"evals/a": SUITE, "evals/b": SUITE})
+    r = pytester.runpytest("evals", "--collect-only", "-p", "no:cacheprovider")
+    r.stdout.fnmatch_lines(["*suite name 'greet' is also used by evals/a.yaml*"])
+    assert r.ret != 0
+
+
+def test_only_suites_are_collected(pytester, clean_env):
+    """Cassettes, other YAML and ordinary tests are left alone; a YAML named on the command line is checked."""
+    pytester.makefile(".yaml", **{"evals/greet": SUITE, "evals/config": "name: x\nsteps: [a, b]\n",
+                                  "cassettes/greet/hello": "version: 1\ninteractions: []\n",
+                                  "evals/cassettes/x": SUITE.replace("greet", "nested"),
+                                  "evals/nested/flow": '{"cases": []}\n'})  # fmt: skip
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    r = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
+    assert [line for line in r.outlines if "::" in line] == [
+        "evals/greet.yaml::hello", "evals/greet.yaml::wrong", "test_plain.py::test_plain"]  # fmt: skip
+    named = pytester.runpytest("evals/config.yaml", "-p", "no:cacheprovider")
+    named.stdout.fnmatch_lines(["*evals/config.yaml:1:1: unknown key 'name' in the suite*"])
+
+
+def test_testpaths_keep_suites_out_of_the_projects_own_test_run(pytester, clean_env):
+    pytester.makeini("[pytest]\ntestpaths = tests\n")
+    pytester.makefile(".yaml", **{"evals/greet": SUITE})
+    pytester.makepyfile(**{"tests/test_x": "def test_x(tmp_path):\n    (tmp_path / 's.yaml').write_text('cases: []')\n"})
+    r = pytester.runpytest("-p", "no:cacheprovider")
+    r.assert_outcomes(passed=1)
+    assert not (pytester.path / "reports").exists()  # no harness case ran, so nothing was written
+
+
+def test_recording_needs_a_server(pytester, clean_env):
+    r = pytester.runpytest("--harness-cassettes", "record", "-p", "no:cacheprovider")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    r.stderr.fnmatch_lines(["*--harness-cassettes record sends requests: set OPENAI_API_KEY*"])
+
+
+def test_options_are_documented_in_help(pytester, clean_env):
+    r = pytester.runpytest("--help")
+    r.stdout.fnmatch_lines(["*prompt-harness*", "*--harness-cassettes=MODE*", "*--harness-model*",
+                            "*--harness-base-url*", "*--harness-out=DIR*"])  # fmt: skip
+
+
+def test_model_override_and_key_stay_out_of_results(pytester, fake_server, clean_env, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    pytester.makefile(".yaml", **{"evals/greet": SUITE})
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-cassettes", "off", "--harness-model",
+                           "other-model", "--harness-base-url", fake_server.base_url, "--harness-out", "o")  # fmt: skip
+    r.assert_outcomes(passed=1, failed=1)
+    assert {req.body["model"] for req in fake_server.requests} == {"other-model"}
+    text = (pytester.path / "o/results.json").read_text()
+    assert FAKE_KEY not in text
+    assert json.loads(text)["settings"]["model"] == "other-model"
+
+
+def test_plugin_constants_match_the_modules_they_mirror():
+    from harness.runner import CASSETTE_MODES
+    from harness.suite import SKIPPED_DIRS
+
+    assert pytest_plugin.CASSETTE_MODES == CASSETTE_MODES
+    assert pytest_plugin.SKIPPED_DIRS == frozenset(SKIPPED_DIRS)
+
+
+def test_loading_the_plugin_imports_nothing_heavy():
+    code = textwrap.dedent("""
+        import sys, harness.pytest_plugin
+        heavy = [m for m in sys.modules if m.split('.')[0] in ('openai', 'jinja2', 'yaml', 'vcr', 'httpx', 'httpx2')
+                 or m in ('harness.runner', 'harness.suite', 'harness.templating')]
+        print(heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

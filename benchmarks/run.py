@@ -78,6 +78,7 @@ class Row:
     harness: list[Sample] = field(default_factory=list)
     floor: list[Sample] = field(default_factory=list)
     promptfoo: list[Sample] = field(default_factory=list)
+    cases: int = 0  # what was run (--cases may cap the workload's size)
     extra: str = ""
 
 
@@ -139,8 +140,8 @@ def log(message: str) -> None:
 
 
 def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Server, promptfoo: Path | None) -> Row | None:
-    row = Row(w)
     n = min(w.cases, args.cases) if args.cases and w.cases else w.cases
+    row = Row(w, cases=n)
     wdir = work / w.name
     wdir.mkdir(parents=True, exist_ok=True)
     env = child_env()
@@ -188,7 +189,9 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
     if promptfoo is not None and w.name in args.promptfoo_workloads:
         from promptfoo_bench import promptfoo_command
 
-        runs["promptfoo"] = promptfoo_command(promptfoo, wdir, url, n, w.turns, concurrency)
+        command = promptfoo_command(promptfoo, wdir, url, n, w.turns, concurrency)
+        if command:
+            runs["promptfoo"] = command
     order = list(runs)
     for r in range(args.repeats):
         for who in (order if r % 2 == 0 else order[::-1]):
@@ -217,7 +220,8 @@ def table(rows: list[Row]) -> str:
     lines = [head, "|" + "---|" * 11]
     for row in rows:
         h, f = row.harness, row.floor
-        label = row.workload.name + (f" ({row.workload.note})" if row.workload.note else "")
+        note = row.workload.note if row.cases == row.workload.cases else f"capped at {row.cases} cases"
+        label = row.workload.name + (f" ({note})" if note else "")
         cells = [label, fmt(med(h, "wall_s")), fmt(med(f, "wall_s")), ratio(med(h, "wall_s"), med(f, "wall_s")),
                  fmt(med(h, "cpu_s")), fmt(med(f, "cpu_s")), ratio(med(h, "cpu_s"), med(f, "cpu_s")),
                  fmt(med(h, "rss_mb"), 0), fmt(med(f, "rss_mb"), 0), ratio(med(h, "rss_mb"), med(f, "rss_mb")),
@@ -258,7 +262,7 @@ def targets(rows: list[Row]) -> str:
         h1, h10 = med(by["live-1k-0ms"].harness, "rss_mb"), med(by["live-10k-0ms"].harness, "rss_mb")
         f1, f10 = med(by["live-1k-0ms"].floor, "rss_mb"), med(by["live-10k-0ms"].floor, "rss_mb")
         if None not in (h1, h10, f1, f10):
-            n1, n10 = by["live-1k-0ms"].workload.cases, by["live-10k-0ms"].workload.cases
+            n1, n10 = by["live-1k-0ms"].cases, by["live-10k-0ms"].cases
             per = lambda a, b: (b - a) / max(n10 - n1, 1) * 1000  # noqa: E731 (KB per case)
             out.append(f"- memory growth 1k → 10k cases: harness {per(h1, h10):.1f} KB/case, floor {per(f1, f10):.1f} KB/case")
     for name, limit in (("replay-1k", 2.0), ("replay-10k", 15.0)):
@@ -280,7 +284,7 @@ def machine() -> str:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, {platform.system()} "
-            f"{platform.release()}; load average at the end {load}")  # fmt: skip
+            f"{platform.release()}; load average (1, 5, 15 min) at the end {load}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
                         + ", ".join(w.name for w in WORKLOADS))  # fmt: skip
     parser.add_argument("--cases", type=int, help="cap every workload at this many cases (smoke runs)")
     parser.add_argument("--concurrency", type=int, default=32, help="cases in flight, harness and floor (default 32)")
-    parser.add_argument("--promptfoo", choices=["auto", "on", "off"], default="off",
-                        help="also run promptfoo from the npm registry (auto: when npm is present)")  # fmt: skip
+    parser.add_argument("--promptfoo", choices=["auto", "on", "off"], default="auto",
+                        help="also run promptfoo from the npm registry (auto, the default: when npm is present "
+                             "and it installs; the first run installs it, about a minute)")  # fmt: skip
     parser.add_argument("--promptfoo-workloads", default="live-1k-0ms,live-1k-200ms",
                         help="comma-separated workloads for promptfoo (default: live-1k-0ms,live-1k-200ms)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write every sample as JSON here")
@@ -310,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     started = dt.datetime.now().astimezone()
+    load_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     log(f"benchmarks in {work}; {len(chosen)} workloads, {args.repeats} repeats")
     promptfoo = None
@@ -334,11 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         f"Measured {started:%Y-%m-%d %H:%M}–{finished:%H:%M %Z} with `{command.strip()}`",
         f"({args.repeats} runs of each side per workload, alternating harness and floor; medians; "
-        f"concurrency {args.concurrency}; {machine()}).",
+        f"concurrency {args.concurrency}; {machine()}; at the start {load_start}).",
         "",
         table(rows),
         "",
-        targets(rows),
+        ("Capped run (--cases): the sizes differ from the targets', so these verdicts are only a smoke test.\n"
+         if args.cases else "") + targets(rows),
     ] + [f"\n{r.workload.name}:\n{r.extra}" for r in rows if r.extra])  # fmt: skip
     print(text)
     if args.markdown:

@@ -62,6 +62,20 @@ def cassette_path(root: Path, suite: str, case_id: str) -> Path:
 current: contextvars.ContextVar[CaseCassette | None] = contextvars.ContextVar("harness_cassette", default=None)
 
 
+class _RepeatableCassette(Cassette):
+    """Keeps every interaction recorded in this run, even one whose request matches an older recording.
+
+    vcrpy's `record-missing` save drops a new interaction whose request matches
+    a loaded one, assuming a request is recorded once. A case that repeats
+    sends the same first request N times, one recording each; and a new
+    recording only ever happens when every matching old one was already
+    played, so all of them are new.
+    """
+
+    def _new_interactions(self) -> list[tuple[Any, Any]]:
+        return self.data[self._loaded_count :]
+
+
 @dataclass
 class CaseCassette:
     """One case's cassette and what this run did with it."""
@@ -75,7 +89,7 @@ class CaseCassette:
     loaded: int = 0
 
     def __post_init__(self) -> None:
-        self.cassette = Cassette.load(
+        self.cassette = _RepeatableCassette.load(
             path=str(self.path),
             serializer=ReadableYaml,
             persister=SafePersister(self.api_key),
@@ -108,7 +122,10 @@ class CaseCassette:
                 if requests_match(request, old_request, MATCH_ON) and _same_reply(old_response, response):
                     request, response = old_request, old_response  # no churn, not even the server's port
                     break
+        index = len(self.cassette.data)
         self.cassette.append(request, response)
+        if len(self.cassette.data) > index:  # used by the request that made it: a later repeat records its own
+            self.cassette.play_counts[index] += 1
         return response
 
     def miss_message(self, request: VcrRequest) -> str:
@@ -161,7 +178,8 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         await response.aclose()
         headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]  # fmt: skip
-        if 200 <= response.status_code < 300:
+        # A 2xx whose body is not JSON (cut short, garbled) is a transient failure the client retries: never recorded.
+        if 200 <= response.status_code < 300 and body_json(content) is not None:
             stored = cassette.record(vcr_request, {
                 "status": {"code": response.status_code, "message": response.reason_phrase},
                 "headers": _group_headers(headers),

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="DIR",
                      help="continue the interrupted run whose output folder is DIR, with its suites and "
                           "settings; cases already finished are not run again")  # fmt: skip
+    run.add_argument("--repeat", type=_repeat_count, metavar="N",
+                     help="run every case N times (over the suites' `repeat:`); a case passes by its `pass_if`")  # fmt: skip
     run.add_argument("--shard", type=_shard, metavar="K/N",
                      help="run only shard K of N (after --case): cases sorted by (suite, case id) and dealt "
                           "round-robin, so N jobs cover every case exactly once; combine with `harness merge`")  # fmt: skip
@@ -156,6 +158,22 @@ def _shard(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _repeat_count(text: str) -> int:
+    from harness.policy import MAX_REPEAT
+
+    value = _positive_int(text)
+    if value > MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"must be {MAX_REPEAT} or less")
+    return value
+
+
+def _significance(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1, e.g. 0.05")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -199,7 +217,7 @@ def _print_problems(error) -> None:
 
 # With --resume these come from DIR/run.json; changing them would change what runs.
 RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
-                "case": "--case", "shard": "--shard", "out": "--out"}  # fmt: skip
+                "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat"}  # fmt: skip
 
 
 def _resume_settings(args: argparse.Namespace) -> str | None:
@@ -221,6 +239,7 @@ def _resume_settings(args: argparse.Namespace) -> str | None:
         if getattr(args, attr) is None:
             setattr(args, attr, saved.get(attr))
     args.retry_base_delay = saved.get("retry_base_delay")
+    args.repeat = saved.get("repeat")
     args.shard = _shard(saved["shard"]) if saved.get("shard") else None
     return None
 
@@ -231,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.progress import Progress
     from harness.report.terminal import print_summary
     from harness.run_outputs import write_run_outputs
-    from harness.runner import RunSettings, plan_key, run_plans
+    from harness.runner import RunSettings, plan_keys, run_plans
 
     if args.resume:
         problem = _resume_settings(args)
@@ -248,6 +267,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded
+    if args.repeat:
+        from harness.repeats import override_repeats
+
+        if problems := override_repeats(plans, args.repeat):
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            return exit_codes.BAD_INPUT
     from harness.budgets import unpriced_cost_budgets
     from harness.suite import SuiteError
 
@@ -278,7 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = RunSettings(paths=list(args.paths), model=args.model, base_url=base_url, concurrency=args.concurrency,
                            cassette_mode=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
                            max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
-                           retry_base_delay=getattr(args, "retry_base_delay", None))  # fmt: skip
+                           retry_base_delay=getattr(args, "retry_base_delay", None), repeat=args.repeat)  # fmt: skip
     folder = RunFolder(Path(args.out))
     try:
         if args.resume:
@@ -293,10 +319,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"error: cannot write to the output folder {args.out}: {e.strerror or e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    todo = sum(plan_key(p) not in finished for p in plans)
+    unfinished = [p for p in plans if not all(k in finished for k in plan_keys(p))]
     if args.resume and not args.quiet:
-        print(f"resuming {args.out}: {len(plans) - todo} of {len(plans)} cases already finished", file=sys.stderr)
-    progress = Progress(todo, enabled=not args.quiet, concurrency=settings.concurrency)
+        print(f"resuming {args.out}: {len(plans) - len(unfinished)} of {len(plans)} cases already finished", file=sys.stderr)
+    progress = Progress(sum(p.repeats for p in unfinished), enabled=not args.quiet, concurrency=settings.concurrency)
     stop = StopFlag()
     try:
         run = run_plans(plans, settings, api_key, on_case_done=journal.append, observer=progress, stop=stop,
@@ -318,7 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{stop.name}: stopped with {s.interrupted} of {s.total} cases unfinished (marked interrupted); "
               f"continue with: harness run --resume {shlex.quote(str(out))}", file=sys.stderr)  # fmt: skip
         return stop.exit_code
-    code = exit_codes.for_counts(s.failed, s.errored)
+    code = exit_codes.for_summary(s)  # per case; failures tolerated by allow_fail or a suite's gate do not count
     if baseline:
         gate = _compare(baseline, run, args.baseline, str(out / "results.json"), out / "compare", args)
         code = max(code, gate)  # NOT_EVALUATED (3) > FAILED (1) > OK (0)
@@ -330,6 +356,9 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
                         help="tolerate up to N regressed cases (default 0, unless --max-pass-rate-drop is given)")  # fmt: skip
     parser.add_argument("--max-pass-rate-drop", type=_non_negative_float, metavar="PCT",
                         help="tolerate regressions while the pass rate drops by at most PCT percentage points")  # fmt: skip
+    parser.add_argument("--alpha", type=_significance, default=0.05, metavar="P",
+                        help="with repeats in both runs, a case regressed only when its drop in pass rate is "
+                             "significant at this level (one-sided Fisher exact test; default 0.05)")  # fmt: skip
 
 
 def _non_negative_float(text: str) -> float:
@@ -358,7 +387,7 @@ def _compare(base, head, base_name: str, head_name: str, out: Path, args: argpar
     from harness.report import gc_paused, write_compare_reports
     from harness.report.terminal import print_comparison
 
-    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop)
+    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop, alpha=args.alpha)
     with gc_paused():
         comparison = compare_runs(base, head, gate, base_name=base_name, head_name=head_name)
     files = write_compare_reports(comparison, out)
@@ -407,7 +436,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     print(f"merged {len(merged.run.cases)} cases from {len(sources)} results files")
     print(f"results: {path}")
     s = merged.run.summary
-    return exit_codes.for_counts(s.failed, s.errored)
+    return exit_codes.for_summary(s)
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:

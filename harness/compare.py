@@ -3,8 +3,10 @@
 Cases are aligned by (suite, case id, repeat). Every aligned pair gets a status
 change, the checks that flipped, a word-level diff of each reply, the change in
 the request (system prompt, messages, params, model) and the deltas of tokens,
-cost and latency, so a reviewer sees a prompt edit beside its effect. The
-renderers in ``harness.report`` only lay this out.
+cost and latency, so a reviewer sees a prompt edit beside its effect. A case
+with repeats in both runs is one diff instead, judged by its pass rate over the
+repeats with a significance test (``harness.pass_rates``), so noise is not a
+regression. The renderers in ``harness.report`` only lay this out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from functools import lru_cache
 from typing import Any
 
 from harness.report.transcript import Entry, reply_text, turn_inputs
+from harness.outcomes import case_outcome, group_repeats
+from harness.pass_rates import CaseStats, SuiteRate, suite_rates
 from harness.results import ERROR, FAILED, PASSED, CaseResult, CheckResult, RunResult, Summary
 
 REGRESSED = "regressed"
@@ -163,17 +167,25 @@ class CaseDiff:
     tokens: Metric = field(default_factory=lambda: Metric(None, None))
     cost_usd: Metric = field(default_factory=lambda: Metric(None, None))
     latency_ms: Metric = field(default_factory=lambda: Metric(None, None))
+    # With repeats in both runs: the case's pass rates and their test, and its aggregated statuses;
+    # `base`/`head` are then one telling pair of repeats (`repeat` is its index), shown as the example.
+    stats: CaseStats | None = None
+    outcomes: tuple[str | None, str | None] = (None, None)
 
     @property
     def label(self) -> str:
-        return f"{self.suite} / {self.id}" + (f" #{self.repeat}" if self.repeat else "")
+        return f"{self.suite} / {self.id}" + (f" #{self.repeat}" if self.repeat and self.stats is None else "")
 
     @property
     def base_status(self) -> str | None:
+        if self.stats is not None:
+            return self.outcomes[0]
         return self.base.status if self.base else None
 
     @property
     def head_status(self) -> str | None:
+        if self.stats is not None:
+            return self.outcomes[1]
         return self.head.status if self.head else None
 
     @property
@@ -196,6 +208,7 @@ class Gate:
 
     allow_regressions: int | None = None
     max_pass_rate_drop: float | None = None  # percentage points
+    alpha: float = 0.05  # significance level of a case's drop in pass rate, when both runs have repeats
 
 
 @dataclass
@@ -233,6 +246,27 @@ class Comparison:
     cases: list[CaseDiff]
     totals: Totals
     verdict: Verdict
+    alpha: float = 0.05
+    suites: list[SuiteRate] = field(default_factory=list)  # pooled pass rate per suite, with intervals
+
+    @property
+    def statistical(self) -> int:
+        """How many cases were compared by pass rate over repeats (the rest by status)."""
+        return sum(d.stats is not None for d in self.cases)
+
+    @property
+    def method(self) -> str:
+        """How cases were judged, in a sentence: by a significance test, by status, or both."""
+        n, rest = self.statistical, len(self.cases) - self.statistical
+        test = (f"compared by pass rate over their repeats: regressed only when the drop is significant "
+                f"(one-sided Fisher exact test, \u03b1 = {self.alpha:g})")  # fmt: skip
+        if not n:
+            return ("No case has repeats in both runs, so cases are compared by status: any pass that became a "
+                    "failure is a regression. Set `repeat:` in the suites for a statistical comparison.")  # fmt: skip
+        if not rest:
+            return f"Every case has repeats in both runs and was {test}."
+        return (f"{n:,} case{'s' if n != 1 else ''} with repeats in both runs {'were' if n != 1 else 'was'} {test}; "
+                f"the other {rest:,} (without repeats in both runs) by status.")  # fmt: skip
 
     def ordered(self) -> list[CaseDiff]:
         """Cases with the ones that need attention first (regressions, then still failing, ...)."""
@@ -264,10 +298,24 @@ def classify(base: CaseResult | None, head: CaseResult | None) -> str:
 
 def compare_runs(base: RunResult, head: RunResult, gate: Gate | None = None,
                  base_name: str = "base", head_name: str = "head") -> Comparison:  # fmt: skip
-    """Align two runs case by case and decide whether head may land."""
+    """Align two runs case by case and decide whether head may land.
+
+    A case with repeats in both runs is judged by its pass rate over them (one
+    diff per case); any other case repeat by repeat, by status.
+    """
+    gate = gate or Gate()
+    base_groups = {(g[0].suite, g[0].id): g for g in group_repeats(base.cases)}
+    head_groups = group_repeats(head.cases)
     base_cases = {c.key: c for c in base.cases}
     head_keys = {c.key for c in head.cases}
-    diffs = [diff_case(base_cases.get(c.key), c) for c in head.cases]
+    diffs: list[CaseDiff] = []
+    for group in head_groups:
+        before = base_groups.get((group[0].suite, group[0].id))
+        if before is not None and len(before) > 1 and len(group) > 1:
+            diffs.append(diff_repeats(before, group, gate.alpha))
+            head_keys.update(c.key for c in before)  # every base repeat is accounted for
+        else:
+            diffs += [diff_case(base_cases.get(c.key), c) for c in group]
     diffs += [diff_case(c, None) for c in base.cases if c.key not in head_keys]
     counts = Counter(d.change for d in diffs)
     bs, hs = base.summary, head.summary
@@ -279,7 +327,36 @@ def compare_runs(base: RunResult, head: RunResult, gate: Gate | None = None,
         cost_usd=Metric(bs.cost_usd, hs.cost_usd),
         duration_ms=Metric(base.duration_ms, head.duration_ms),
     )
-    return Comparison(base_name, head_name, base, head, diffs, totals, verdict(totals, gate or Gate()))
+    return Comparison(base_name, head_name, base, head, diffs, totals, verdict(totals, gate), gate.alpha,
+                      suite_rates(base.cases, head.cases))  # fmt: skip
+
+
+def diff_repeats(base: list[CaseResult], head: list[CaseResult], alpha: float) -> CaseDiff:
+    """One case with repeats on both sides: its change decided by the test, one telling pair of repeats as the diff.
+
+    Regressed only when head's pass rate is significantly lower (fixed when
+    significantly higher); an outcome flip the test calls noise is "changed".
+    """
+    stats = CaseStats.of(base, head, alpha)
+    before, after = case_outcome(base).status, case_outcome(head).status
+    failing = (FAILED, ERROR)
+    if stats.dropped:
+        change = REGRESSED
+    elif stats.rose:
+        change = FIXED
+    elif before in failing and after in failing:
+        change = STILL_FAILING
+    else:
+        change = UNCHANGED if before == after else CHANGED
+    by_index = {c.repeat: c for c in base}
+    pairs = [(by_index[h.repeat], h) for h in head if h.repeat in by_index] or [(base[0], head[0])]
+    telling = (next((p for p in pairs if p[0].status == PASSED and p[1].status != PASSED), None)
+               or next((p for p in pairs if p[0].status != PASSED and p[1].status == PASSED), None)
+               or next((p for p in pairs if p[0].status != p[1].status), None)
+               or next((p for p in pairs if p[1].status != PASSED), None) or pairs[0])  # fmt: skip
+    d = diff_case(*telling)
+    d.change, d.stats, d.outcomes = change, stats, (before, after)
+    return d
 
 
 def verdict(totals: Totals, gate: Gate) -> Verdict:

@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness import context_window
-from harness.assertions import CheckContext, run_check
+from harness.assertions import CheckContext, run_check_async
 from harness.assertions.reply import not_truncated
 from harness.budgets import CaseBudgets, Spending
 from harness.client import RequestFailed
+from harness.grading import Embed, TurnGrading
 from harness.metering import Meter
 from harness.results import (
     ERROR, FAILED, PASSED, CaseResult, CheckResult, Completion, ContextSummary, TurnResult,
@@ -31,11 +32,12 @@ class _Refused(Exception):
     """A budget kept a request from being sent; the message says which and why."""
 
 
-async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending: Spending | None = None) -> CaseResult:
+async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending: Spending | None = None,
+                           embed: Embed | None = None) -> CaseResult:  # fmt: skip
     """Play every turn of one case in order and evaluate its checks.
 
     `spending` holds the run's suite ledgers; without it the suite budget only
-    sees this case.
+    sees this case. `embed` serves the `similar` check's embeddings requests.
     """
     started = time.perf_counter()
     result = CaseResult(suite=plan.suite.name, id=plan.case.id, status=PASSED, file=str(plan.suite.path),
@@ -54,7 +56,7 @@ async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending
         turn_result = TurnResult(turn.index, list(history), plan.params)
         result.turns.append(turn_result)
         try:
-            reply = await _play_turn(plan, turn, turn_result, history, meter, budgets, send)
+            reply = await _play_turn(plan, turn, turn_result, history, meter, budgets, send, embed)
         except RequestFailed as e:
             turn_result.error = e.message
             break
@@ -73,7 +75,8 @@ async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending
 
 
 async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history: list[dict[str, Any]],
-                     meter: Meter, budgets: CaseBudgets, send: Send) -> Completion | None:  # fmt: skip
+                     meter: Meter, budgets: CaseBudgets, send: Send, embed: Embed | None = None,
+                     ) -> Completion | None:  # fmt: skip
     """Fit, check, send and evaluate one turn into `out`; None when its request was not sent."""
     over: list[str] = []
 
@@ -105,7 +108,14 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
     out.reply = reply
     out.cost_usd = None if cost is None and summary_cost is None else (cost or 0.0) + (summary_cost or 0.0)
     _cross_check(out, reply, meter)
-    out.checks = evaluate(turn, CheckContext(reply=reply, messages=out.messages, model=plan.model))
+    grading = TurnGrading(meter, budgets, send, embed, turn.index, f"case {plan.case.id!r}, turn {turn.index}")
+    ctx = CheckContext(reply=reply, messages=out.messages, model=plan.model, grader=getattr(plan.suite, "grader", None),
+                       grade=grading.grade, embed=grading.embed if embed is not None else None)  # fmt: skip
+    try:
+        out.checks = await evaluate(turn, ctx, grading)
+    finally:
+        grading.account(out)  # grader requests that were answered are paid for, even when a later one failed
+    over.extend(grading.over)
     if budgets.applies(turn.budget):
         out.checks.append(budgets.check(turn.budget, turn.index, meter.spent(reply, out.estimated_prompt_tokens), over))
     return reply
@@ -144,9 +154,23 @@ def _cross_check(out: TurnResult, reply: Completion, meter: Meter) -> None:
                          f"{out.estimated_prompt_tokens:,} with {meter.encoding} ({out.prompt_tokens_delta:+,})")  # fmt: skip
 
 
-def evaluate(turn: PlannedTurn, ctx: CheckContext) -> list[CheckResult]:
-    """Run the turn's checks, plus the implicit truncation check unless finish_reason is checked."""
-    results = [run_check(c.name, c.arg, ctx) for c in turn.checks]
+async def evaluate(turn: PlannedTurn, ctx: CheckContext, grading: TurnGrading | None = None) -> list[CheckResult]:
+    """Run the turn's checks in order, plus the implicit truncation check unless finish_reason is checked.
+
+    A model-graded check whose request failed after its retries raises
+    RequestFailed (the case is an error: the reply was never judged).
+    """
+    results = []
+    for c in turn.checks:
+        try:
+            result = await run_check_async(c.name, c.arg, ctx)
+        except RequestFailed as e:
+            e.message = f"check `{c.name}` could not be graded: {e.message}"
+            e.args = (e.message,)
+            raise
+        if grading is not None:
+            grading.annotate(result)
+        results.append(result)
     checks_finish = any(c.name in ("finish_reason", "not_finish_reason") for c in turn.checks)
     if turn.fail_on_length and not checks_finish:
         outcome = not_truncated(ctx)

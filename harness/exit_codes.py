@@ -12,3 +12,8 @@ def for_counts(failed: int, errored: int) -> int:
     if failed:
         return FAILED
     return OK
+
+
+def for_summary(summary) -> int:  # noqa: ANN001 (harness.results.Summary; not imported, to keep this module bare)
+    """Per case, after the gates: failures tolerated by `allow_fail` or a suite's `min_pass_rate` do not count."""
+    return for_counts(summary.failed - summary.tolerated, summary.errored)

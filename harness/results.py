@@ -14,7 +14,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from harness.policy import DEFAULT_POLICY, CasePolicy
+
+# 2: cases may repeat (one entry per repeat, `policy`, `score`), `summary` counts cases (not repeats) and
+# tolerated failures, top-level `outcomes` and `metrics`. Version 1 files are still read.
+SCHEMA_VERSION = 2
 
 PASSED = "passed"
 FAILED = "failed"
@@ -82,6 +86,9 @@ class CheckResult:
     reason: str
     expected: Any = None
     implicit: bool = False
+    details: dict[str, Any] | None = None  # e.g. a model-graded check's score, full reasoning and grader model
+    weight: float = 1.0  # its share of the case score (`weight:` in the suite)
+    metric: str | None = None  # the metric it counts toward (`metric:` in the suite)
 
 
 @dataclass
@@ -107,6 +114,8 @@ class TurnResult:
     estimated_prompt_tokens: int | None = None  # the harness's own tiktoken count of the request
     prompt_tokens_delta: int | None = None  # server's usage.prompt_tokens minus the estimate, for known OpenAI models
     context_summary: ContextSummary | None = None
+    grader_usage: Usage | None = None  # tokens of the model-graded checks' requests (grader and embeddings)
+    grader_cost_usd: float | None = None  # their cost, also counted in cost_usd
 
     @property
     def passed(self) -> bool:
@@ -114,10 +123,13 @@ class TurnResult:
 
     @property
     def usage(self) -> Usage:
-        """Tokens of every request the turn made (its reply and any context summary)."""
+        """Tokens of every request the turn made (its reply, any context summary, any grader request)."""
         total = Usage(0, 0, 0, 0)
         replies = [self.reply, self.context_summary.reply if self.context_summary else None]
-        for u in (r.usage for r in replies if r is not None):
+        usages = [r.usage for r in replies if r is not None]
+        if self.grader_usage is not None:
+            usages.append(self.grader_usage)
+        for u in usages:
             total.prompt_tokens += u.prompt_tokens or 0
             total.completion_tokens += u.completion_tokens or 0
             total.total_tokens += u.total_tokens or 0
@@ -137,6 +149,8 @@ class CaseResult:
     duration_ms: float = 0.0
     repeat: int = 0
     reason: str | None = None  # why a case was skipped (e.g. its suite's budget was spent)
+    score: float | None = None  # weighted share of passed explicit checks (None: the case has none)
+    policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -175,22 +189,25 @@ class Summary:
     completion_tokens: int = 0
     total_tokens: int = 0
     cost_usd: float | None = None
+    repeats: int = 0  # case results counted (every repeat of every case); equals total without repeats
+    flaky: int = 0  # cases whose repeats disagree
+    tolerated: int = 0  # failed cases that do not fail the run: `allow_fail`, or the suite's min_pass_rate held
 
     @classmethod
-    def of(cls, cases: list[CaseResult]) -> Summary:
-        s = cls(total=len(cases))
+    def of(cls, cases: list[CaseResult], found: list[Any] | None = None) -> Summary:
+        """Counts per case (a case's repeats aggregated by its pass_if); tokens and cost over every repeat."""
+        from harness.outcomes import outcomes
+
+        found = outcomes(cases) if found is None else found
+        s = cls(total=len(found), repeats=len(cases))
+        counter = {PASSED: "passed", FAILED: "failed", ERROR: "errored", SKIPPED: "skipped", INTERRUPTED: "interrupted"}
+        for o in found:
+            if o.status in counter:
+                setattr(s, counter[o.status], getattr(s, counter[o.status]) + 1)
+            s.flaky += o.flaky
+            s.tolerated += o.tolerated
         costs: list[float] = []
         for c in cases:
-            if c.status == PASSED:
-                s.passed += 1
-            elif c.status == FAILED:
-                s.failed += 1
-            elif c.status == ERROR:
-                s.errored += 1
-            elif c.status == SKIPPED:
-                s.skipped += 1
-            elif c.status == INTERRUPTED:
-                s.interrupted += 1
             u = c.usage
             s.prompt_tokens += u.prompt_tokens or 0
             s.completion_tokens += u.completion_tokens or 0
@@ -214,13 +231,18 @@ class RunResult:
         return Summary.of(self.cases)
 
     def to_dict(self) -> dict[str, Any]:
+        from harness.outcomes import metric_totals, outcomes
+
+        found = outcomes(self.cases)
         return {
             "schema_version": self.schema_version,
             "started_at": self.started_at,
             "duration_ms": round(self.duration_ms, 1),
             "settings": self.settings,
-            "summary": asdict(self.summary),
+            "summary": asdict(Summary.of(self.cases, found)),
             "suites": suite_summaries(self.cases),
+            "outcomes": [o.to_dict() for o in found],  # one per case: its repeats aggregated (harness/outcomes.py)
+            "metrics": [m.to_dict() for m in metric_totals(self.cases)],
             "cases": [case_to_dict(c) for c in self.cases],
         }
 
@@ -240,6 +262,16 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
     data = asdict(case)
     for turn, turn_data in zip(case.turns, data["turns"]):
         turn_data["usage"] = asdict(turn.usage)
+        for key in ("grader_usage", "grader_cost_usd"):  # written only when the turn had model-graded checks
+            if turn_data.get(key) is None:
+                turn_data.pop(key, None)
+        for check in turn_data["checks"]:
+            if check.get("details") is None:
+                check.pop("details", None)
+            if check.get("weight") == 1.0 and check.get("metric") is None:  # written only when set in the suite
+                del check["weight"], check["metric"]
+    if case.policy.is_default:  # written only when the case repeats, sets pass_if/threshold/allow_fail or a gate
+        del data["policy"]
     data["usage"] = asdict(case.usage)
     data["cost_usd"] = case.cost_usd
     return data
@@ -250,7 +282,15 @@ def suite_summaries(cases: list[CaseResult]) -> list[dict[str, Any]]:
     by_suite: dict[str, list[CaseResult]] = {}
     for c in cases:
         by_suite.setdefault(c.suite, []).append(c)
-    return [{"suite": name, **asdict(Summary.of(group))} for name, group in by_suite.items()]
+    from harness.outcomes import outcomes, suite_gates
+
+    rows = []
+    for name, group in by_suite.items():
+        found = outcomes(group)
+        gate = suite_gates(found, group)[name]
+        rows.append({"suite": name, **asdict(Summary.of(group, found)), "pass_rate": gate.rate,
+                     "min_pass_rate": gate.min_pass_rate, "gate": {True: "passed", False: "failed"}.get(gate.ok)})  # fmt: skip
+    return rows
 
 
 def _completion_from_dict(data: dict[str, Any] | None) -> Completion | None:
@@ -282,6 +322,8 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
                 context_summary=None if summary is None else ContextSummary(
                     summary.get("messages", []), summary.get("params", {}),
                     _completion_from_dict(summary.get("reply")), summary.get("cost_usd")),
+                grader_usage=Usage(**t["grader_usage"]) if t.get("grader_usage") else None,
+                grader_cost_usd=t.get("grader_cost_usd"),
             )
         )
     return CaseResult(
@@ -295,6 +337,8 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
         duration_ms=data.get("duration_ms", 0.0),
         repeat=data.get("repeat", 0),
         reason=data.get("reason"),
+        score=data.get("score"),
+        policy=CasePolicy.from_dict(data.get("policy")),
     )
 
 

@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.budgets import Spending
-from harness.client import ClientSettings, ModelClient, RequestFailed
-from harness.conversation import Send, run_conversation
+from harness.client import ClientSettings, Embeddings, ModelClient, RequestFailed
+from harness.conversation import Send
+from harness.grading import Embed
 from harness.interrupt import StopFlag, stop_on_signals
 from harness.ratelimit import RequestGate, request_tokens
+from harness.repeats import each_repeat, run_repeats, stamp
 from harness.results import ERROR, INTERRUPTED, SKIPPED, CaseResult, Completion, RunResult
 from harness.retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy, with_retries
 from harness.templating import CasePlan
+from harness.tokens import count_text
 
 CASSETTE_MODES = ("replay", "record-missing", "record", "off")
 TICK_SECONDS = 0.2
@@ -54,6 +57,7 @@ class RunSettings:
     tpm: float | None = None
     retry_base_delay: float | None = None
     cases: list[str] = field(default_factory=list)  # --case patterns
+    repeat: int | None = None  # --repeat: runs of every case, over the suites' `repeat:`
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +73,7 @@ class RunSettings:
             "tpm": self.tpm,
             "retry_base_delay": self.retry_base_delay,
             "cases": self.cases,
+            "repeat": self.repeat,
         }
 
     @classmethod
@@ -87,6 +92,7 @@ class RunSettings:
             tpm=data.get("tpm"),
             retry_base_delay=data.get("retry_base_delay"),
             cases=[str(c) for c in data.get("cases") or []],
+            repeat=data.get("repeat"),
         )
 
     def policy_for(self, suite: Any) -> tuple[RetryPolicy, float]:
@@ -143,10 +149,9 @@ async def execute(
     client = ModelClient(client_settings, transport)
     paced = settings.cassette_mode != "replay"  # replaying sends nothing, so there is nothing to pace
     gate = RequestGate.build(concurrency, settings.rpm if paced else None, settings.tpm if paced else None)
-    for suite in {id(p.suite): p.suite for p in plans}.values():
-        limits_block = getattr(suite, "rate_limit", None) or {}
-        if paced:
-            gate.add_suite(suite.name, limits_block.get("rpm"), limits_block.get("tpm"))
+    for suite in {id(p.suite): p.suite for p in plans}.values() if paced else ():
+        own = getattr(suite, "rate_limit", None) or {}
+        gate.add_suite(suite.name, own.get("rpm"), own.get("tpm"))
     cases_running = asyncio.Semaphore(concurrency)
     spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 
@@ -175,23 +180,48 @@ async def execute(
 
         return send
 
-    async def one(plan: CasePlan) -> CaseResult:
+    def embedder(plan: CasePlan) -> Embed:
+        """Embeddings requests (the `similar` check) through the same gate and retry layer as chat requests."""
+        policy, timeout = settings.policy_for(plan.suite)
+        suite = plan.suite.name
+
+        async def attempt(model: str, inputs: list[str]) -> Embeddings:
+            tokens = sum(count_text(text, model) for text in inputs) if gate.counts_tokens(suite) else 0
+            async with gate.admit(suite, tokens) as slot:
+                try:
+                    result = await client.embed(model, inputs, timeout)
+                except RequestFailed as e:
+                    slot.outcome = "rate_limited" if e.status == 429 else "failed"
+                    raise
+                slot.outcome = "ok"
+                return result
+
+        async def embed(model: str, inputs: list[str]) -> Embeddings:
+            return await with_retries(lambda: attempt(model, inputs), policy, note_retry)
+
+        return embed
+
+    async def one(plan: CasePlan) -> list[CaseResult]:
+        """One case, all its repeats in order (harness/repeats.py); one result per repeat."""
         async with cases_running:
-            send = sender(plan)
+            send, embed = sender(plan), embedder(plan)
             try:
                 if skip := spending.skip_reason(plan):
-                    result = CaseResult(suite=plan.suite.name, id=plan.case.id, status=SKIPPED,
-                                        file=str(plan.suite.path), model=plan.model, reason=skip)  # fmt: skip
+                    results = each_repeat(plan, lambda k: CaseResult(suite=plan.suite.name, id=plan.case.id,
+                                          status=SKIPPED, file=str(plan.suite.path), model=plan.model, reason=skip,
+                                          repeat=k))  # fmt: skip
                 elif settings.cassette_mode == "off":
-                    result = await run_conversation(plan, send, spending=spending)
+                    results = await run_repeats(plan, send, spending=spending, embed=embed)
                 else:
-                    result = await _with_cassette(plan, settings, api_key, send, spending)
+                    results = await _with_cassette(plan, settings, api_key, send, spending, embed)
             except Exception as e:  # a bug in one case must not lose the run  # noqa: BLE001
-                result = error_result(plan, f"internal error: {type(e).__name__}: {e}")
-        if on_case_done:
-            on_case_done(result)
-        observer.case_done(result)
-        return result
+                message = f"internal error: {type(e).__name__}: {e}"
+                results = each_repeat(plan, lambda k: error_result(plan, message, k))
+        for result in results:
+            if on_case_done:
+                on_case_done(result)
+            observer.case_done(result)
+        return results
 
     async def ticker() -> None:
         while True:
@@ -210,7 +240,7 @@ async def execute(
         await asyncio.gather(*tasks, tick_task, return_exceptions=True)
         await client.aclose()
     why = f"interrupted by {stop.name} before it finished" if stop and stop.is_set else "interrupted before it finished"
-    return [_outcome(task, plan, why) for plan, task in zip(plans, tasks)]
+    return [result for plan, task in zip(plans, tasks) for result in _outcome(task, plan, why)]
 
 
 async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped: asyncio.Event | None) -> None:
@@ -227,16 +257,16 @@ async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped:
             w.cancel()
 
 
-def _outcome(task: asyncio.Task[CaseResult], plan: CasePlan, why: str) -> CaseResult:
+def _outcome(task: asyncio.Task[list[CaseResult]], plan: CasePlan, why: str) -> list[CaseResult]:
     if task.done() and not task.cancelled() and task.exception() is None:
         return task.result()
-    return CaseResult(suite=plan.suite.name, id=plan.case.id, status=INTERRUPTED, file=str(plan.suite.path),
-                      model=plan.model, error=why)  # fmt: skip
+    return each_repeat(plan, lambda k: CaseResult(suite=plan.suite.name, id=plan.case.id, status=INTERRUPTED,
+                                                  file=str(plan.suite.path), model=plan.model, error=why, repeat=k))  # fmt: skip
 
 
 async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, send: Any,
-                         spending: Spending | None = None) -> CaseResult:  # fmt: skip
-    """Run one case inside its own cassette; a cassette problem makes the case an error, never a crash."""
+                         spending: Spending | None = None, embed: Embed | None = None) -> list[CaseResult]:  # fmt: skip
+    """Run one case (every repeat) inside its own cassette; a cassette problem makes it an error, never a crash."""
     from harness import cassettes
 
     path = cassettes.cassette_path(Path(settings.cassette_dir), plan.suite.name, plan.case.id)
@@ -244,27 +274,34 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     try:
         cassette = cassettes.CaseCassette(path, settings.cassette_mode, hint, api_key)
     except cassettes.CassetteFileError as e:
-        return error_result(plan, str(e))
+        message = str(e)
+        return each_repeat(plan, lambda k: error_result(plan, message, k))
     token = cassettes.current.set(cassette)
     try:
-        result = await run_conversation(plan, send, spending=spending)
+        results = await run_repeats(plan, send, spending=spending, embed=embed)
     finally:
         cassettes.current.reset(token)
     try:
-        cassette.save(case_completed=result.status != ERROR)
+        cassette.save(case_completed=all(r.status != ERROR for r in results))
     except cassettes.CassetteFileError as e:
-        result.status, result.error = ERROR, str(e)
-    return result
+        for result in results:
+            result.status, result.error = ERROR, str(e)
+    return results
 
 
-def error_result(plan: CasePlan, message: str) -> CaseResult:
-    return CaseResult(suite=plan.suite.name, id=plan.case.id, status=ERROR, file=str(plan.suite.path),
-                      model=plan.model, error=message)  # fmt: skip
+def error_result(plan: CasePlan, message: str, repeat: int = 0) -> CaseResult:
+    return stamp(plan, CaseResult(suite=plan.suite.name, id=plan.case.id, status=ERROR, file=str(plan.suite.path),
+                                  model=plan.model, error=message, repeat=repeat))  # fmt: skip
 
 
 def plan_key(plan: CasePlan) -> tuple[str, str, int]:
-    """The key a plan's result is journaled under (``CaseResult.key``)."""
+    """The key a plan's (first) result is journaled under (``CaseResult.key``)."""
     return (plan.suite.name, plan.case.id, 0)
+
+
+def plan_keys(plan: CasePlan) -> list[tuple[str, str, int]]:
+    """The keys of every repeat of a plan; a case is finished when all of them are."""
+    return [(plan.suite.name, plan.case.id, repeat) for repeat in range(plan.repeats)]
 
 
 def run_plans(
@@ -286,13 +323,13 @@ def run_plans(
     finished = finished or {}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    todo = [p for p in plans if plan_key(p) not in finished]
+    todo = [p for p in plans if not all(k in finished for k in plan_keys(p))]  # part of a case's repeats: run it again
     with stop_on_signals(stop) if stop else nullcontext():
         new = asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop)) if todo else []
-    ran = {plan_key(p): case for p, case in zip(todo, new)}
+    ran = {case.key: case for case in new}
     return RunResult(
         settings=settings.to_dict(),
-        cases=[finished.get(plan_key(p)) or ran[plan_key(p)] for p in plans],
+        cases=[ran[k] if k in ran else stamp(p, finished[k]) for p in plans for k in plan_keys(p)],
         started_at=started_at,
         duration_ms=(time.perf_counter() - t0) * 1000,
     )

@@ -12,19 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from harness import assertions
+from harness.assertions.graded import GraderSpec, missing_model
 from harness.budgets import BUDGET_KEYS, Budget, validate_budget_value
 from harness.metering import STRATEGIES, ContextSpec
+from harness.policy import CHECK_OPTIONS, parse_check_option, parse_setting, unreachable
 from harness.pricing import PriceFileError, PriceTable
 from harness.tokens import SUPPORTED_ENCODINGS
 from harness.yaml_positions import Loc, PosDict, PosList, YamlSyntaxError, load_yaml, to_plain
 
 SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length",
-              "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit"}  # fmt: skip
+              "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit", "grader",
+              "repeat", "pass_if", "threshold", "min_pass_rate"}  # fmt: skip
+GRADER_KEYS = {"model", "params", "embedding_model"}  # for llm_rubric, factuality (model) and similar (embedding_model)
 # Suite-level reliability settings: key -> (number kind, minimum, whether the minimum itself is allowed).
 RETRY_KEYS = {"max_retries": (int, 0, True), "timeout": (float, 0, False), "base_delay": (float, 0, True)}
 RATE_LIMIT_KEYS = {"rpm": (float, 0, False), "tpm": (float, 0, False)}
 CASE_KEYS = {"id", "description", "model", "params", "system", "vars", "messages", "turns", "fail_on_length",
-             "encoding", "budget", "context"}  # fmt: skip
+             "encoding", "budget", "context", "repeat", "pass_if", "threshold", "allow_fail"}  # fmt: skip
+POLICY_KEYS = ("repeat", "pass_if", "threshold", "allow_fail", "min_pass_rate")  # harness/policy.py
 TURN_KEYS = {"user", "expect", "tool_results", "budget"}
 CONTEXT_KEYS = {"window", "max_output_tokens", "strategy", "summary_max_tokens"}
 MESSAGE_ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -68,6 +73,8 @@ class Check:
     name: str
     arg: Any
     loc: Loc
+    weight: float = 1.0  # its share of the case score (`weight:` beside the check)
+    metric: str | None = None  # the metric it counts toward in reports (`metric:` beside the check)
 
 
 @dataclass
@@ -104,6 +111,8 @@ class Case:
     encoding: str | None = None
     budget: Budget | None = None
     context: ContextSpec | None = None
+    policy: dict[str, Any] = field(default_factory=dict)  # repeat, pass_if, threshold, allow_fail as given
+    policy_locs: dict[str, Loc] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,6 +134,9 @@ class Suite:
     prices: PriceTable | None = None  # the shipped table with `pricing_file:` and `pricing:` applied
     retry: dict[str, Any] = field(default_factory=dict)  # max_retries, timeout, base_delay
     rate_limit: dict[str, Any] = field(default_factory=dict)  # rpm, tpm
+    grader: GraderSpec | None = None  # `grader: {model, params, embedding_model}` for model-graded checks
+    policy: dict[str, Any] = field(default_factory=dict)  # repeat, pass_if, threshold, min_pass_rate as given
+    policy_locs: dict[str, Loc] = field(default_factory=dict)
 
 
 def did_you_mean(word: str, choices: set[str] | list[str]) -> str:
@@ -236,6 +248,7 @@ class _Validator:
         self.file = file
         self.path = path
         self.problems: list[Problem] = []
+        self.grader_spec: GraderSpec | None = None  # the suite's `grader:`, for checks that need a model
 
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(loc, message))
@@ -285,7 +298,10 @@ class _Validator:
             prices=self.prices(data),
             retry=self.numbers(data, "retry", RETRY_KEYS, "retry: {max_retries: 5, timeout: 30}"),
             rate_limit=self.numbers(data, "rate_limit", RATE_LIMIT_KEYS, "rate_limit: {rpm: 500, tpm: 200000}"),
+            grader=self.grader(data),
         )
+        self.grader_spec = suite.grader
+        suite.policy, suite.policy_locs = self.policy(data, "the suite", SUITE_KEYS)
         seen: dict[str, Loc] = {}
         if isinstance(cases_raw, PosList):
             for i, (item, loc) in enumerate(zip(cases_raw, cases_raw.item_locs), start=1):
@@ -298,7 +314,19 @@ class _Validator:
                     continue
                 seen[case.id] = case.loc
                 suite.cases.append(case)
+        self.reachable(suite)
         return suite, self.problems
+
+    def grader(self, data: PosDict) -> GraderSpec | None:
+        """`grader: {model, params, embedding_model}`: who grades llm_rubric/factuality and embeds for similar."""
+        where = "`grader` of the suite"
+        value = self.typed(data, "grader", dict, "a mapping like {model: gpt-4o-mini}", "the suite")
+        if value is None:
+            return None
+        self.keys(value, GRADER_KEYS, where)
+        return GraderSpec(model=self.typed(value, "model", str, "a model name", where),
+                          params=self.params(value, where),
+                          embedding_model=self.typed(value, "embedding_model", str, "a model name", where))  # fmt: skip
 
     def numbers(self, data: PosDict, key: str, spec: dict[str, tuple[type, float, bool]], example: str) -> dict[str, Any]:
         """A small mapping of named numbers (`retry:`, `rate_limit:`), each checked against its minimum."""
@@ -451,6 +479,7 @@ class _Validator:
             budget=self.budget(data, where),
             context=self.context(data, where),
         )
+        case.policy, case.policy_locs = self.policy(data, where, CASE_KEYS)
         messages = self.typed(data, "messages", list, "a list of {role, content} messages", where)
         for item, mloc in zip(messages or [], getattr(messages, "item_locs", [])):
             message = self.message(item, mloc, where)
@@ -473,7 +502,7 @@ class _Validator:
             self.add(loc, f"a message in {where} must be a mapping like {{role: user, content: Hi}}")
             return None
         role = data.get("role")
-        if role not in MESSAGE_ROLES:
+        if not isinstance(role, str) or role not in MESSAGE_ROLES:
             self.add(data.value_locs.get("role", loc),
                      f"message role must be one of {', '.join(sorted(MESSAGE_ROLES))}, got {role!r}")  # fmt: skip
             return None
@@ -511,10 +540,16 @@ class _Validator:
         return turn
 
     def check(self, data: Any, loc: Loc, where: str) -> Check | None:
-        if not isinstance(data, PosDict) or len(data) != 1:
+        if not isinstance(data, PosDict) or len(data) == 0:
             self.add(loc, f"each check in {where} must be a one-key mapping like `- contains: hello`, got {_kind(data)}")
             return None
-        (name,) = data
+        names, options = self.check_options(data, where)
+        if len(names) != 1:
+            listed = " and ".join(f"`{n}`" for n in names) or "no check"
+            self.add(loc, f"each check in {where} must be a one-key mapping like `- contains: hello` (with optional "
+                          f"`weight:` and `metric:` beside it), got {listed}; give each check its own entry")  # fmt: skip
+            return None
+        (name,) = names
         key_loc = data.key_locs[name]
         resolved = assertions.resolve(str(name))
         if resolved is None:
@@ -536,7 +571,54 @@ class _Validator:
             except ImportError as e:
                 self.add(data.value_locs[name], f"check `{name}` in {where}: {e}")
                 return None
-        return Check(str(name), arg, key_loc)
+        if needs := missing_model(spec.name, arg, self.grader_spec):
+            self.add(key_loc, f"check `{name}` in {where} {needs}")
+            return None
+        return Check(str(name), arg, key_loc, **options)
+
+    def check_options(self, data: PosDict, where: str) -> tuple[list[Any], dict[str, Any]]:
+        """Split a check entry into its check key(s) and the `weight:` / `metric:` beside it."""
+        names: list[Any] = []
+        options: dict[str, Any] = {}
+        for key in data:
+            if key in CHECK_OPTIONS:
+                value, problem = parse_check_option(key, to_plain(data[key]))
+                if problem:
+                    self.add(data.value_locs[key], f"{problem} (beside a check in {where})")
+                else:
+                    options[key] = value
+            elif len(data) > 1 and assertions.resolve(str(key)) is None and did_you_mean(str(key), CHECK_OPTIONS):
+                self.add(data.key_locs[key], f"unknown key {key!r} beside a check in {where}"
+                                             f"{did_you_mean(str(key), CHECK_OPTIONS)}")  # fmt: skip
+            else:
+                names.append(key)
+        return names, options
+
+    def policy(self, data: PosDict, where: str, allowed: set[str]) -> tuple[dict[str, Any], dict[str, Loc]]:
+        """`repeat`, `pass_if`, `threshold`, `allow_fail`, `min_pass_rate` where allowed (harness/policy.py)."""
+        values: dict[str, Any] = {}
+        locs: dict[str, Loc] = {}
+        for key in POLICY_KEYS:
+            if key not in allowed or key not in data or data[key] is None:
+                continue
+            value, problem, inner = parse_setting(key, to_plain(data[key]))
+            if problem:
+                node = data[key]
+                at = data.value_locs[key]
+                if inner is not None and isinstance(node, PosDict):
+                    at = (node.value_locs if inner in node else node.key_locs).get(inner, at)
+                self.add(at, f"`{key}` in {where} {problem}")
+                continue
+            values[key], locs[key] = value, data.value_locs[key]
+        return values, locs
+
+    def reachable(self, suite: Suite) -> None:
+        """A `pass_if: {at_least: K}` that more repeats than the case runs could never be met: say so now."""
+        for case in suite.cases:
+            repeats = case.policy.get("repeat", suite.policy.get("repeat", 1))
+            rule = case.policy.get("pass_if", suite.policy.get("pass_if"))
+            if rule is not None and (problem := unreachable(rule, repeats, case.id)):
+                self.add(case.policy_locs.get("pass_if") or suite.policy_locs["pass_if"], problem)
 
 
 def inside_project(path: Path, suite_file: Path) -> bool:

@@ -15,6 +15,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from harness.budgets import Budget
+from harness.policy import DEFAULT_POLICY, CasePolicy
 from harness.suite import Case, Check, Problem, Suite, SuiteError, load_suites_partially
 from harness.yaml_positions import Loc
 
@@ -40,10 +41,15 @@ class CasePlan:
     system: str | None
     history: list[dict[str, Any]]
     turns: list[PlannedTurn]
+    policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.suite.name, self.case.id)
+
+    @property
+    def repeats(self) -> int:
+        return self.policy.repeats
 
     def initial_messages(self) -> list[dict[str, Any]]:
         """System prompt plus the fixed history: what precedes the first turn."""
@@ -154,6 +160,7 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
         system=system,
         history=history,
         turns=turns,
+        policy=CasePolicy.from_settings(getattr(suite, "policy", {}), getattr(case, "policy", {})),
     )
 
 

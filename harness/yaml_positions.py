@@ -186,6 +186,8 @@ def _load_with(loader_class: type, text: str, file: str) -> Any:
             raise YamlSyntaxError(Loc(file, 1, 1), f"invalid YAML: {e}") from None
         except RecursionError:
             raise YamlSyntaxError(Loc(file, 1, 1), "invalid YAML: nested too deeply") from None
+        except (ValueError, OverflowError) as e:  # PyYAML's scanner on an escape past U+10FFFF ("\UFFFFFFFF")
+            raise YamlSyntaxError(Loc(file, 1, 1), f"invalid YAML: an escape sequence is out of range ({e})") from None
         if node is None:
             return None
         return _convert(loader, node, file, 0, [MAX_NODES])

@@ -17,6 +17,11 @@ Directives in the system message apply too (the user's win), so a test can
 edit a system prompt and see the reply change. Without a directive the reply
 is ``echo: <last user message>``. Every request
 is kept in ``server.requests`` (parsed body plus headers) for assertions.
+
+A grading request (the harness's model-graded checks: a user message with a
+<reply> and a <rubric> or <reference> tag) is answered with the grader's JSON,
+computed from the request (see ``_grade``); only directives inside the rubric
+or reference apply to it, so a test can make the grader fail or misbehave.
 """
 
 from __future__ import annotations
@@ -182,6 +187,9 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if not isinstance(last_user, str):
                 last_user = json.dumps(last_user)
             system = next((m.get("content") for m in messages if m.get("role") == "system"), "") or ""
+            graded = _grading_parts(last_user)
+            if graded is not None:  # the graded conversation's own directives must not steer its grader
+                last_user, system = graded.get("rubric", graded.get("reference", "")), ""
             directives = {name: (arg or "") for name, arg in DIRECTIVE.findall(str(system))}
             directives.update({name: (arg or "") for name, arg in DIRECTIVE.findall(last_user)})
             if "sleep" in directives:
@@ -199,7 +207,7 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._raw(200, b"this is not json {")
                 return
             visible = DIRECTIVE.sub("", last_user).strip()
-            content: str | None = directives.get("reply", f"echo: {visible}")
+            content: str | None = directives.get("reply", _grade(graded) if graded is not None else f"echo: {visible}")
             if server.nondeterministic:
                 content = f"{content} #{random.randint(1, 3)}"
             finish, tool_calls, refusal = "stop", [], None
@@ -251,6 +259,51 @@ def _completion(content: str | None, finish: str, tool_calls: list[dict[str, Any
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},  # fmt: skip
     }
+
+
+_TAG = re.compile(r"<(user_message|reply|rubric|reference)>\n(.*?)\n</\1>", re.S)
+
+
+def _grading_parts(text: str) -> dict[str, str] | None:
+    """The tagged parts of a grading request's user message, or None when it is not one."""
+    parts = dict(_TAG.findall(text))
+    return parts if "reply" in parts and ("rubric" in parts or "reference" in parts) else None
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _grade(parts: dict[str, str]) -> str:
+    """A deterministic grader.
+
+    Rubric: passes when every 'quoted' word or phrase of the rubric appears in
+    the reply (ignoring case); the score is the fraction that does.
+    Reference: compares word sets: same, superset or subset of the reference,
+    else disagree.
+    """
+    reply = parts["reply"]
+    if "rubric" in parts:
+        rubric = DIRECTIVE.sub("", parts["rubric"])
+        wanted = [a or b for a, b in re.findall(r"'([^']+)'|\"([^\"]+)\"", rubric)]
+        found = [w for w in wanted if w.lower() in reply.lower()]
+        missing = [w for w in wanted if w not in found]
+        score = len(found) / len(wanted) if wanted else 1.0
+        reasoning = f"the reply lacks {missing}" if missing else f"the reply has {found}"
+        return json.dumps({"pass": not missing, "score": score, "reasoning": reasoning})
+    reference, said = _words(DIRECTIVE.sub("", parts["reference"])), _words(reply)
+    if said == reference:
+        category = "same"
+    elif reference <= said:
+        category = "superset"
+    elif said <= reference:
+        category = "subset"
+    else:
+        category = "disagree"
+    score = len(reference & said) / len(reference | said) if reference | said else 1.0
+    reasoning = f"missing {sorted(reference - said)}, extra {sorted(said - reference)}"
+    return json.dumps({"category": category, "pass": category != "disagree", "score": round(score, 4),
+                       "reasoning": reasoning})  # fmt: skip
 
 
 def _embeddings(body: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ tests at the bottom run suites through the CLI against the fake server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -248,7 +249,8 @@ def _turn(*checks: tuple[str, object], fail_on_length: bool = True) -> PlannedTu
 
 
 def test_truncated_reply_fails_the_implicit_check():
-    results = evaluate(_turn(("contains", "The")), CheckContext(reply=reply("The answer is", finish="length")))
+    ctx = CheckContext(reply=reply("The answer is", finish="length"))
+    results = asyncio.run(evaluate(_turn(("contains", "The")), ctx))
     assert [(r.name, r.passed, r.implicit) for r in results] == [("contains", True, False),
                                                                  ("not_truncated", False, True)]  # fmt: skip
     assert "finish_reason 'length'" in results[1].reason
@@ -256,19 +258,19 @@ def test_truncated_reply_fails_the_implicit_check():
 
 
 def test_implicit_check_passes_on_a_complete_reply():
-    results = evaluate(_turn(), CheckContext(reply=reply("done", finish="stop")))
+    results = asyncio.run(evaluate(_turn(), CheckContext(reply=reply("done", finish="stop"))))
     assert [(r.name, r.passed) for r in results] == [("not_truncated", True)]
 
 
 @pytest.mark.parametrize("own", [("finish_reason", "length"), ("finish_reason", ["stop", "length"]),
                                  ("not_finish_reason", "content_filter")])  # fmt: skip
 def test_checking_finish_reason_replaces_the_implicit_check(own):
-    results = evaluate(_turn(own), CheckContext(reply=reply("cut", finish="length")))
+    results = asyncio.run(evaluate(_turn(own), CheckContext(reply=reply("cut", finish="length"))))
     assert [(r.name, r.passed) for r in results] == [(own[0], True)]
 
 
 def test_fail_on_length_false_drops_the_implicit_check():
-    results = evaluate(_turn(fail_on_length=False), CheckContext(reply=reply("cut", finish="length")))
+    results = asyncio.run(evaluate(_turn(fail_on_length=False), CheckContext(reply=reply("cut", finish="length"))))
     assert results == []
 
 

@@ -92,13 +92,25 @@ def test_case_diff_has_flips_request_change_reply_diff_and_deltas():
 
 
 def test_alignment_by_suite_id_and_repeat_with_new_and_removed():
-    base = _run(_case("passed", "a"), _case("passed", "b"), _case("failed", "b", repeat=1, passed=False))
+    # b has repeats only in head: aligned repeat by repeat, by status (repeat 1 is new)
+    base = _run(_case("passed", "a"), _case("failed", "b", passed=False))
     head = _run(_case("passed", "b"), _case("passed", "b", repeat=1), _case("passed", "c"))
     cmp = compare_runs(base, head)
     changes = {(d.id, d.repeat): d.change for d in cmp.cases}
-    assert changes == {("a", 0): REMOVED, ("b", 0): UNCHANGED, ("b", 1): FIXED, ("c", 0): NEW}
+    assert changes == {("a", 0): REMOVED, ("b", 0): FIXED, ("b", 1): NEW, ("c", 0): NEW}
     assert cmp.verdict.ok
-    assert [d.change for d in cmp.ordered()] == [NEW, REMOVED, FIXED, UNCHANGED]
+    assert [d.change for d in cmp.ordered()] == [NEW, NEW, REMOVED, FIXED]
+    assert cmp.statistical == 0 and "compared by status" in cmp.method
+
+
+def test_repeats_on_both_sides_make_one_diff_per_case_judged_by_pass_rate():
+    base = _run(_case("passed", "b"), _case("failed", "b", repeat=1, passed=False))
+    head = _run(_case("passed", "b"), _case("passed", "b", repeat=1))
+    cmp = compare_runs(base, head)
+    (d,) = cmp.cases
+    assert d.change == CHANGED and (d.base_status, d.head_status) == ("failed", "passed")  # 1/2 -> 2/2 is noise
+    assert d.repeat == 1 and d.flips  # the telling pair of repeats is the example diff
+    assert "pass rate 1/2 \u2192 2/2" in d.stats.describe() and cmp.statistical == 1
 
 
 def test_gate_tolerances():

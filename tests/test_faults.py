@@ -54,3 +54,20 @@ def test_500_cases_with_30_percent_faults_lose_nothing(fake_server, harness_cli,
     assert r.code == (3 if statuses["error"] else 0)
     assert results["summary"]["total"] == N and results["summary"]["errored"] == statuses["error"]
     assert FAKE_KEY not in r.out + r.err
+
+
+def test_recording_through_faults_keeps_only_good_replies(fake_server, harness_cli, write_suite, tmp_path):
+    """A garbled 200, a 500 or a dropped connection is retried live and never lands in a cassette."""
+    f = fake_server.faults
+    f.rate_badjson, f.rate_500, f.rate_drop = 0.2, 0.1, 0.1
+    f.rng.seed(7)
+    suite = write_suite("suite: s\nmodel: m\nretry: {base_delay: 0.01, max_retries: 8}\ncases:\n" + "".join(
+        f"  - {{id: c{i}, turns: [{{user: 'c{i} one'}}, {{user: 'c{i} two'}}]}}\n" for i in range(20)))  # fmt: skip
+    r = harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 0, r.out
+    assert len(fake_server.requests) > 40  # faults were met and retried
+    for cassette in (tmp_path / "cassettes/s").glob("*.yaml"):
+        text = cassette.read_text()
+        assert text.count("request:") == 2 and '"choices": [ {"message": ' not in text, cassette
+    r = harness_cli("run", suite, "-q")  # replay: every recorded reply is good, so nothing needs a retry
+    assert r.code == 0

@@ -159,6 +159,8 @@ def test_yaml_syntax_soup(pieces, fuzz_dir):
     ("alias-bomb", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))),
     ("recursive-alias", "a: &a [*a]\n"),
+    ("escape-past-unicode", 'model: "\\U00110000"\ncases: []\n'),
+    ("escape-overflow", 'model: "\\UFFFFFFFF"\ncases: []\n'),
 ])  # fmt: skip
 def test_pathological_files(name, data, fuzz_dir):
     loads_or_reports(write(fuzz_dir, data, f"{name}.yaml"))

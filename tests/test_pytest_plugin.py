@@ -264,3 +264,84 @@ def test_loading_the_plugin_imports_nothing_heavy():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+REPEATED = """\
+suite: rep
+model: fake-model
+repeat: 4
+min_pass_rate: 0.5
+cases:
+  - id: coin
+    pass_if: {at_least: 1}
+    turns:
+      - user: "Hello"
+        expect:
+          - contains: "#1"
+  - id: steady
+    turns:
+      - user: "Hi"
+        expect:
+          - contains: echo
+  - id: known-bad
+    repeat: 1
+    allow_fail: true
+    turns:
+      - user: "Hi"
+        expect:
+          - contains: never
+"""
+
+
+def test_one_test_per_repeat_and_the_same_results_as_harness_run(pytester, clean_env, monkeypatch):
+    """Recorded with the nondeterministic server, replayed by `harness run`, pytest and pytest -n 2."""
+    import random
+
+    from harness.cli import main
+    from tests import fake_openai
+
+    monkeypatch.setattr(fake_openai, "random", random.Random(3))
+    pytester.makefile(".yaml", **{"evals/rep": REPEATED})
+    with fake_openai.FakeOpenAI(nondeterministic=True) as server:
+        assert main(["run", "evals", "--cassettes", "record", "--base-url", server.base_url, "--concurrency", "1",
+                     "--out", "rec", "-q"]) in (0, 1)  # fmt: skip
+    cli_code = main(["run", "evals", "--out", "cli", "-q"])
+    cli = json.loads((pytester.path / "cli/results.json").read_text())
+    coin = [c for c in cli["cases"] if c["id"] == "coin"]
+    passes = sum(c["status"] == "passed" for c in coin)
+    assert 0 < passes < 4, [c["turns"][0]["reply"]["content"] for c in coin]  # a flaky case that passes at_least 1
+
+    names = [line for line in pytester.runpytest("evals", "--collect-only", "-q", "-p", "no:cacheprovider").outlines
+             if "::" in line]  # fmt: skip
+    assert names == [f"evals/rep.yaml::coin[repeat-{k}]" for k in range(4)] + \
+        [f"evals/rep.yaml::steady[repeat-{k}]" for k in range(4)] + ["evals/rep.yaml::known-bad"]
+
+    serial = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-out", "serial")
+    serial.assert_outcomes(passed=passes + 4, xfailed=4 - passes + 1)  # failed repeats of a passing case, known-bad
+    parallel = pytester.runpytest_subprocess("evals", "-p", "no:cacheprovider", "-n", "2", "--harness-out", "xdist")
+    parallel.assert_outcomes(passed=passes + 4, xfailed=4 - passes + 1)
+    assert serial.ret == parallel.ret == cli_code == 0
+
+    def comparable(data: dict) -> tuple:
+        cases = [(c["id"], c["repeat"], c["status"], c.get("policy"), [t["reply"]["content"] for t in c["turns"]])
+                 for c in data["cases"]]  # fmt: skip
+        return cases, data["outcomes"], {k: v for k, v in data["summary"].items() if k != "cost_usd"}
+
+    for out in ("serial", "xdist"):
+        assert comparable(json.loads((pytester.path / out / "results.json").read_text())) == comparable(cli), out
+
+
+def test_pytest_exits_like_harness_run_when_a_suite_gate_tolerates_the_failures(pytester, fake_server, clean_env):
+    pytester.makefile(".yaml", **{"evals/gate": """\
+suite: gate
+model: fake-model
+min_pass_rate: 0.5
+cases:
+  - {id: ok, turns: [{user: "hi", expect: [{contains: hi}]}]}
+  - {id: bad, turns: [{user: "hi", expect: [{contains: zzz}]}]}
+"""})
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-cassettes", "off",
+                           "--harness-base-url", fake_server.base_url, "--harness-out", "o")  # fmt: skip
+    r.assert_outcomes(passed=1, failed=1)  # the failure is still reported
+    assert r.ret == 0
+    r.stdout.fnmatch_lines(["*tolerated by their suites' min_pass_rate*exit status 0*"])

@@ -1,6 +1,6 @@
 """Named checks a reply must pass. Importing this package registers them all."""
 
-from harness.assertions import custom, reply, safety, structured, text  # noqa: F401  (registers the checks)
+from harness.assertions import custom, graded, reply, safety, structured, text  # noqa: F401  (registers the checks)
 from harness.assertions.registry import (
     REGISTRY,
     CheckContext,
@@ -10,6 +10,7 @@ from harness.assertions.registry import (
     check,
     resolve,
     run_check,
+    run_check_async,
     suggest,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "check",
     "resolve",
     "run_check",
+    "run_check_async",
     "suggest",
 ]

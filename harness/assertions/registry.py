@@ -3,38 +3,58 @@
 A check is a small typed function ``(ctx, arg) -> Outcome`` registered under a
 name with ``@check``. The registry validates each check's argument when the
 suite loads (so mistakes surface before any request) and gives every check a
-``not_`` twin that inverts it.
+``not_`` twin that inverts it. A check that needs a model (a grader, embeddings)
+is ``async def`` and calls it through ``ctx.grade``/``ctx.embed``, which the
+conversation loop provides; ``run_check_async`` awaits it.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from harness.client import Embeddings, RequestFailed
 from harness.results import CheckResult, Completion
+
+if TYPE_CHECKING:
+    from harness.assertions.graded import GraderSpec
+
+# How a check reaches a model: the same client, cassette, retries and accounting as the case's own requests.
+Grade = Callable[[str, list[dict[str, Any]], dict[str, Any]], Awaitable[Completion]]  # (model, messages, params)
+Embed = Callable[[str, list[str]], Awaitable[Embeddings]]  # (model, inputs)
 
 NEGATION_PREFIX = "not_"
 
 
 @dataclass
 class CheckContext:
-    """What a check may look at: the reply and the request that produced it."""
+    """What a check may look at: the reply and the request that produced it.
+
+    ``grade`` and ``embed`` (set by the conversation loop) let a model-graded
+    check call a model without knowing the client; ``grader`` is the suite's
+    `grader:` settings.
+    """
 
     reply: Completion
     messages: list[dict[str, Any]] = field(default_factory=list)
     model: str = ""
+    grader: GraderSpec | None = None
+    grade: Grade | None = None
+    embed: Embed | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
     passed: bool
     reason: str
+    details: dict[str, Any] | None = None  # kept in the CheckResult, e.g. a grader's score and full reasoning
 
 
 Validator = Callable[[Any], "str | None"]
-CheckFunc = Callable[[CheckContext, Any], Outcome]
+CheckFunc = Callable[[CheckContext, Any], "Outcome | Awaitable[Outcome]"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,7 @@ class CheckSpec:
     validate: Validator
     doc: str
     example: str
+    is_async: bool = False  # an `async def` check (it calls a model); run it with run_check_async
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -56,7 +77,7 @@ def check(name: str, *, validate: Validator, example: str) -> Callable[[CheckFun
         if name in REGISTRY:
             raise ValueError(f"check {name!r} registered twice")
         doc = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
-        REGISTRY[name] = CheckSpec(name, func, validate, doc, example)
+        REGISTRY[name] = CheckSpec(name, func, validate, doc, example, inspect.iscoroutinefunction(func))
         return func
 
     return register
@@ -88,15 +109,41 @@ def run_check(name: str, arg: Any, ctx: CheckContext) -> CheckResult:
     if resolved is None:
         return CheckResult(name, False, f"unknown check {name!r}", arg)
     spec, negate = resolved
+    if spec.is_async:
+        return CheckResult(name, False, f"check {spec.name!r} calls a model; evaluate it with run_check_async", arg)
     try:
         outcome = spec.func(ctx, arg)
     except Exception as e:  # a bug or odd reply must not crash the run
         return CheckResult(name, False, f"check raised {type(e).__name__}: {e}", arg)
+    return _result(name, spec, negate, outcome, arg)
+
+
+async def run_check_async(name: str, arg: Any, ctx: CheckContext) -> CheckResult:
+    """Run any check, awaiting an ``async def`` one.
+
+    A model request that failed after its retries (RequestFailed) is not the
+    reply's fault: it propagates, so the case becomes an error, not a failure.
+    """
+    resolved = resolve(name)
+    if resolved is None or not resolved[0].is_async:
+        return run_check(name, arg, ctx)
+    spec, negate = resolved
+    try:
+        outcome = await spec.func(ctx, arg)
+    except RequestFailed:
+        raise
+    except Exception as e:  # a bug or odd reply must not crash the run
+        return CheckResult(name, False, f"check raised {type(e).__name__}: {e}", arg)
+    return _result(name, spec, negate, outcome, arg)
+
+
+def _result(name: str, spec: CheckSpec, negate: bool, outcome: Outcome, arg: Any) -> CheckResult:
     if not negate:
-        return CheckResult(name, outcome.passed, outcome.reason, arg)
+        return CheckResult(name, outcome.passed, outcome.reason, arg, details=outcome.details)
     if outcome.passed:
-        return CheckResult(name, False, f"expected the opposite of {spec.name}, but: {outcome.reason}", arg)
-    return CheckResult(name, True, f"as required, not {spec.name}: {outcome.reason}", arg)
+        return CheckResult(name, False, f"expected the opposite of {spec.name}, but: {outcome.reason}", arg,
+                           details=outcome.details)  # fmt: skip
+    return CheckResult(name, True, f"as required, not {spec.name}: {outcome.reason}", arg, details=outcome.details)
 
 
 def preview(text: str | None, limit: int = 160) -> str:

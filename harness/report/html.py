@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from harness import __version__
 from harness.compare import CHANGE_ORDER, Comparison, Metric
+from harness.pass_rates import fmt_p
 from harness.report.payload import compare_payload, run_payload
 from harness.results import RunResult, Summary
 
@@ -96,6 +97,16 @@ def _summary_context(s: Summary) -> dict[str, Any]:
     return {"s": s, "rate": rate}
 
 
+def _rows_context(run: RunResult) -> dict[str, Any]:
+    """Outcomes, gates and metrics for the header; the filter chips count rows (one per repeat)."""
+    from collections import Counter
+
+    from harness.report.outcome_text import RunView, policy_text
+
+    rows = Counter(c.status for c in run.cases)
+    return {"view": RunView.of(run), "rows": rows, "policy_text": policy_text}
+
+
 def render_run_html(run: RunResult, title: str = "prompt-harness report") -> str:
     """The run report: totals, a filterable table of cases, each case's transcript on click."""
     template = environment().get_template("report.html")
@@ -106,6 +117,7 @@ def render_run_html(run: RunResult, title: str = "prompt-harness report") -> str
         models=run_models(run),
         mode=run.settings.get("cassettes") or "\u2014",
         **_summary_context(run.summary),
+        **_rows_context(run),
         data=embed_json(run_payload(run)),
     )
 
@@ -143,5 +155,6 @@ def render_compare_html(comparison: Comparison, title: str = "prompt-harness dif
         counts=[(c, t.counts.get(c, 0)) for c in CHANGE_ORDER],
         base_models=run_models(comparison.base),
         head_models=run_models(comparison.head),
+        fmt_p=fmt_p,
         data=embed_json(compare_payload(comparison)),
     )

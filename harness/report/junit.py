@@ -24,8 +24,8 @@ def clean(text: str) -> str:
     return _INVALID_XML.sub("\ufffd", text)
 
 
-def _name(case_id: str, repeat: int) -> str:
-    return case_id + (f" [repeat {repeat}]" if repeat else "")
+def _name(case_id: str, repeat: int, repeated: bool = False) -> str:
+    return case_id + (f" [repeat {repeat}]" if repeat or repeated else "")
 
 
 def _transcript_text(case: CaseResult) -> str:
@@ -71,14 +71,21 @@ def _serialise(root: ET.Element) -> str:
 
 def run_junit(run: RunResult) -> str:
     """Failures carry every failed check's reason; errors carry the error; the transcript goes to system-out."""
+    from harness.report.outcome_text import RunView
+
+    view = RunView.of(run)
     root = ET.Element("testsuites", {"name": "prompt-harness"})
     groups: dict[str, list[ET.Element]] = {}
     for case in run.cases:
-        tc = ET.Element("testcase", {"classname": clean(case.suite), "name": clean(_name(case.id, case.repeat)),
+        name = _name(case.id, case.repeat, case.policy.repeats > 1)
+        tc = ET.Element("testcase", {"classname": clean(case.suite), "name": clean(name),
                                      "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
         if case.file:
             tc.set("file", clean(case.file))
-        if case.status == FAILED:
+        forgiven = view.note(case) if case.status in (FAILED, ERROR) else ""
+        if forgiven:  # a failed repeat of a case that passes, or a tolerated failure: skipped, like pytest's xfail
+            _outcome(tc, "skipped", f"not counted: {forgiven}", "\n".join(_reasons(case)) or case.error or "")
+        elif case.status == FAILED:
             reasons = _reasons(case)
             _outcome(tc, "failure", reasons[0] if reasons else "failed", "\n".join(reasons), "check_failed")
         elif case.status == ERROR:
@@ -95,7 +102,8 @@ def run_junit(run: RunResult) -> str:
 def _diff_message(d: CaseDiff) -> str:
     reasons = d.reasons()
     status = f"{d.base_status or 'absent'} -> {d.head_status or 'absent'}"
-    return f"{d.change} ({status})" + (f": {reasons[0]}" if reasons else "")
+    stats = f"; {d.stats.describe()}" if d.stats is not None else ""
+    return f"{d.change} ({status}{stats})" + (f": {reasons[0]}" if reasons else "")
 
 
 def compare_junit(cmp: Comparison) -> str:
@@ -105,7 +113,7 @@ def compare_junit(cmp: Comparison) -> str:
     for d in cmp.ordered():
         case = d.head or d.base
         assert case is not None
-        tc = ET.Element("testcase", {"classname": clean(d.suite), "name": clean(_name(d.id, d.repeat)),
+        tc = ET.Element("testcase", {"classname": clean(d.suite), "name": clean(_name(d.id, 0 if d.stats else d.repeat)),
                                      "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
         if d.change == REGRESSED:
             flips = [f"turn {f.turn} {f.name}: {f.reason}" for f in d.flips if f.broke]

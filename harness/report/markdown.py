@@ -17,7 +17,7 @@ from harness.compare import (CHANGE_ORDER, FIXED, NEW, REGRESSED, REMOVED, STILL
                              Comparison, Metric)  # fmt: skip
 from harness.report.html import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, run_models
 from harness.report.payload import short
-from harness.results import ERROR, FAILED, CaseResult, RunResult
+from harness.results import ERROR, FAILED, PASSED, CaseResult, RunResult
 
 LIMIT = 60_000  # bytes; GitHub allows 65,536 in a comment and 1 MiB in a step summary
 MAX_REASONS = 3  # failed checks listed per case
@@ -67,8 +67,8 @@ def _case_label(suite: str, case_id: str, repeat: int) -> str:
     return f"**{md_text(suite, 80)} / {md_text(case_id, 120)}**" + (f" (repeat {repeat})" if repeat else "")
 
 
-def _case_lines(case: CaseResult) -> list[str]:
-    head = f"- {_case_label(case.suite, case.id, case.repeat)} \u2014 {case.status}"
+def _case_lines(case: CaseResult, extra: str = "") -> list[str]:
+    head = f"- {_case_label(case.suite, case.id, case.repeat)} \u2014 {case.status}" + (f" ({md_text(extra)})" if extra else "")
     if case.error:
         return [f"{head}: {md_text(case.error)}"]
     failed = case.failed_checks
@@ -81,9 +81,12 @@ def _case_lines(case: CaseResult) -> list[str]:
 
 
 def run_summary(run: RunResult, limit: int = LIMIT) -> str:
-    """Totals, then every errored and failed case with its reasons."""
+    """Totals, gates, pass rates over repeats and metrics, then every errored and failed case with its reasons."""
+    from harness.report.outcome_text import RunView, outcome_text, policy_text, tolerated_text
+
     s = run.summary
-    icon = "\u274c" if s.failed or s.errored else "\u2705"
+    view = RunView.of(run)
+    icon = "\u274c" if s.failed > s.tolerated or s.errored else "\u2705"
     rate = fmt_pct(100.0 * s.passed / s.total if s.total else None)
     out = Budget(limit)
     out.add([
@@ -94,14 +97,53 @@ def run_summary(run: RunResult, limit: int = LIMIT) -> str:
         f"| {s.passed:,} | {s.failed:,} | {s.errored:,} | {rate} | {fmt_num(s.total_tokens)} | {fmt_cost(s.cost_usd)} "
         f"| {fmt_ms(run.duration_ms)} | {md_text(run_models(run), 80)} | {run.settings.get('cassettes', '')} |",
     ])  # fmt: skip
-    errored = [c for c in run.cases if c.status == ERROR]
-    failed = [c for c in run.cases if c.status == FAILED]
-    for title, cases in (("Errored", errored), ("Failed", failed)):
-        if cases and out.add(["", f"#### {title} ({len(cases):,})", ""], is_case=False):
-            for case in cases:
-                out.add(_case_lines(case))
-        elif cases:
-            out.left_out += len(cases)
+    notes = []
+    if s.repeats != s.total:
+        notes.append(f"{s.repeats:,} runs of {s.total:,} cases (repeats); counts are per case, by its `pass_if`")
+    if s.flaky:
+        notes.append(f"{s.flaky:,} flaky (repeats disagree)")
+    if s.tolerated:
+        one = s.tolerated == 1
+        notes.append(f"{s.tolerated:,} failed {'case is' if one else 'cases are'} tolerated (`allow_fail`, or the "
+                     f"suite's `min_pass_rate` held) and {'does' if one else 'do'} not fail the run")  # fmt: skip
+    if notes:
+        out.add(["", "; ".join(notes) + "."], is_case=False)
+    if view.gated:
+        out.add(["", "#### Suite gates", "", "| suite | passed | pass rate | min_pass_rate | gate |", "|---|---:|---:|---:|---|"]
+                + [f"| {md_text(g.suite, 80)} | {g.passed:,}/{g.evaluated:,} | {fmt_pct(None if g.rate is None else 100 * g.rate)} "
+                   f"| {100 * (g.min_pass_rate or 0):.0f}% | {'held' if g.ok else '**failed**'} |" for g in view.gated],
+                is_case=False)  # fmt: skip
+    if view.metrics:
+        out.add(["", "#### Metrics", "", "| metric | checks passed | share |", "|---|---:|---:|"]
+                + [f"| {md_text(m.metric, 80)} | {m.passed:,}/{m.total:,} | {fmt_pct(100 * (m.share or 0))} |"
+                   for m in view.metrics], is_case=False)  # fmt: skip
+    repeated = view.repeated
+    if repeated and out.add(["", f"#### Pass rates over repeats ({len(repeated):,} cases)", "",
+                             "| case | passed | pass rate | pass_if | status | |", "|---|---:|---:|---|---|---|"],
+                            is_case=False):  # fmt: skip
+        for o in repeated:
+            flags = ", ".join(f for f in ("**flaky**" if o.flaky else "", "allowed to fail" if o.allow_fail else "") if f)
+            out.add([f"| {_case_label(o.suite, o.id, 0)} | {o.passed}/{o.repeats} | "
+                     f"{fmt_pct(None if o.pass_rate is None else 100 * o.pass_rate)} | {policy_text(o.policy)} "
+                     f"| {o.status} | {flags} |"])  # fmt: skip
+    elif repeated:
+        out.left_out += len(repeated)
+    example: dict[tuple[str, str], CaseResult] = {}
+    for c in run.cases:  # the first repeat that shows why: one with the case's own status, else any not passing
+        o = view.outcome(c)
+        if o is None or c.status == PASSED:
+            continue
+        current = example.get(o.key)
+        if current is None or (current.status != o.status and c.status == o.status):
+            example[o.key] = c
+    for title, status in (("Errored", ERROR), ("Failed", FAILED)):
+        group = [(o, example[o.key]) for o in view.outcomes if o.status == status and o.key in example]
+        if group and out.add(["", f"#### {title} ({len(group):,})", ""], is_case=False):
+            for o, case in group:
+                extra = "; ".join(t for t in (outcome_text(o), tolerated_text(o, view.gates.get(o.suite))) if t)
+                out.add(_case_lines(case, extra))
+        elif group:
+            out.left_out += len(group)
     return out.text("report.html")
 
 
@@ -137,7 +179,9 @@ def _value(v: object) -> str:
 
 def _diff_lines(d: CaseDiff) -> list[str]:
     status = f"{d.base_status or 'absent'} \u2192 {d.head_status or 'absent'}"
-    lines = [f"- {_case_label(d.suite, d.id, d.repeat)} {status}"]
+    lines = [f"- {_case_label(d.suite, d.id, 0 if d.stats else d.repeat)} {status}"]
+    if d.stats is not None:
+        lines.append(f"  - {md_text(d.stats.describe())}; repeat {d.repeat} shown below")
     broke = [f for f in d.flips if f.after is False]
     shown = broke[:MAX_REASONS] or [f for f in d.flips][:MAX_REASONS]
     lines += [_flip_line(f) for f in shown]
@@ -173,7 +217,16 @@ def compare_summary(cmp: Comparison, limit: int = LIMIT) -> str:
         _metric_row("tokens", t.tokens, fmt_num, "num"),
         _metric_row("cost", t.cost_usd, fmt_cost, "cost"),
         _metric_row("duration", t.duration_ms, fmt_ms, "ms"),
+        "",
+        cmp.method,  # our own words, not user text
     ]
+    if cmp.suites:
+        head += ["", "| suite | base pass rate [95% CI] | head pass rate [95% CI] | \u0394 [95% CI] |", "|---|---:|---:|---:|"]
+        head += [f"| {md_text(r.suite, 80)} | {r.base.describe()} | {r.head.describe()} | {r.describe_delta()} |"
+                 for r in cmp.suites]  # fmt: skip
+        head.append("")
+        head.append("_Pass rates count every evaluated run of every repeat; intervals are Wilson (per run) and "
+                    "Newcombe (the change)._")  # fmt: skip
     out.add(head)
     titles = {REGRESSED: "Regressed", STILL_FAILING: "Still failing", NEW: "New", REMOVED: "Removed",
               "changed": "Status changed", FIXED: "Fixed"}  # fmt: skip

@@ -84,9 +84,23 @@ def case_payload(case: CaseResult) -> dict[str, Any]:
 
 
 def run_payload(run: RunResult) -> dict[str, Any]:
+    """Every case result (one per repeat), and each case's outcome over its repeats."""
+    from harness.report.outcome_text import RunView
+
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}
     cases = sorted(run.cases, key=lambda c: rank.get(c.status, len(rank)))
-    return {"kind": "run", "cases": [case_payload(c) for c in cases]}
+    view = RunView.of(run)
+    rows = []
+    for c in cases:
+        row = case_payload(c)
+        o = view.outcome(c)
+        if o is not None and (o.repeats > 1 or o.tolerated):
+            # the case over its repeats: [passed, repeats, status, flaky, why this result does not fail the run]
+            row["ag"] = [o.passed, o.repeats, o.status, o.flaky, view.note(c)]
+        rows.append(row)
+    outcomes = [{"s": o.suite, "i": o.id, "n": o.repeats, "p": o.passed, "st": o.status, "rate": o.pass_rate,
+                 "fl": o.flaky, "af": o.allow_fail, "tol": o.tolerated, "sc": o.score} for o in view.outcomes]  # fmt: skip
+    return {"kind": "run", "cases": rows, "outcomes": outcomes}
 
 
 def _ops(ops: list[Op]) -> list[list[str]]:
@@ -115,6 +129,7 @@ def diff_payload(d: CaseDiff) -> dict[str, Any]:
         "c": _metric(d.cost_usd),
         "lat": _metric(d.latency_ms),
         "err": [d.base.error if d.base else None, d.head.error if d.head else None],
+        **({"sx": d.stats.describe()} if d.stats is not None else {}),  # pass rates over repeats and the test
     }
 
 

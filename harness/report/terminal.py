@@ -32,14 +32,23 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
     """A table of every failed check and errored case, then one line of totals."""
     from tabulate import tabulate
 
+    from harness.report.outcome_text import RunView
+
+    view = RunView.of(run)
     rows: list[list[object]] = []
     errors: list[str] = []
     for case in run.cases:
+        name = case.id + (f" [repeat {case.repeat}]" if case.repeat or case.policy.repeats > 1 else "")
+        forgiven = view.note(case)
         if case.status == ERROR:
-            errors.append(f"{paint('ERROR', ERROR, colour)} {case.suite} / {case.id}: {case.error}")
+            errors.append(f"{paint('ERROR', ERROR, colour)} {case.suite} / {name}: {case.error}"
+                          + (f" ({forgiven})" if forgiven else ""))  # fmt: skip
         elif case.status == FAILED:
+            label = paint("FAIL", FAILED, colour) if not forgiven else paint("fail", SKIPPED, colour)
             for turn_index, c in case.failed_checks:
-                rows.append([paint("FAIL", FAILED, colour), case.suite, case.id, turn_index, c.name, _short(c.reason)])
+                rows.append([label, case.suite, name, turn_index, c.name, _short(c.reason)])
+            if forgiven:
+                rows.append(["", "", "", "", "", _short(f"(not counted: {forgiven})")])
     lines = []
     if errors:
         lines.extend(errors[:max_rows])
@@ -52,18 +61,52 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
         if len(rows) > max_rows:
             lines.append(f"... and {len(rows) - max_rows} more; see results.json or report.html")
         lines.append("")
+    lines.extend(_outcome_lines(view, colour))
     s = run.summary
+    failed = f"{s.failed} failed" + (f" ({s.tolerated} tolerated)" if s.tolerated else "")
     parts = [paint(f"{s.passed} passed", PASSED, colour and s.passed > 0),
-             paint(f"{s.failed} failed", FAILED, colour and s.failed > 0),
+             paint(failed, FAILED, colour and s.failed > s.tolerated),
              paint(f"{s.errored} errored", ERROR, colour and s.errored > 0)]  # fmt: skip
+    if s.flaky:
+        parts.append(paint(f"{s.flaky} flaky", SKIPPED, colour))
     if s.skipped:
         parts.append(paint(f"{s.skipped} skipped", SKIPPED, colour))
     if s.interrupted:
         parts.append(paint(f"{s.interrupted} interrupted", INTERRUPTED, colour))
     tokens = f"{s.total_tokens:,} tokens"
     cost = f", ${s.cost_usd:.4f}" if s.cost_usd is not None else ""
-    lines.append(f"{', '.join(parts)} of {s.total} cases; {tokens}{cost} in {run.duration_ms / 1000:.1f} s")
+    runs = f" ({s.repeats} runs with repeats)" if s.repeats != s.total else ""
+    lines.append(f"{', '.join(parts)} of {s.total} cases{runs}; {tokens}{cost} in {run.duration_ms / 1000:.1f} s")
     return "\n".join(lines)
+
+
+def _outcome_lines(view, colour: bool, max_rows: int = 50) -> list[str]:  # noqa: ANN001 (RunView)
+    """Pass rates of cases with repeats, the suites' gates and the metrics; nothing when none is used."""
+    from tabulate import tabulate
+
+    from harness.report.outcome_text import policy_text
+
+    lines: list[str] = []
+    repeated = view.repeated
+    if repeated:
+        rows = [[paint(o.status.upper(), o.status, colour), o.suite, o.id, f"{o.passed}/{o.repeats}",
+                 "-" if o.pass_rate is None else f"{o.pass_rate:.0%}", policy_text(o.policy),
+                 "flaky" if o.flaky else "", "allowed to fail" if o.allow_fail else ""] for o in repeated[:max_rows]]  # fmt: skip
+        lines.append(tabulate(rows, headers=["", "suite", "case", "passed", "rate", "pass_if", "", ""], tablefmt="simple"))
+        if len(repeated) > max_rows:
+            lines.append(f"... and {len(repeated) - max_rows} more cases with repeats; see results.json `outcomes`")
+        lines.append("")
+    for gate in view.gated:
+        lines.append(paint(f"suite {gate.suite}: {gate.describe()}", PASSED if gate.ok else FAILED, colour))
+    allowed = [o for o in view.outcomes if o.tolerated_by == "allow_fail"]
+    if allowed:
+        lines.append(f"allowed to fail (allow_fail: true): {', '.join(f'{o.suite} / {o.id}' for o in allowed[:10])}"
+                     + (f" and {len(allowed) - 10} more" if len(allowed) > 10 else ""))  # fmt: skip
+    for m in view.metrics:
+        lines.append(f"metric {m.metric}: {m.passed}/{m.total} checks passed ({m.share:.0%})")
+    if view.gated or allowed or view.metrics:
+        lines.append("")
+    return lines
 
 
 def print_summary(run: RunResult, stream: TextIO | None = None) -> None:
@@ -92,6 +135,8 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
             shown += 1
             label = paint(f"{change.upper():<13}", _CHANGE_COLOUR.get(change, ""), colour)
             lines.append(f"{label} {d.label}  ({d.base_status or 'absent'} -> {d.head_status or 'absent'})")
+            if d.stats is not None:
+                lines.append(f"    {d.stats.describe()}; repeat {d.repeat} shown")
             broke = [f for f in d.flips if f.after is False] or d.flips
             details = [f"turn {f.turn} {f.name}: {f.reason}" for f in broke[:3]] or d.reasons()[:3]
             lines.extend(f"    {_short(x)}" for x in details)
@@ -113,6 +158,10 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
     requests = sum(d.request_changed for d in cmp.cases)
     replies = sum(any(r.changed for r in d.replies) for d in cmp.cases)
     lines.append(f"request changed in {requests} cases, a reply in {replies}")
+    lines.append(cmp.method)
+    for r in cmp.suites:
+        lines.append(f"suite {r.suite}: pass rate {r.base.describe()} -> {r.head.describe()}, change "
+                     f"{r.describe_delta()} (runs of every repeat; 95% intervals)")  # fmt: skip
     if cmp.verdict.ok:
         lines.append(paint("gate passed", PASSED, colour))
     else:

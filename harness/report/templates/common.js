@@ -74,7 +74,9 @@ const H = (() => {
     function detailRow(item) {
       const tr = el("tr", "detail");
       const td = el("td");
-      td.colSpan = opts.columns;
+      // span the columns shown: spanning hidden ones (narrow screens) would add empty columns
+      td.colSpan = Array.from(document.querySelectorAll("#grid thead th")).filter((th) => th.offsetWidth > 0).length
+        || opts.columns;
       const body = el("div", "detail-body");
       try { opts.detail(item, body); } catch (e) { body.append(el("p", "errbox", "could not render this case: " + e)); }
       td.append(body);

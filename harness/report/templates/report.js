@@ -13,7 +13,14 @@
     checks.append(el("span", c.np < c.nc ? "bad-n" : "ok-n", c.np + "/" + c.nc));
     const why = el("td", "c-why", c.why || "");
     why.title = c.why || "";
-    add(tr, st, caseCell(c), checks, el("td", "c-num hide-sm", num(c.tok)), el("td", "c-num hide-sm", cost(c.c)),
+    const cell = caseCell(c);
+    if (c.ag) {  /* the case over its repeats: [passed, repeats, status, flaky, note] */
+      const [passed, n, status, flaky, note] = c.ag;
+      if (n > 1 && !c.r) cell.append(el("span", "rep", "repeat 0"));
+      if (n > 1) cell.append(el("span", "rep" + (flaky ? " flaky" : ""), passed + "/" + n + " passed" + (flaky ? " \u00b7 flaky" : "")));
+      if (note) cell.title += " \u2014 " + note;
+    }
+    add(tr, st, cell, checks, el("td", "c-num hide-sm", num(c.tok)), el("td", "c-num hide-sm", cost(c.c)),
         el("td", "c-num hide-sm", ms(c.lat)), why);
     return tr;
   }
@@ -63,7 +70,9 @@
     fact("tokens", num(c.tok));
     if (c.c !== null) fact("cost", cost(c.c));
     if (c.r) fact("repeat", String(c.r));
+    if (c.ag && c.ag[1] > 1) fact("case", c.ag[0] + "/" + c.ag[1] + " repeats passed, " + c.ag[2] + (c.ag[3] ? ", flaky" : ""));
     body.append(facts);
+    if (c.ag && c.ag[4]) body.append(el("p", "note", "Not counted against the run: " + c.ag[4] + "."));
     if (c.e) body.append(el("div", "errbox", c.e));
     const byTurn = new Map();
     for (const e of c.tx) {

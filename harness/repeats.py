@@ -1,0 +1,93 @@
+"""Running a case N times, and turning each run's checks into a score and a status.
+
+A case's repeats run one after another inside the case's task, with the
+case's one cassette, so the order they were recorded in is the order they
+replay in: vcrpy plays the first unplayed recording that matches, so N
+identical first requests get the N recorded replies back in turn, and every
+later turn's request (which holds that repeat's earlier replies) matches its
+own recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.conversation import Send, run_conversation
+from harness.results import FAILED, PASSED, CaseResult
+from harness.templating import CasePlan
+
+
+async def run_repeats(plan: CasePlan, send: Send, **options: Any) -> list[CaseResult]:
+    """Play the case ``plan.repeats`` times in order; ``options`` go to ``run_conversation``."""
+    results = []
+    for repeat in range(plan.repeats):
+        result = await run_conversation(plan, send, repeat=repeat, **options)
+        results.append(finish(plan, result))
+    return results
+
+
+def each_repeat(plan: CasePlan, make: Callable[[int], CaseResult]) -> list[CaseResult]:
+    """One result per repeat from ``make(repeat)`` (a case skipped, interrupted or failed as a whole)."""
+    return [stamp(plan, make(repeat)) for repeat in range(plan.repeats)]
+
+
+def stamp(plan: CasePlan, result: CaseResult) -> CaseResult:
+    """Carry the case's policy on its result, so it aggregates the same wherever the result travels."""
+    result.policy = plan.policy
+    return result
+
+
+def finish(plan: CasePlan, result: CaseResult) -> CaseResult:
+    """Give the checks their `weight:` and `metric:`, score the repeat, and apply the case's `threshold`."""
+    stamp(plan, result)
+    planned = {t.index: t for t in plan.turns}
+    for turn in result.turns:
+        spec = planned.get(turn.index)
+        explicit = [c for c in turn.checks if not c.implicit]
+        if spec is not None and len(explicit) == len(spec.checks):  # checks come back in the order written
+            for check, written in zip(explicit, spec.checks):
+                check.weight, check.metric = getattr(written, "weight", 1.0), getattr(written, "metric", None)
+    result.score = score(result)
+    threshold = plan.policy.threshold
+    if threshold is not None and result.status == FAILED and _complete(plan, result):
+        implicit_ok = all(c.passed for t in result.turns for c in t.checks if c.implicit)
+        if implicit_ok and result.score is not None and result.score >= threshold - 1e-12:
+            result.status = PASSED
+    return result
+
+
+def score(result: CaseResult) -> float | None:
+    """The weighted share of the explicit checks that passed; None when the case has none.
+
+    Implicit checks (not_truncated, budgets, the context window) are not scored:
+    with a `threshold` they must still pass.
+    """
+    total = passed = 0.0
+    for turn in result.turns:
+        for c in turn.checks:
+            if not c.implicit:
+                total += c.weight
+                passed += c.weight if c.passed else 0.0
+    return round(passed / total, 6) if total else None
+
+
+def _complete(plan: CasePlan, result: CaseResult) -> bool:
+    """Every planned turn was sent and answered: a threshold never passes half a conversation."""
+    answered = {t.index for t in result.turns if t.reply is not None and t.error is None}
+    return all(t.index in answered for t in plan.turns)
+
+
+def override_repeats(plans: list[CasePlan], repeat: int) -> list[str]:
+    """Apply `--repeat N` to every plan; the problems (file:line) of `pass_if` rules N repeats cannot meet."""
+    from dataclasses import replace
+
+    from harness.policy import unreachable
+
+    problems = []
+    for plan in plans:
+        plan.policy = replace(plan.policy, repeats=repeat)
+        if problem := unreachable(plan.policy.rule, repeat, plan.case.id):
+            loc = plan.case.policy_locs.get("pass_if") or plan.suite.policy_locs.get("pass_if") or plan.case.loc
+            problems.append(f"{loc}: {problem} (--repeat {repeat})")
+    return problems

@@ -1,0 +1,39 @@
+"""The benchmark driver works end to end at a tiny size. It asserts no timing: benchmarks are not tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_driver_runs_every_workload_at_tiny_size(tmp_path):
+    out = tmp_path / "bench.md"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--cases", "20", "--repeats", "1",
+         "--only", "live-1k-0ms", "--only", "replay-1k", "--only", "multiturn-5", "--only", "startup-version",
+         "--promptfoo", "off", "--markdown", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    for name in ("live-1k-0ms", "replay-1k", "multiturn-5", "startup-version"):
+        assert f"| {name}" in text
+    assert "| workload | harness wall s | floor wall s |" in text
+    assert "(capped at 20 cases)" in text and "smoke test" in text
+
+
+def test_generated_suite_and_floor_send_the_same_conversation():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import workload
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from harness.templating import render
+
+    text = workload.suite_yaml(3, turns=2)
+    assert "id: case-00002" in text and text.count("- contains:") == 6
+    assert render(workload.SYSTEM_TEMPLATE, {"product": workload.PRODUCT}) == workload.SYSTEM
+    assert render(workload.user_template(2), {"token": workload.token(7, 1)}) == workload.user_text(workload.token(7, 2), 2)

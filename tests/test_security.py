@@ -1,0 +1,120 @@
+"""A suite cannot read files outside its project, and the API key never reaches any output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.client import redact
+from tests.conftest import FAKE_KEY
+
+SECRET = "TOP-SECRET-CONTENT-7731"
+
+
+@pytest.fixture
+def outside_secret(tmp_path):
+    """A file beside the project (tmp_path/project is the working directory), holding a secret."""
+    (tmp_path / "secret.txt").write_text(f"{SECRET}\n")
+    (tmp_path / "secret.yaml").write_text(f"gpt-4o: {{input: 1, output: 2, note: {SECRET}}}\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "inside.txt").write_text(f"{SECRET}\n")
+    return project
+
+
+@pytest.mark.parametrize("template", [
+    "{% include '../secret.txt' %}",
+    "{% include '/etc/passwd' %}",
+    "{% include 'inside.txt' %}",  # not even files inside the project: there is no loader at all
+    "{% import '../secret.txt' as s %}{{ s }}",
+    "{% extends '../secret.txt' %}",
+    "{% from '../secret.txt' import x %}{{ x }}",
+])  # fmt: skip
+def test_templates_cannot_include_import_or_extend_files(template, outside_secret, harness_cli, fake_server,
+                                                         monkeypatch):  # fmt: skip
+    monkeypatch.chdir(outside_secret)
+    (outside_secret / "suite.yaml").write_text(f"model: m\ncases: [{{id: a, turns: [{{user: \"{template}\"}}]}}]\n")
+    r = harness_cli("run", "suite.yaml", "--cassettes", "off", "--base-url", fake_server.base_url)
+    assert r.code == 2
+    assert "templates cannot include, import or extend files" in r.err
+    assert SECRET not in r.out + r.err
+    assert fake_server.requests == []
+
+
+@pytest.mark.parametrize("template", [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ cycler.__init__.__globals__.os.popen('cat ../secret.txt').read() }}",
+    "{{ lipsum.__globals__['os'].listdir('/') }}",
+    "{{ range.__self__ }}",
+])  # fmt: skip
+def test_the_sandbox_blocks_python_escapes(template, outside_secret, harness_cli, monkeypatch):
+    monkeypatch.chdir(outside_secret)
+    (outside_secret / "suite.yaml").write_text(f"model: m\ncases: [{{id: a, turns: [{{user: \"{template}\"}}]}}]\n")
+    r = harness_cli("validate", "suite.yaml")
+    assert r.code == 2, r.out
+    assert SECRET not in r.out + r.err
+
+
+def test_a_pricing_file_outside_the_project_is_refused(outside_secret, harness_cli, monkeypatch):
+    monkeypatch.chdir(outside_secret)
+    (outside_secret / "evals").mkdir()
+    for ref in ("../../secret.yaml", "/etc/passwd"):
+        (outside_secret / "evals/suite.yaml").write_text(
+            f"model: m\npricing_file: {ref}\ncases: [{{id: a, turns: [{{user: hi}}]}}]\n")  # fmt: skip
+        r = harness_cli("validate", "evals/suite.yaml")
+        assert r.code == 2
+        assert f"`pricing_file` {ref!r} is outside the project" in r.err
+        assert SECRET not in r.err
+    (outside_secret / "prices.yaml").write_text("my-model: {input: 1, output: 2}\n")  # at the project root: fine
+    (outside_secret / "evals/suite.yaml").write_text(
+        "model: m\npricing_file: ../prices.yaml\ncases: [{id: a, turns: [{user: hi}]}]\n")  # fmt: skip
+    assert harness_cli("validate", "evals/suite.yaml").code == 0
+
+
+def test_a_symlink_out_of_the_project_is_outside_too(outside_secret, harness_cli, monkeypatch):
+    monkeypatch.chdir(outside_secret)
+    (outside_secret / "prices.yaml").symlink_to(outside_secret.parent / "secret.yaml")
+    (outside_secret / "suite.yaml").write_text("model: m\npricing_file: prices.yaml\ncases: [{id: a, turns: [{user: hi}]}]\n")
+    r = harness_cli("validate", "suite.yaml")
+    assert r.code == 2 and "is outside the project" in r.err and SECRET not in r.err
+
+
+def test_redact_removes_the_key_and_any_long_fragment_of_it():
+    assert redact(f"Incorrect API key provided: {FAKE_KEY}.", FAKE_KEY) == "Incorrect API key provided: [redacted]."
+    assert FAKE_KEY[:14] not in redact(f"seen as {FAKE_KEY[:14]}****{FAKE_KEY[-4:]}", FAKE_KEY)
+    assert redact("HTTP 500: The server had an error", FAKE_KEY) == "HTTP 500: The server had an error"
+    assert redact("sk-test- is a prefix", FAKE_KEY) == "sk-test- is a prefix"  # short common prefixes stay readable
+    assert redact("anything", None) == "anything"
+
+
+def test_the_key_never_reaches_an_output_file_a_log_line_or_an_error(fake_server, harness_cli, write_suite, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    """A 401 that echoes the key (whole and in part), on every output: files, terminal, progress, journal."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    fake_server.faults.rate_500 = 0.3  # retries too, so the progress line has something to say
+    suite = write_suite("""
+        model: m
+        retry: {base_delay: 0.01, max_retries: 8}
+        cases:
+          - {id: bad-key, turns: [{user: "[[echo_key]] hi"}]}
+          - {id: fine, turns: [{user: hi}]}
+    """)
+    for mode in ("off", "record"):
+        r = harness_cli("run", suite, "--cassettes", mode, "--base-url", fake_server.base_url)  # progress on
+        assert r.code == 3
+        results = r.results(tmp_path / "reports/latest")
+        error = {c["id"]: c for c in results["cases"]}["bad-key"]["error"]
+        assert error.startswith("turn 1: HTTP 401: Incorrect API key provided: [redacted].")
+        assert "[redacted]****" in error  # the partial echo is gone too
+        assert "[1/2]" in r.err or "[2/2]" in r.err  # the progress line was shown
+        for text in (r.out, r.err):
+            assert FAKE_KEY not in text and FAKE_KEY[:14] not in text
+    assert any(q.headers["authorization"] == f"Bearer {FAKE_KEY}" for q in fake_server.requests)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl", ".yaml", ".md", ".xml",
+                                                                              ".html")]  # fmt: skip
+    assert any(p.name == "journal.jsonl" for p in files) and any(p.name == "run.json" for p in files)
+    for path in files:
+        text = path.read_text()
+        assert FAKE_KEY not in text and FAKE_KEY[:14] not in text, path
+    assert "authorization" not in json.dumps(json.loads((tmp_path / "reports/latest/run.json").read_text())).lower()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,8 @@ class RunResult:
     def summary(self) -> Summary:
         return Summary.of(self.cases)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, lazy_cases: bool = False) -> dict[str, Any]:
+        """The JSON form; with ``lazy_cases`` the cases become dicts only as json.dump walks them."""
         from harness.outcomes import metric_totals, outcomes
 
         found = outcomes(self.cases)
@@ -243,7 +245,7 @@ class RunResult:
             "suites": suite_summaries(self.cases),
             "outcomes": [o.to_dict() for o in found],  # one per case: its repeats aggregated (harness/outcomes.py)
             "metrics": [m.to_dict() for m in metric_totals(self.cases)],
-            "cases": [case_to_dict(c) for c in self.cases],
+            "cases": _CaseDicts(self.cases) if lazy_cases else [case_to_dict(c) for c in self.cases],
         }
 
     @classmethod
@@ -356,8 +358,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+class _CaseDicts(list):  # type: ignore[type-arg]
+    """Cases that json.dump's (pure-Python, indenting) encoder turns into dicts one at a time."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (case_to_dict(c) for c in super().__iter__())
+
+
 def save_run(run: RunResult, path: Path) -> None:
-    write_json_atomic(path, run.to_dict())
+    """Write results.json; a 10,000-case run never holds a second, dict-shaped copy of all its cases."""
+    write_json_atomic(path, run.to_dict(lazy_cases=True))
 
 
 def load_run(path: Path) -> RunResult:

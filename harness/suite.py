@@ -434,6 +434,9 @@ class _Validator:
         try:
             if file_name is not None:
                 path = self.path.parent / file_name
+                if "\x00" in file_name:
+                    self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} is not a valid path")
+                    return None
                 if not inside_project(path, self.path):
                     self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} is outside the project; "
                              "a suite may only read files under the working directory or its own folder")  # fmt: skip
@@ -626,7 +629,10 @@ def inside_project(path: Path, suite_file: Path) -> bool:
 
     A suite is often someone else's file: it must not be able to read ~/.ssh or /etc.
     """
-    target = path.resolve()
+    try:
+        target = path.resolve()
+    except (OSError, ValueError):  # a NUL byte, a symlink loop: not a file anyone can read
+        return False
     roots = {Path.cwd().resolve(), suite_file.parent.resolve()}
     return any(target == root or root in target.parents for root in roots)
 

@@ -70,7 +70,7 @@ suite_doc = st.fixed_dictionaries({}, optional={
     "suite": maybe(text), "model": maybe(text), "params": maybe(st.dictionaries(st.sampled_from(KEYS) | text, anything, max_size=3)),
     "system": maybe(text), "vars": maybe(st.dictionaries(text, anything, max_size=3)), "cases": maybe(st.lists(maybe(case), max_size=4)),
     "fail_on_length": anything, "retry": anything, "rate_limit": anything, "budget": anything, "context": anything,
-    "pricing": anything, "pricing_file": maybe(st.sampled_from(["prices.yaml", "../../../etc/passwd", "/dev/zero", "."])),
+    "pricing": anything, "pricing_file": maybe(st.sampled_from(["prices.yaml", "../../../etc/passwd", "/dev/zero", ".", "a\x00b"])),
     "encoding": anything, "description": anything,
 })  # fmt: skip
 

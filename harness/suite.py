@@ -512,6 +512,13 @@ class _Validator:
         if "content" not in data and not data.get("tool_calls"):
             self.add(loc, f"a {role} message in {where} needs `content`")
             return None
+        content = data.get("content")
+        if not (content is None or isinstance(content, str) or
+                (isinstance(content, list) and all(isinstance(p, dict) for p in content))):  # fmt: skip
+            self.add(data.value_locs.get("content", loc),
+                     f"`content` of a {role} message in {where} must be text (quote it: YAML read {_kind(content)}) "
+                     "or a list of content parts")  # fmt: skip
+            return None
         extra = {k: to_plain(v) for k, v in data.items() if k not in ("role", "content")}
         return Message(role, to_plain(data.get("content")), data.value_locs.get("content", loc), extra)
 

@@ -519,3 +519,18 @@ def test_alias_bomb_is_refused_quickly(harness_cli, tmp_path):
     r = harness_cli("validate", path)
     assert r.code == 2
     assert "expands to more than 1,000,000 values" in r.err and "bomb.yaml:" in r.err
+
+
+def test_message_content_that_yaml_reads_as_a_date_is_bad_input(fake_server, harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        cases:
+          - id: a
+            messages:
+              - {role: user, content: 2024-01-01}
+            turns: [{user: hi}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url)
+    assert r.code == 2
+    assert "suite.yaml:5:31: `content` of a user message in case 'a' must be text (quote it" in r.err
+    assert fake_server.requests == []

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from harness.assertions import REGISTRY
 from harness.results import ResultFileError, load_run
-from harness.suite import CASE_KEYS, SUITE_KEYS, TURN_KEYS, SuiteError, load_suites
+from harness.suite import SuiteError, load_suites
+from harness.suite_schema import CASE_KEYS, SUITE_KEYS, TURN_KEYS
 from harness.templating import load_plans
 
 # Fixed examples by default (the same in CI every time); HARNESS_FUZZ_EXAMPLES=5000 explores afresh.

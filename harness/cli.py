@@ -340,6 +340,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.close()
     if args.shard:
         run.settings["shard"] = str(args.shard)
+    if args.resume:
+        _add_earlier_sessions(run, Path(args.out) / "results.json")
     out = Path(args.out)
     write_run_outputs(run, out)
     print_summary(run)
@@ -357,6 +359,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         gate = _compare(baseline, run, args.baseline, str(out / "results.json"), out / "compare", args)
         code = max(code, gate)  # NOT_EVALUATED (3) > FAILED (1) > OK (0)
     return code
+
+
+def _add_earlier_sessions(run, previous: Path) -> None:
+    """A resumed run reports when it first started and the time of every session, not just the last."""
+    from harness.results import ResultFileError, load_run
+
+    try:
+        earlier = load_run(previous)
+    except ResultFileError:
+        return  # killed before it wrote results: only this session's time is known
+    run.started_at = earlier.started_at or run.started_at
+    run.duration_ms += earlier.duration_ms
 
 
 def _add_gate_options(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.redaction import redact
 from harness.results import Completion, ToolCall, Usage
 
 # Header the cassette transport adds on replay, carrying the recorded latency.
@@ -144,28 +145,6 @@ class ModelClient:
 
     async def aclose(self) -> None:
         await self._openai.close()
-
-
-REDACTED = "[redacted]"
-MIN_KEY_FRAGMENT = 10
-
-
-def redact(text: str, key: str | None) -> str:
-    """``text`` with the key, and any run of 10 or more of its characters, replaced by [redacted].
-
-    Servers echo keys back ("Incorrect API key provided: sk-proj-abc...xyz"), so
-    a fragment is as much a leak as the whole key.
-    """
-    if not key or not text:
-        return text
-    if len(key) < MIN_KEY_FRAGMENT:
-        return text.replace(key, REDACTED)
-    for size in range(len(key), MIN_KEY_FRAGMENT - 1, -1):
-        for start in range(len(key) - size + 1):
-            fragment = key[start : start + size]
-            if fragment in text:
-                text = text.replace(fragment, REDACTED)
-    return text
 
 
 def _request_failure(e: BaseException, timeout: float) -> RequestFailed:

@@ -16,4 +16,5 @@ def for_counts(failed: int, errored: int) -> int:
 
 def for_summary(summary) -> int:  # noqa: ANN001 (harness.results.Summary; not imported, to keep this module bare)
     """Per case, after the gates: failures tolerated by `allow_fail` or a suite's `min_pass_rate` do not count."""
-    return for_counts(summary.failed - summary.tolerated, summary.errored)
+    # A case left unfinished was not evaluated either (a signal exits 130/143 before this matters).
+    return for_counts(summary.failed - summary.tolerated, summary.errored + getattr(summary, "interrupted", 0))

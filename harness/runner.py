@@ -27,6 +27,7 @@ from harness.conversation import Send
 from harness.grading import Embed
 from harness.interrupt import StopFlag, stop_on_signals
 from harness.ratelimit import RequestGate, request_tokens
+from harness.redaction import redact_case, redact_url
 from harness.repeats import each_repeat, run_repeats, stamp
 from harness.results import ERROR, INTERRUPTED, SKIPPED, CaseResult, Completion, RunResult
 from harness.retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy, with_retries
@@ -63,7 +64,7 @@ class RunSettings:
         return {
             "paths": self.paths,
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": redact_url(self.base_url),
             "concurrency": self.concurrency,
             "cassettes": self.cassette_mode,
             "cassette_dir": self.cassette_dir,
@@ -218,6 +219,7 @@ async def execute(
                 message = f"internal error: {type(e).__name__}: {e}"
                 results = each_repeat(plan, lambda k: error_result(plan, message, k))
         for result in results:
+            redact_case(result, api_key)  # before the journal, results or reports see it
             if on_case_done:
                 on_case_done(result)
             observer.case_done(result)
@@ -258,8 +260,11 @@ async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped:
 
 
 def _outcome(task: asyncio.Task[list[CaseResult]], plan: CasePlan, why: str) -> list[CaseResult]:
-    if task.done() and not task.cancelled() and task.exception() is None:
-        return task.result()
+    if task.done() and not task.cancelled():
+        if task.exception() is None:
+            return task.result()
+        message = f"internal error: {type(task.exception()).__name__}: {task.exception()}"
+        return each_repeat(plan, lambda k: error_result(plan, message, k))  # a harness bug, not an interruption
     return each_repeat(plan, lambda k: CaseResult(suite=plan.suite.name, id=plan.case.id, status=INTERRUPTED,
                                                   file=str(plan.suite.path), model=plan.model, error=why, repeat=k))  # fmt: skip
 

@@ -160,7 +160,11 @@ def test_resuming_a_finished_run_sends_nothing(fake_server, harness_cli, write_s
     assert r2.code == r.code
     assert len(fake_server.requests) == sent
     assert "4 of 4 cases already finished" in r2.err
-    assert outcomes(json.loads((tmp_path / "reports/latest/results.json").read_text())) == outcomes(first)
+    again = json.loads((tmp_path / "reports/latest/results.json").read_text())
+    assert outcomes(again) == outcomes(first)
+    # the run keeps its start time and its duration (resuming adds only its own time)
+    assert again["started_at"] == first["started_at"]
+    assert first["duration_ms"] <= again["duration_ms"] < first["duration_ms"] + 2000
 
 
 def test_a_case_torn_from_the_journal_runs_again(fake_server, harness_cli, write_suite, tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.client import redact
+from harness.redaction import redact
 from tests.conftest import FAKE_KEY
 
 SECRET = "TOP-SECRET-CONTENT-7731"
@@ -118,3 +118,26 @@ def test_the_key_never_reaches_an_output_file_a_log_line_or_an_error(fake_server
         text = path.read_text()
         assert FAKE_KEY not in text and FAKE_KEY[:14] not in text, path
     assert "authorization" not in json.dumps(json.loads((tmp_path / "reports/latest/run.json").read_text())).lower()
+
+
+def test_a_key_the_model_repeats_never_reaches_results_reports_or_journal(fake_server, harness_cli, write_suite,
+                                                                           tmp_path, monkeypatch):  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    suite = write_suite(f"""
+        model: m
+        cases:
+          - id: echo
+            turns: [{{user: "[[reply:Sure, your key is {FAKE_KEY} and half of it is {FAKE_KEY[:14]}]]"}}]
+    """)
+    url = fake_server.base_url.replace("http://", f"http://user:{FAKE_KEY}@")  # a key in the URL is scrubbed too
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", url, "-q")
+    assert r.code == 0, r.err
+    assert fake_server.requests, "the request was sent"
+    written = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"results.json", "report.html", "summary.md", "junit.xml", "journal.jsonl"}
+    for path in written:
+        text = path.read_text()
+        assert FAKE_KEY[:10] not in text and FAKE_KEY[-10:] not in text, path.name
+    results = (tmp_path / "reports/latest/results.json").read_text()
+    assert "Sure, your key is [redacted]" in results
+    assert FAKE_KEY not in r.out + r.err

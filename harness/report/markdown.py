@@ -70,7 +70,7 @@ def _case_label(suite: str, case_id: str, repeat: int) -> str:
 def _case_lines(case: CaseResult, extra: str = "") -> list[str]:
     head = f"- {_case_label(case.suite, case.id, case.repeat)} \u2014 {case.status}" + (f" ({md_text(extra)})" if extra else "")
     if case.error:
-        return [f"{head}: {md_text(case.error)}"]
+        return [f"{head}: {md_text(case.error, 1000)}"]  # long enough to keep the re-record command whole
     failed = case.failed_checks
     lines = [head]
     for turn, check in failed[:MAX_REASONS]:

@@ -1,0 +1,77 @@
+"""Keeping the API key out of everything the harness writes.
+
+Servers echo keys back ("Incorrect API key provided: sk-proj-abc...xyz") and a
+model can repeat one a prompt contained, so every error message, and every
+finished case before it reaches the journal, results or reports, is scrubbed
+of the key and of any run of 10 or more of its characters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+REDACTED = "[redacted]"
+MIN_KEY_FRAGMENT = 10
+_SECRET_QUERY_WORDS = ("key", "token", "secret", "sig", "password", "auth")
+
+
+def _windows(key: str) -> list[str]:
+    if len(key) < MIN_KEY_FRAGMENT:
+        return [key]
+    return [key[i : i + MIN_KEY_FRAGMENT] for i in range(len(key) - MIN_KEY_FRAGMENT + 1)]
+
+
+def leaks(text: str, key: str | None) -> bool:
+    """Whether ``text`` holds the key or a 10-character run of it (cheap: one scan per window)."""
+    return bool(key and text) and any(w in text for w in _windows(key))
+
+
+def redact(text: str, key: str | None) -> str:
+    """``text`` with the key, and any run of 10 or more of its characters, replaced by [redacted]."""
+    if not leaks(text, key):
+        return text
+    assert key is not None
+    if len(key) < MIN_KEY_FRAGMENT:
+        return text.replace(key, REDACTED)
+    for size in range(len(key), MIN_KEY_FRAGMENT - 1, -1):
+        for start in range(len(key) - size + 1):
+            fragment = key[start : start + size]
+            if fragment in text:
+                text = text.replace(fragment, REDACTED)
+    return text
+
+
+def redact_value(value: Any, key: str | None) -> Any:
+    """Scrub every string inside ``value`` (dataclasses are changed in place, containers rebuilt)."""
+    if isinstance(value, str):
+        return redact(value, key)
+    if isinstance(value, list):
+        return [redact_value(v, key) for v in value]
+    if isinstance(value, tuple):
+        return tuple(redact_value(v, key) for v in value)
+    if isinstance(value, dict):
+        return {redact_value(k, key): redact_value(v, key) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            object.__setattr__(value, f.name, redact_value(getattr(value, f.name), key))  # frozen ones too
+    return value
+
+
+def redact_case(case: Any, key: str | None) -> Any:
+    """Scrub a finished case; the common case (no leak) costs one scan of its repr."""
+    if key and leaks(repr(case), key):
+        redact_value(case, key)
+    return case
+
+
+def redact_url(url: str | None) -> str | None:
+    """A base URL with secret-looking query values (``?api-key=...``) and user info removed."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = [(k, REDACTED if any(w in k.lower() for w in _SECRET_QUERY_WORDS) else v)
+             for k, v in parse_qsl(parts.query, keep_blank_values=True)]  # fmt: skip
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="[]"), parts.fragment))

@@ -7,7 +7,7 @@ never a half-finished, half-paid run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -94,21 +94,28 @@ def render(source: str, variables: dict[str, Any]) -> str:
         raise TemplateProblem(f"template failed: {type(e).__name__}: {e}") from None
 
 
-def plan_cases(suites: list[Suite], model_override: str | None = None) -> list[CasePlan]:
+def plan_cases(suites: list[Suite], model_override: str | None = None, model_option: str = "--model") -> list[CasePlan]:
     """Render every case of every suite; raise SuiteError listing every problem."""
-    plans: list[CasePlan] = []
-    problems: list[Problem] = []
-    for suite in suites:
-        for case in suite.cases:
-            plan = _plan_case(suite, case, model_override, problems)
-            if plan is not None:
-                plans.append(plan)
+    plans, problems = _plan_all(suites, model_override, model_option)
     if problems:
         raise SuiteError(problems)
     return plans
 
 
-def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem]) -> CasePlan | None:
+def _plan_all(suites: list[Suite], model_override: str | None, model_option: str) -> tuple[list[CasePlan], list[Problem]]:
+    """The cases that render, and the problems of those that do not."""
+    plans: list[CasePlan] = []
+    problems: list[Problem] = []
+    for suite in suites:
+        for case in suite.cases:
+            plan = _plan_case(suite, case, model_override, problems, model_option)
+            if plan is not None:
+                plans.append(plan)
+    return plans, problems
+
+
+def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem],
+               model_option: str = "--model") -> CasePlan | None:  # fmt: skip
     before = len(problems)
     variables = {**suite.vars, **case.vars}
     where = f"case {case.id!r}"
@@ -124,7 +131,7 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
 
     model = model_override or case.model or suite.model
     if not model:
-        problems.append(Problem(case.loc, f"no model for {where}: set `model:` in the suite or pass --model"))
+        problems.append(Problem(case.loc, f"no model for {where}: set `model:` in the suite or pass {model_option}"))
     system_source, system_loc = (case.system, case.system_loc) if case.system is not None else (suite.system, suite.system_loc)
     system = r(system_source, system_loc)
     history = []
@@ -143,7 +150,7 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
         PlannedTurn(
             index=t.index,
             user=r(t.user, t.loc),
-            checks=t.expect,
+            checks=[_render_check(c, r) for c in t.expect],
             fail_on_length=bool(fail_on_length),
             tool_results={k: r(v, t.loc) or "" for k, v in t.tool_results.items()},
             budget=t.budget,
@@ -164,13 +171,41 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
     )
 
 
-def load_plans(paths: list[str], model_override: str | None = None) -> tuple[list[Suite], list[CasePlan]]:
-    """Load, validate and render everything under ``paths``; raise SuiteError with every problem at once."""
+def load_plans(paths: list[str], model_override: str | None = None, *, repeat: int | None = None,
+               model_option: str = "--model") -> tuple[list[Suite], list[CasePlan]]:  # fmt: skip
+    """Load, validate and render everything under ``paths``; raise SuiteError with every problem at once.
+
+    The one path from PATH arguments to runnable plans: `harness run`, `validate` and `tokens` and the
+    pytest plugin all come through here, so a suite one of them rejects, every one of them rejects.
+    Besides the suites' own problems it checks what only shows once cases are rendered: `repeat`
+    (``--repeat N`` over the suites') against `pass_if`, and `max_cost_usd` budgets for models with
+    no price. ``model_option`` is how the front door spells --model, for the message when none is set.
+    """
+    from harness.budgets import unpriced_cost_budgets
+    from harness.repeats import override_repeats  # imports the conversation loop, which imports this module
+
     suites, problems = load_suites_partially(paths)
-    try:
-        plans = plan_cases(suites, model_override)
-    except SuiteError as e:
-        problems.extend(e.problems)
+    plans, found = _plan_all(suites, model_override, model_option)
+    problems.extend(found)
+    if repeat:
+        problems.extend(override_repeats(plans, repeat))
+    problems.extend(unpriced_cost_budgets(plans))
     if problems:
         raise SuiteError(problems)
     return suites, plans
+
+
+def _render_check(check: Check, r: Any) -> Check:
+    """Render templates inside a check's argument (``contains: "{{ customer }}"``), so one case's vars serve both."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return r(value, check.loc)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    rendered = walk(check.arg)
+    return check if rendered == check.arg else replace(check, arg=rendered)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.templating import TemplateProblem, render
@@ -206,3 +208,29 @@ def test_vars_may_hold_structured_values(fake_server, harness_cli, write_suite):
     """)
     assert run(harness_cli, fake_server, suite).code == 0
     assert fake_server.requests[0].body["messages"][-1]["content"] == "Order 42: router and cable"
+
+
+def test_check_arguments_are_rendered_with_the_case_vars(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite("""
+        model: m
+        vars: {greeting: hello}
+        cases:
+          - id: dana
+            vars: {customer: Dana}
+            turns:
+              - user: "Hi, I'm {{ customer }}"
+                expect:
+                  - contains: "{{ customer }}"
+                  - contains_all: ["{{ customer }}", "Hi"]
+                  - not_contains: "{{ greeting }}"
+              - user: "x"
+                expect: [{contains: "{{ nobody }}"}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 2  # the undefined variable in a check is found before anything is sent
+    assert "'nobody' is undefined" in r.err and fake_server.requests == []
+    suite.write_text(suite.read_text().replace('{contains: "{{ nobody }}"}', '{contains: "x"}'))
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 0, r.out
+    checks = json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"][0]["turns"][0]["checks"]
+    assert [c["expected"] for c in checks[:3]] == ["Dana", ["Dana", "Hi"], "hello"]

@@ -13,6 +13,7 @@ import contextvars
 import hashlib
 import json
 import re
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,9 +85,12 @@ class CaseCassette:
     mode: str
     rerecord_hint: str
     api_key: str | None = None
+    root: Path | None = None  # the --cassette-dir this path is under
+    suite_file: Path | None = None  # for a missing cassette: a `cassettes/` folder near it is suggested
     cassette: Cassette = field(init=False)
     requests_seen: int = 0
     loaded: int = 0
+    repeat: int = 0  # the case's repeat being played (0-based), set by the runner
 
     def __post_init__(self) -> None:
         self.cassette = _RepeatableCassette.load(
@@ -129,16 +133,44 @@ class CaseCassette:
         return response
 
     def miss_message(self, request: VcrRequest) -> str:
-        """Why replay failed for this request: missing cassette, or a short diff against the recording."""
+        """Why replay failed for this request: missing cassette, too few recordings, or a short diff."""
         if not self.exists:
-            return f"no cassette at {self.path}; record it with: {self.rerecord_hint}"
+            where = f"no cassette at {self.path.resolve()}"
+            other = self._cassette_dir_nearby()
+            if other is not None:
+                return (f"{where}; the suite's project has a cassettes folder at {other}: pass "
+                        f"--cassette-dir {shlex.quote(str(other))}, or record it with: {self.rerecord_hint}")  # fmt: skip
+            return f"{where}; record it with: {self.rerecord_hint}"
         recorded = self.cassette.data[: self.loaded]
+        same = sum(1 for old, _ in recorded if requests_match(request, old, MATCH_ON))
+        if same:  # it matches recordings, and every one of them was played already
+            held = f"the cassette holds {same} recording{'' if same == 1 else 's'} of this request"
+            if self.repeat:
+                return (f"repeat {self.repeat + 1} of this case is not recorded in {self.path} ({held}); "
+                        f"re-record with: {self.rerecord_hint}")  # fmt: skip
+            return (f"the request was sent more times than {self.path} recorded it ({held}); "
+                    f"re-record with: {self.rerecord_hint}")  # fmt: skip
         index = self.requests_seen - 1
         old = recorded[index][0] if index < len(recorded) else recorded[-1][0]
         changes = describe_changes(body_json(old.body), body_json(request.body))
         detail = "; ".join(changes) if changes else "the request differs from every recording"
         return (f"the request no longer matches its recording in {self.path} "
                 f"(request {self.requests_seen}): {detail}. Re-record with: {self.rerecord_hint}")  # fmt: skip
+
+    def _cassette_dir_nearby(self) -> Path | None:
+        """A `cassettes/` folder in or above the suite's folder (up to two levels) that is not --cassette-dir.
+
+        Run from another directory, the default `cassettes` is relative to the wrong place;
+        the project's own folder is usually beside the suites' folder.
+        """
+        if self.suite_file is None or self.root is None:
+            return None
+        root = self.root.resolve()
+        for folder in list(self.suite_file.resolve().parents)[:3]:
+            candidate = folder / "cassettes"
+            if candidate.is_dir() and candidate != root:
+                return candidate
+        return None
 
     def save(self, case_completed: bool) -> bool:
         """Write the cassette if recording changed it; never in replay. Returns whether it wrote."""

@@ -204,23 +204,42 @@ def main(argv: list[str] | None = None) -> int:
         gc.set_threshold(*thresholds)
 
 
-def _load(paths: list[str], model: str | None):
-    """Load and render suites, printing every problem; None means exit 2."""
+def _load(paths: list[str], model: str | None, repeat: int | None = None, sends: bool = False):
+    """Load and render suites through the one path every command shares, printing every problem; None means exit 2."""
     from harness.suite import SuiteError
     from harness.templating import load_plans
 
     try:
-        return load_plans(paths, model)
+        return load_plans(paths, model, repeat=repeat)
     except SuiteError as e:
-        _print_problems(e)
+        _print_problems(e, sends)
         return None
 
 
-def _print_problems(error) -> None:
+def _print_problems(error, sends: bool = False) -> None:
+    """Every problem, then the count; "nothing was sent" only from a command that would have sent something."""
     for p in error.problems:
         print(f"error: {p}", file=sys.stderr)
     noun = "problem" if len(error.problems) == 1 else "problems"
-    print(f"{len(error.problems)} {noun} found; nothing was sent.", file=sys.stderr)
+    print(f"{len(error.problems)} {noun} found" + ("; nothing was sent." if sends else "."), file=sys.stderr)
+
+
+GATE_OPTIONS = {"allow_regressions": "--allow-regressions", "max_pass_rate_drop": "--max-pass-rate-drop",
+                "alpha": "--alpha"}  # fmt: skip
+DEFAULT_ALPHA = 0.05
+
+
+def _flag_problems(args: argparse.Namespace) -> list[str]:
+    """Flags of `harness run` that cannot work together or cannot work at all, found before anything loads."""
+    from harness.client import base_url_problem
+
+    problems = [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
+                for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
+    if args.base_url:
+        problems += [p for p in [base_url_problem(args.base_url, "--base-url")] if p]
+    elif os.environ.get("OPENAI_BASE_URL"):
+        problems += [p for p in [base_url_problem(os.environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL")] if p]
+    return problems
 
 
 # With --resume these come from DIR/run.json; changing them would change what runs.
@@ -257,7 +276,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.journal import RunFolder, RunFolderError
     from harness.progress import Progress
     from harness.report.terminal import print_summary
-    from harness.run_outputs import write_run_outputs
+    from harness.run_outputs import COMPARE_FILES, OutputError, check_output_dir, write_run_outputs
     from harness.runner import RunSettings, plan_keys, run_plans
 
     if args.resume:
@@ -268,26 +287,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif not args.paths:
         print("error: give the suite files or folders to run, or --resume DIR to continue a run", file=sys.stderr)
         return exit_codes.BAD_INPUT
+    if flag_problems := _flag_problems(args):
+        for problem in flag_problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     args.concurrency = args.concurrency or 8
     args.cassettes, args.cassette_dir = args.cassettes or "replay", args.cassette_dir or "cassettes"
     args.out = args.out or "reports/latest"
-    loaded = _load(args.paths, args.model)
+    loaded = _load(args.paths, args.model, args.repeat, sends=True)
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded
-    if args.repeat:
-        from harness.repeats import override_repeats
-
-        if problems := override_repeats(plans, args.repeat):
-            for problem in problems:
-                print(f"error: {problem}", file=sys.stderr)
-            return exit_codes.BAD_INPUT
-    from harness.budgets import unpriced_cost_budgets
-    from harness.suite import SuiteError
-
-    if unpriced := unpriced_cost_budgets(plans):
-        _print_problems(SuiteError(unpriced))
-        return exit_codes.BAD_INPUT
     baseline = _load_result(args.baseline, "--baseline") if args.baseline else None
     if baseline is False:
         return exit_codes.BAD_INPUT
@@ -304,7 +314,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         total = len(plans)
         plans = select_shard(plans, args.shard)
         if not args.quiet:
-            print(f"shard {args.shard}: {len(plans)} of {total} cases", file=sys.stderr)
+            print(f"shard {args.shard}: {len(plans)} of {_count(total, 'case')}", file=sys.stderr)
     if args.cassettes in ("off", "record", "record-missing") and not base_url and not api_key:
         print(f"error: --cassettes {args.cassettes} sends requests: set OPENAI_API_KEY (for api.openai.com) "
               "or --base-url for another server", file=sys.stderr)  # fmt: skip
@@ -313,6 +323,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                            cassette_mode=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
                            max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
                            retry_base_delay=getattr(args, "retry_base_delay", None), repeat=args.repeat)  # fmt: skip
+    try:  # every output location is checked before the first request: a traceback after it would waste the run
+        check_output_dir(Path(args.out))
+        if baseline:
+            check_output_dir(Path(args.out) / "compare", COMPARE_FILES, " (--baseline writes the comparison there)")
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     folder = RunFolder(Path(args.out))
     try:
         if args.resume:
@@ -343,7 +360,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         _add_earlier_sessions(run, Path(args.out) / "results.json")
     out = Path(args.out)
-    write_run_outputs(run, out)
+    try:
+        write_run_outputs(run, out)
+    except OutputError as e:  # checked before the run; the disk can still fill up or change under it
+        print(f"error: {e}; the finished cases are in {folder.journal_path}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     print_summary(run)
     for case in run.cases:
         if case.reason:
@@ -378,7 +399,7 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
                         help="tolerate up to N regressed cases (default 0, unless --max-pass-rate-drop is given)")  # fmt: skip
     parser.add_argument("--max-pass-rate-drop", type=_non_negative_float, metavar="PCT",
                         help="tolerate regressions while the pass rate drops by at most PCT percentage points")  # fmt: skip
-    parser.add_argument("--alpha", type=_significance, default=0.05, metavar="P",
+    parser.add_argument("--alpha", type=_significance, metavar="P",
                         help="with repeats in both runs, a case regressed only when its drop in pass rate is "
                              "significant at this level (one-sided Fisher exact test; default 0.05)")  # fmt: skip
 
@@ -408,11 +429,21 @@ def _compare(base, head, base_name: str, head_name: str, out: Path, args: argpar
     from harness.compare import Gate, compare_runs
     from harness.report import gc_paused, write_compare_reports
     from harness.report.terminal import print_comparison
+    from harness.run_outputs import COMPARE_FILES, OutputError, check_output_dir
 
-    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop, alpha=args.alpha)
-    with gc_paused():
-        comparison = compare_runs(base, head, gate, base_name=base_name, head_name=head_name)
-    files = write_compare_reports(comparison, out)
+    alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
+    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop, alpha=alpha)
+    try:
+        check_output_dir(out, COMPARE_FILES)
+        with gc_paused():
+            comparison = compare_runs(base, head, gate, base_name=base_name, head_name=head_name)
+        try:
+            files = write_compare_reports(comparison, out)
+        except OSError as e:
+            raise OutputError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     print_comparison(comparison)
     print(f"diff: {files['diff.html']}")
     return exit_codes.OK if comparison.verdict.ok else exit_codes.FAILED
@@ -429,7 +460,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from harness.report.terminal import print_summary
     from harness.results import ResultFileError, load_run
-    from harness.run_outputs import write_run_outputs
+    from harness.run_outputs import OutputError, write_run_outputs
     from harness.sharding import MergeError, merge_runs
 
     sources, unreadable = [], 0
@@ -453,9 +484,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     for warning in merged.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     out = Path(args.out)
-    path = write_run_outputs(merged.run, out)
+    try:
+        path = write_run_outputs(merged.run, out)
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     print_summary(merged.run)
-    print(f"merged {len(merged.run.cases)} cases from {len(sources)} results files")
+    print(f"merged {_count(len(merged.run.cases), 'case')} from {_count(len(sources), 'results file')}")
     print(f"results: {path}")
     s = merged.run.summary
     return exit_codes.for_summary(s)
@@ -475,14 +510,19 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    loaded = _load(args.paths, args.model or "unspecified-model")
+    loaded = _load(args.paths, args.model)  # the same checks as `harness run`: a case with no model is an error here too
     if loaded is None:
         return exit_codes.BAD_INPUT
     suites, _ = loaded
     cases = sum(len(s.cases) for s in suites)
     turns = sum(len(c.turns) for s in suites for c in s.cases)
-    print(f"ok: {len(suites)} suite(s), {cases} case(s), {turns} turn(s)")
+    print(f"ok: {_count(len(suites), 'suite')}, {_count(cases, 'case')}, {_count(turns, 'turn')}")
     return exit_codes.OK
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 case`, `2 cases`: the nouns used here all take an s."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

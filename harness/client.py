@@ -41,6 +41,34 @@ class RequestFailed(Exception):
         self.retry_after = retry_after
 
 
+def base_url_problem(url: str, source: str = "--base-url") -> str | None:
+    """What is wrong with a base URL, with the fix; None when it has an http(s) scheme and a host.
+
+    Checked before anything is sent: without a scheme httpx fails every request with
+    UnsupportedProtocol, one case at a time. ``source`` names where the URL came from.
+    """
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if "://" not in url:
+        host = urlsplit("//" + url).hostname or ""
+        try:
+            local = host == "localhost" or bool(ipaddress.ip_address(host))
+        except ValueError:
+            local = False
+        return f"{source} {url!r} has no scheme; did you mean {'http' if local else 'https'}://{url}?"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{source} {url!r} must start with http:// or https://"
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        return f"{source} {url!r} has an invalid port"
+    if not parts.hostname:
+        return f"{source} {url!r} has no host; e.g. http://127.0.0.1:8080/v1"
+    return None
+
+
 @dataclass
 class ClientSettings:
     base_url: str | None = None
@@ -109,8 +137,7 @@ class ModelClient:
         except (openai.APITimeoutError, asyncio.TimeoutError):
             raise RequestFailed(f"request timed out after {timeout:g} s", retryable=True) from None
         except openai.APIConnectionError as e:
-            cause = e.__cause__ or e
-            raise RequestFailed(f"connection failed: {type(cause).__name__}: {cause}", retryable=True) from None
+            raise _connection_failure(e) from None
         except openai.OpenAIError as e:  # e.g. a cassette miss in replay: permanent, with its own message
             raise RequestFailed(str(e), retryable=False) from None
         latency_ms = (time.perf_counter() - started) * 1000
@@ -156,9 +183,12 @@ def _request_failure(e: BaseException, timeout: float) -> RequestFailed:
     if isinstance(e, (openai.APITimeoutError, asyncio.TimeoutError)):
         return RequestFailed(f"request timed out after {timeout:g} s", retryable=True)
     if isinstance(e, openai.APIConnectionError):
-        cause = e.__cause__ or e
-        return RequestFailed(f"connection failed: {type(cause).__name__}: {cause}", retryable=True)
+        return _connection_failure(e)
     return RequestFailed(str(e), retryable=False)  # e.g. a cassette miss in replay: permanent, with its own message
+
+
+BASE_URL_HINT = "check --base-url (OpenAI-compatible servers usually end in /v1)"
+BODY_SNIPPET_CHARS = 200
 
 
 def _status_failure(e: Any) -> RequestFailed:
@@ -170,14 +200,54 @@ def _status_failure(e: Any) -> RequestFailed:
 
 
 def _error_message(e: Any) -> str:
+    """The server's own message for an OpenAI-shaped error body; for any other body (a proxy's
+    HTML page, a framework's `{"detail": "Not Found"}`), a snippet of it and the request's method and
+    path, which usually show what is wrong: the wrong server or a base URL without /v1."""
     body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return str(getattr(e, "message", e))
+    message = _openai_message(body)
+    request = getattr(getattr(e, "response", None), "request", None)
+    endpoint = _endpoint(request, with_host=False)
+    path = request.url.path if request is not None else ""
+    if message is not None and not (e.status_code == 404 and "/v1/" not in path):
+        return message
+    if message is None:
+        text = json.dumps(body, ensure_ascii=False) if isinstance(body, (dict, list)) else str(body or "")
+        text = " ".join(text.split())
+        message = (text if len(text) <= BODY_SNIPPET_CHARS else text[: BODY_SNIPPET_CHARS - 3] + "...") or "empty body"
+    if endpoint:
+        message += f" ({endpoint})"
+    return f"{message}; {BASE_URL_HINT}" if e.status_code == 404 else message
+
+
+def _openai_message(body: Any) -> str | None:
+    """`{"error": {"message": ...}}`, `{"error": "..."}` or `{"message": ...}`; None for any other body."""
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error", body)
+    if isinstance(inner, dict) and inner.get("message"):
+        return str(inner["message"])
+    if isinstance(inner, str) and inner:
+        return inner
+    return None
+
+
+def _endpoint(request: Any, with_host: bool = True) -> str:
+    """`POST http://host:port/path` (or `POST /path`) of an httpx request; never a query string or user info."""
+    try:
+        url = request.url
+        where = f"{url.scheme}://{url.host}{f':{url.port}' if url.port else ''}" if with_host else ""
+        return f"{request.method} {where}{url.path}"
+    except Exception:  # noqa: BLE001 (no request, or an unexpected object: say nothing rather than fail)
+        return ""
+
+
+def _connection_failure(e: Any) -> RequestFailed:
+    """A request that never got a response; names the server it tried, so a wrong host or port shows."""
+    cause = e.__cause__ or e
+    endpoint = _endpoint(getattr(e, "request", None))
+    detail = f"{type(cause).__name__}: {cause}".rstrip(": ")
+    return RequestFailed(f"connection failed ({endpoint}): {detail}" if endpoint else f"connection failed: {detail}",
+                         retryable=True)  # fmt: skip
 
 
 def _retry_after(headers: Any) -> float | None:

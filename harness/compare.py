@@ -174,7 +174,7 @@ class CaseDiff:
 
     @property
     def label(self) -> str:
-        return f"{self.suite} / {self.id}" + (f" #{self.repeat}" if self.repeat and self.stats is None else "")
+        return f"{self.suite} / {self.id}" + (f" [repeat {self.repeat + 1}]" if self.repeat and self.stats is None else "")
 
     @property
     def base_status(self) -> str | None:

@@ -63,6 +63,7 @@ async def fit(meter: Meter, messages: list[Message], params: dict[str, Any], tur
     limits = meter.limits
     if limits is None:
         return Fitted(messages)
+    meter.warn_if_estimated()  # the window is checked against this count
     window = limits.context_window
     reserved = meter.reserved_completion(params)
 

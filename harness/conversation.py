@@ -127,6 +127,8 @@ async def _send_budgeted(plan: CasePlan, meter: Meter, budgets: CaseBudgets, sen
                          ) -> tuple[Completion, float | None, list[str]]:  # fmt: skip
     """Send one request if the budgets allow it; returns the reply, its cost and the budgets it exceeded."""
     prompt_tokens = meter.count(messages, params) if prompt_tokens is None else prompt_tokens
+    if budgets.applies(turn_budget):
+        meter.warn_if_estimated()  # the budgets are checked against this count
     projection = meter.project(prompt_tokens, params)
     what = f"case {plan.case.id!r}, turn {turn}" + (", context summary" if summary else "")
     refusal = budgets.before_send(projection, turn_budget, turn, what)

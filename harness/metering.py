@@ -70,10 +70,21 @@ class Meter:
 
     @property
     def encoding(self) -> str:
-        name, known = encoding_name_for_model(self.model, self.encoding_override)
-        if not known:
-            warn_unknown_model(self.model, name)
-        return name
+        return encoding_name_for_model(self.model, self.encoding_override)[0]
+
+    @property
+    def estimated(self) -> bool:
+        """True when tiktoken does not know the model's tokenizer, so counts use a fallback encoding."""
+        return not encoding_name_for_model(self.model, self.encoding_override)[1]
+
+    def warn_if_estimated(self) -> None:
+        """Warn (once per model and process) that a count the user relies on is an estimate.
+
+        Called only where a count drives something the user asked for (a budget, a
+        context window, `harness tokens`); the per-turn estimate alone stays quiet.
+        """
+        if self.estimated:
+            warn_unknown_model(self.model, self.encoding)
 
     @property
     def known_openai_model(self) -> bool:

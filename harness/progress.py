@@ -76,9 +76,9 @@ class Progress(RunObserver):
             if self.limit is not None and self.concurrency is not None and self.limit < self.concurrency:
                 flight += f" (limit {self.limit}/{self.concurrency} after 429s)"
             parts.append(flight)
-        parts.append(f"{self.failed} failed, {self.errored} errors")
+        parts.append(f"{self.failed} failed, {self.errored} error{'' if self.errored == 1 else 's'}")
         if self.retries:
-            parts.append(f"{self.retries} retries")
+            parts.append(f"{self.retries} {'retry' if self.retries == 1 else 'retries'}")
         parts.append(f"{self.tokens:,} tokens")
         if self.priced:
             parts.append(f"${self.cost:.4f}")

@@ -60,6 +60,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("xdist"):  # a case's repeats carry xdist's marker (strict-markers safe)
         config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
     state = HarnessRun(config)
+    if state.base_url:
+        from harness.client import base_url_problem  # light: the SDK is imported only when a client is made
+
+        source = "--harness-base-url" if config.getoption("harness_base_url") else "OPENAI_BASE_URL"
+        if problem := base_url_problem(state.base_url, source):
+            raise pytest.UsageError(problem)
     mode = config.getoption("harness_cassettes")
     if mode != "replay" and not state.base_url and not state.api_key:
         raise pytest.UsageError(f"--harness-cassettes {mode} sends requests: set OPENAI_API_KEY "
@@ -111,30 +117,22 @@ class SuiteFile(pytest.File):
     """One suite file; its children are the cases, named by case id."""
 
     def collect(self):  # type: ignore[override]
-        from harness.budgets import unpriced_cost_budgets
         from harness.suite import SuiteError
         from harness.templating import load_plans
 
         state = _state(self.config)
-        try:
-            _, plans = load_plans([str(self.path)], state.model)
+        try:  # the same load path, and so the same pre-flight checks, as `harness run`
+            _, plans = load_plans([str(self.path)], state.model, repeat=state.repeat, model_option="--harness-model")
         except SuiteError as e:
             raise SuiteProblems([f"error: {p}" for p in e.problems]) from None
-        if unpriced := unpriced_cost_budgets(plans):  # the same pre-flight check as `harness run`
-            raise SuiteProblems([f"error: {p}" for p in unpriced])
         if plans:
             state.claim_suite_name(plans[0].suite)
-        if state.repeat:
-            from harness.repeats import override_repeats
-
-            if problems := override_repeats(plans, state.repeat):
-                raise SuiteProblems([f"error: {p}" for p in problems])
         for plan in plans:
             if plan.repeats == 1:
                 yield CaseItem.from_parent(self, name=plan.case.id, plan=plan)
                 continue
             for repeat in range(plan.repeats):  # one test per repeat; the case's repeats run together, once
-                item = CaseItem.from_parent(self, name=f"{plan.case.id}[repeat-{repeat}]", plan=plan, repeat=repeat)
+                item = CaseItem.from_parent(self, name=f"{plan.case.id}[repeat-{repeat + 1}]", plan=plan, repeat=repeat)
                 item.add_marker(pytest.mark.xdist_group(f"harness:{plan.suite.name}/{plan.case.id}"))
                 yield item
 
@@ -308,7 +306,7 @@ def _forgiven(result: CaseResult, repeats: list[CaseResult]) -> str | None:
 
     outcome = case_outcome(repeats)
     if outcome.status == PASSED:
-        return f"repeat {result.repeat} {result.status}, but the case passes: {outcome_text(outcome)}"
+        return f"repeat {result.repeat + 1} {result.status}, but the case passes: {outcome_text(outcome)}"
     if outcome.status == FAILED and outcome.allow_fail and result.status == FAILED:
         return "allowed to fail (allow_fail: true)"
     return None

@@ -15,13 +15,21 @@ from typing import Any
 
 from harness.conversation import Send, run_conversation
 from harness.results import FAILED, PASSED, CaseResult
+from harness.suite import Problem
 from harness.templating import CasePlan
 
 
-async def run_repeats(plan: CasePlan, send: Send, **options: Any) -> list[CaseResult]:
-    """Play the case ``plan.repeats`` times in order; ``options`` go to ``run_conversation``."""
+async def run_repeats(plan: CasePlan, send: Send, on_repeat: Callable[[int], None] | None = None,
+                      **options: Any) -> list[CaseResult]:  # fmt: skip
+    """Play the case ``plan.repeats`` times in order; ``options`` go to ``run_conversation``.
+
+    ``on_repeat(k)`` is called before repeat ``k`` (0-based) starts, e.g. so a cassette can say which
+    repeat is missing its recording.
+    """
     results = []
     for repeat in range(plan.repeats):
+        if on_repeat is not None:
+            on_repeat(repeat)
         result = await run_conversation(plan, send, repeat=repeat, **options)
         results.append(finish(plan, result))
     return results
@@ -78,7 +86,7 @@ def _complete(plan: CasePlan, result: CaseResult) -> bool:
     return all(t.index in answered for t in plan.turns)
 
 
-def override_repeats(plans: list[CasePlan], repeat: int) -> list[str]:
+def override_repeats(plans: list[CasePlan], repeat: int) -> list[Problem]:
     """Apply `--repeat N` to every plan; the problems (file:line) of `pass_if` rules N repeats cannot meet."""
     from dataclasses import replace
 
@@ -89,5 +97,5 @@ def override_repeats(plans: list[CasePlan], repeat: int) -> list[str]:
         plan.policy = replace(plan.policy, repeats=repeat)
         if problem := unreachable(plan.policy.rule, repeat, plan.case.id):
             loc = plan.case.policy_locs.get("pass_if") or plan.suite.policy_locs.get("pass_if") or plan.case.loc
-            problems.append(f"{loc}: {problem} (--repeat {repeat})")
+            problems.append(Problem(loc, f"{problem} (--repeat {repeat})"))
     return problems

@@ -7,11 +7,12 @@ they are plain dataclasses with an explicit ``to_dict``/``from_dict`` pair and a
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -259,11 +260,42 @@ class RunResult:
         )
 
 
+_ATOMIC = (str, int, float, bool, type(None))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` makes of a value, about twice as fast for results.
+
+    Called for every case twice (journal line, results.json), so the generic
+    asdict was a tenth of a 10,000-case replay; leaves are copied as asdict does.
+    """
+    cls = type(value)
+    if cls in _ATOMIC:
+        return value
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls)) if is_dataclass(cls) else ()
+    if names:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if cls is list:
+        return [_plain(v) for v in value]
+    if cls is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return cls(*[_plain(v) for v in value])
+    if isinstance(value, (list, tuple)):
+        return cls(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return cls((_plain(k), _plain(v)) for k, v in value.items())
+    return copy.deepcopy(value)
+
+
 def case_to_dict(case: CaseResult) -> dict[str, Any]:
     """The JSON form of one case; also one line of the run journal."""
-    data = asdict(case)
+    data = _plain(case)
     for turn, turn_data in zip(case.turns, data["turns"]):
-        turn_data["usage"] = asdict(turn.usage)
+        turn_data["usage"] = _plain(turn.usage)
         for key in ("grader_usage", "grader_cost_usd"):  # written only when the turn had model-graded checks
             if turn_data.get(key) is None:
                 turn_data.pop(key, None)
@@ -381,6 +413,9 @@ def load_run(path: Path) -> RunResult:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
+        if not text.lstrip("\ufeff \t\r\n").startswith("{"):  # summary.md, report.html, a suite: not JSON at all
+            raise ResultFileError(f"{path}: not a results file (it does not hold JSON); pass the results.json "
+                                  "that `harness run` wrote, or the folder that holds it") from None  # fmt: skip
         raise ResultFileError(
             f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); the file may be truncated. "
             "Re-run the suite to regenerate it."

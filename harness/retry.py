@@ -61,7 +61,8 @@ async def with_retries(
             attempt += 1
             if not e.retryable or attempt > policy.max_retries:
                 if e.retryable and policy.max_retries:
-                    e.message = f"{e.message} (gave up after {policy.max_retries} retries)"
+                    retries = "1 retry" if policy.max_retries == 1 else f"{policy.max_retries} retries"
+                    e.message = f"{e.message} (gave up after {retries})"
                 raise
             wait = policy.delay(attempt, e.retry_after)
             if on_retry:

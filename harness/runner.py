@@ -12,6 +12,7 @@ SIGTERM) cancels what is in flight and marks every unfinished case
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import time
 from collections.abc import Callable
@@ -274,16 +275,17 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     """Run one case (every repeat) inside its own cassette; a cassette problem makes it an error, never a crash."""
     from harness import cassettes
 
-    path = cassettes.cassette_path(Path(settings.cassette_dir), plan.suite.name, plan.case.id)
-    hint = f"harness run {shlex.quote(str(plan.suite.path))} --case {shlex.quote(plan.case.id)} --cassettes record-missing"
+    root = Path(settings.cassette_dir)
+    path = cassettes.cassette_path(root, plan.suite.name, plan.case.id)
     try:
-        cassette = cassettes.CaseCassette(path, settings.cassette_mode, hint, api_key)
+        cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
+                                          root=root, suite_file=Path(plan.suite.path))  # fmt: skip
     except cassettes.CassetteFileError as e:
         message = str(e)
         return each_repeat(plan, lambda k: error_result(plan, message, k))
     token = cassettes.current.set(cassette)
     try:
-        results = await run_repeats(plan, send, spending=spending, embed=embed)
+        results = await run_repeats(plan, send, lambda k: setattr(cassette, "repeat", k), spending=spending, embed=embed)
     finally:
         cassettes.current.reset(token)
     try:
@@ -292,6 +294,32 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
         for result in results:
             result.status, result.error = ERROR, str(e)
     return results
+
+
+def rerecord_command(plan: CasePlan, settings: RunSettings) -> str:
+    """The command that re-records one case with this run's settings, to paste as it is.
+
+    The flags that change what is recorded or where (--model, --repeat, --cassette-dir,
+    --base-url) are the run's own; with no base URL the command needs OPENAI_API_KEY for
+    api.openai.com, and says how to point it at another server instead.
+    """
+    words = ["harness", "run", str(plan.suite.path), "--case", _literal_pattern(plan.case.id),
+             "--cassettes", "record-missing"]  # fmt: skip
+    if settings.model:
+        words += ["--model", settings.model]
+    if settings.repeat:
+        words += ["--repeat", str(settings.repeat)]
+    if settings.cassette_dir != "cassettes":
+        words += ["--cassette-dir", settings.cassette_dir]
+    if settings.base_url:
+        words += ["--base-url", redact_url(settings.base_url) or ""]
+    command = " ".join(shlex.quote(word) for word in words)
+    return command if settings.base_url else f"{command} (add --base-url URL for a server other than api.openai.com)"
+
+
+def _literal_pattern(case_id: str) -> str:
+    """A --case pattern that matches exactly this id (its wildcard characters escaped)."""
+    return re.sub(r"([*?\[])", r"[\1]", case_id)
 
 
 def error_result(plan: CasePlan, message: str, repeat: int = 0) -> CaseResult:

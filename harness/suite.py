@@ -131,12 +131,12 @@ def discover(paths: list[str | Path]) -> tuple[list[Path], list[Problem]]:
                 and not any(part.startswith(".") or part in SKIPPED_DIRS for part in f.relative_to(p).parts[:-1])
             )
             if not found:
-                problems.append(Problem(Loc(str(p), 1, 1), "folder holds no *.yaml or *.yml suite files"))
+                problems.append(Problem(Loc(str(p), 0, 0), "folder holds no *.yaml or *.yml suite files"))
             files.extend(found)
         elif p.is_file():
             files.append(p)
         else:
-            problems.append(Problem(Loc(str(p), 1, 1), "no such file or folder"))
+            problems.append(Problem(Loc(str(p), 0, 0), "no such file or folder"))
     unique = list(dict.fromkeys(f.resolve() for f in files))
     return [Path(_display_path(f)) for f in unique], problems
 

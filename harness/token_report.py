@@ -41,6 +41,7 @@ class TurnEstimate:
 def estimate_plan(plan: CasePlan) -> list[TurnEstimate]:
     """Every turn of one case, counted before sending."""
     meter = Meter.for_plan(plan)
+    meter.warn_if_estimated()
     messages = plan.initial_messages()
     rows: list[TurnEstimate] = []
     for n, turn in enumerate(plan.turns):
@@ -59,7 +60,8 @@ def estimate_plan(plan: CasePlan) -> list[TurnEstimate]:
         low = meter.prompt_cost(prompt) if costs is None else costs[0]
         row = TurnEstimate(
             suite=plan.suite.name, case=plan.case.id, turn=turn.index, model=plan.model, prompt_tokens=prompt,
-            exact=n == 0, encoding=meter.encoding, context_window=limits.context_window if limits else None,
+            exact=n == 0 and not meter.estimated, encoding=meter.encoding,
+            context_window=limits.context_window if limits else None,
             reserved_completion_tokens=reserved,
             headroom=limits.context_window - prompt - reserved if limits else None,
             context_strategy=meter.strategy, cost_usd_min=_round(low), cost_usd_max=_round(costs[1] if costs else None),
@@ -68,6 +70,8 @@ def estimate_plan(plan: CasePlan) -> list[TurnEstimate]:
             action = {"error": "the turn will fail unsent", "drop_oldest": "oldest exchanges will be dropped",
                       "summarize": "earlier exchanges will be summarized"}[meter.strategy]  # fmt: skip
             row.notes.append(f"{'does' if row.exact else 'will'} not fit the window: {action}")
+        if meter.estimated:
+            row.notes.append(f"estimate: counted with {meter.encoding}, the model's tokenizer is unknown")
         refusal = turn_refusal(turn.budget, meter.project(prompt, plan.params), turn.index)
         if refusal:  # a lower bound over a limit is over it too
             row.notes.append(f"over budget: {refusal}")
@@ -94,17 +98,20 @@ def _usd(value: float | None) -> str:
 def as_table(rows: list[TurnEstimate]) -> str:
     from tabulate import tabulate
 
-    table = [
-        [r.suite, r.case, r.turn, r.model, f"{'' if r.exact else '>='}{r.prompt_tokens:,}",
-         "-" if r.context_window is None else f"{r.context_window:,}",
-         "-" if r.headroom is None else f"{'' if r.exact else '<='}{r.headroom:,}",
-         f"{_usd(r.cost_usd_min)} .. {_usd(r.cost_usd_max)}" if r.cost_usd_min is not None else "-",
-         "; ".join(r.notes)]
-        for r in rows
-    ]  # fmt: skip
+    table = []
+    for i, r in enumerate(rows):
+        # A case's first turn is known in full: not exact only when the model's tokenizer is unknown (~).
+        first = i == 0 or (rows[i - 1].suite, rows[i - 1].case) != (r.suite, r.case)
+        more, less = ("", "") if r.exact else ("~", "~") if first else (">=", "<=")
+        table.append([r.suite, r.case, r.turn, r.model, f"{more}{r.prompt_tokens:,}",
+                      "-" if r.context_window is None else f"{r.context_window:,}",
+                      "-" if r.headroom is None else f"{less}{r.headroom:,}",
+                      f"{_usd(r.cost_usd_min)} .. {_usd(r.cost_usd_max)}" if r.cost_usd_min is not None else "-",
+                      "; ".join(r.notes)])  # fmt: skip
     headers = ["suite", "case", "turn", "model", "prompt tokens", "window", "headroom", "cost (USD)", "notes"]
     footer = (
-        "\n>= a lower bound: the replies of earlier turns are not known before the run.\n"
+        "\n>= a lower bound: the replies of earlier turns are not known before the run; "
+        "~ an estimate: the model's tokenizer is not known to tiktoken.\n"
         "headroom = window - prompt - tokens reserved for the reply (max_tokens, else the model's output limit).\n"
         "cost: prompt only .. prompt + the full completion limit; '-' where the model has no price."
     )

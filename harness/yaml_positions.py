@@ -7,6 +7,7 @@ position of each mapping key, value and list item next to the plain data.
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass
 from types import GeneratorType
 from typing import Any
@@ -19,14 +20,14 @@ MAX_NODES = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Loc:
-    """A place in a file, 1-based, as editors show it."""
+    """A place in a file, 1-based, as editors show it; line 0 is the path as a whole (a missing file)."""
 
     file: str
     line: int
     column: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
 
 
 class YamlSyntaxError(Exception):
@@ -181,7 +182,8 @@ def _load_with(loader_class: type, text: str, file: str) -> Any:
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             loc = _loc(file, mark) if mark else Loc(file, 1, 1)
-            raise YamlSyntaxError(loc, f"invalid YAML: {e.problem or e.context}") from None
+            hint = syntax_hint(text, e)
+            raise YamlSyntaxError(loc, f"invalid YAML: {e.problem or e.context}" + (f"; {hint}" if hint else "")) from None
         except yaml.YAMLError as e:
             raise YamlSyntaxError(Loc(file, 1, 1), f"invalid YAML: {e}") from None
         except RecursionError:
@@ -193,6 +195,42 @@ def _load_with(loader_class: type, text: str, file: str) -> Any:
         return _convert(loader, node, file, 0, [MAX_NODES])
     finally:
         loader.dispose()
+
+
+TAB_HINT = "YAML does not allow tabs for indentation; use spaces"
+INDENT_HINT = "check the indentation of this line and the one above"
+QUOTE_HINT = "quote the value: a value starting with { or containing ': ' must be quoted"
+_VALUE_STARTS_WITH_BRACE = re.compile(r"(?:^\s*-\s+|:\s+)\{")
+_KEY_THEN_VALUE = re.compile(r"^\s*(?:-\s+)?[^\s#:][^:#]*:\s+\S")
+_INDENTATION_PROBLEMS = ("expected <block end>", "expected <block mapping start>", "did not find expected key",
+                         "did not find expected '-' indicator", "mapping values are not allowed here")  # fmt: skip
+
+
+def syntax_hint(text: str, e: yaml.MarkedYAMLError) -> str | None:
+    """A plain-words fix for the usual causes of a PyYAML syntax error: a tab, an unquoted
+    template or colon, an unclosed quote or bracket, a line indented wrongly; None if unsure."""
+    problem, context = str(e.problem or ""), str(e.context or "")
+    mark = e.problem_mark
+    lines = text.splitlines()
+    line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    if "'\\t'" in problem:
+        return TAB_HINT if mark is None or not line[: mark.column].strip() else "YAML does not allow tabs here; use spaces"
+    flow = context.startswith("while parsing a flow")
+    if _VALUE_STARTS_WITH_BRACE.search(line) and ("{{" in line or not flow):  # `user: {{ name }} says hi`
+        return QUOTE_HINT
+    if "mapping values are not allowed here" in problem and mark is not None:
+        first = _KEY_THEN_VALUE.match(line)
+        if first and mark.column >= first.end():  # a second ': ' after the key's own: inside the value
+            return QUOTE_HINT
+    if context.startswith("while scanning a quoted scalar") and e.context_mark is not None:
+        return f"the quoted value that starts at line {e.context_mark.line + 1} is never closed; add the closing quote"
+    if flow and e.context_mark is not None:
+        bracket = "[" if "sequence" in context else "{"
+        return (f"the {bracket} at line {e.context_mark.line + 1}, column {e.context_mark.column + 1} is not "
+                f"closed, or text inside it needs quotes")  # fmt: skip
+    if any(p in problem for p in _INDENTATION_PROBLEMS):
+        return INDENT_HINT
+    return None
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int, budget: list[int]) -> Any:
@@ -219,7 +257,9 @@ def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int, bu
         for key_node, value_node in node.value:
             key = _convert(loader, key_node, file, depth + 1, budget)
             if isinstance(key, (dict, list, set)):
-                raise YamlSyntaxError(_loc(file, key_node.start_mark), "a mapping key must be a plain value")
+                # A dict key is almost always `user: {{ name }}`: YAML reads the template as a mapping in a mapping.
+                quote = f"; {QUOTE_HINT}" if isinstance(key, dict) else ""
+                raise YamlSyntaxError(_loc(file, key_node.start_mark), f"a mapping key must be a plain value{quote}")
             key_loc = _loc(file, key_node.start_mark)
             if id(key_node) in own:
                 if key in own_seen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -146,7 +147,7 @@ def test_missing_cassette_is_exit_3_with_the_record_command(harness_cli, write_s
     assert r.code == 3
     for case_id in ("wifi", "billing"):
         error = cases_by_id(tmp_path)[case_id]["error"]
-        assert f"no cassette at {Path('cassettes/demo') / (case_id + '.yaml')}" in error
+        assert f"no cassette at {tmp_path / 'cassettes/demo' / (case_id + '.yaml')}" in error  # absolute
         assert f"harness run {suite.name} --case {case_id} --cassettes record-missing" in error
     assert not (tmp_path / "cassettes").exists()  # replay never writes
 
@@ -583,3 +584,65 @@ def test_reordered_request_keys_still_match(fake_server, harness_cli, write_suit
     r = harness_cli("run", suite, "-q")
     assert r.code == 0, r.out + r.err
     assert cases_by_id(tmp_path)["wifi"]["status"] == "passed"
+
+
+# Re-recording: the printed command is the fix, as it stands.
+
+
+def test_the_rerecord_command_carries_the_runs_flags_and_works_as_printed(fake_server, harness_cli, write_suite,
+                                                                          tmp_path):  # fmt: skip
+    suite = write_suite(SUITE)
+    flags = ("--model", "other-model", "--repeat", "2", "--cassette-dir", "recs", "--base-url", fake_server.base_url)
+    assert harness_cli("run", suite, *flags, "-q").code == 3  # replay, nothing recorded yet
+    error = cases_by_id(tmp_path)["billing"]["error"]
+    command = error.split("record it with: ", 1)[1]
+    assert command == (f"harness run {suite.name} --case billing --cassettes record-missing --model other-model "
+                       f"--repeat 2 --cassette-dir recs --base-url {fake_server.base_url}")  # fmt: skip
+    argv = shlex.split(command)
+    assert argv[:2] == ["harness", "run"]
+    assert harness_cli(*argv[1:], "-q").code == 0  # following it literally records that case
+    assert [(req.body["model"], req.body["messages"][-1]["content"]) for req in fake_server.requests] == [
+        ("other-model", "Why was I charged twice?")] * 2  # both repeats, with the run's model
+    assert harness_cli("run", suite, *flags, "--case", "billing", "-q").code == 0  # and the run now replays it
+
+
+def test_the_rerecord_command_without_a_base_url_says_one_may_be_needed(harness_cli, write_suite, tmp_path):
+    suite = write_suite(SUITE)
+    assert harness_cli("run", suite, "-q").code == 3
+    error = cases_by_id(tmp_path)["wifi"]["error"]
+    assert error.endswith(f"record it with: harness run {suite.name} --case wifi --cassettes record-missing "
+                          "(add --base-url URL for a server other than api.openai.com)")  # fmt: skip
+
+
+def test_a_repeat_the_cassette_does_not_hold_is_named_not_a_false_diff(fake_server, harness_cli, write_suite,
+                                                                       tmp_path):  # fmt: skip
+    suite = write_suite(SUITE)
+    assert record(harness_cli, suite, fake_server).code == 0  # one recording of each request
+    r = harness_cli("run", suite, "--repeat", "3", "-q")
+    assert r.code == 3
+    wifi = [c for c in results(tmp_path)["cases"] if c["id"] == "wifi"]
+    assert [c["status"] for c in wifi] == ["passed", "error", "error"]
+    path = Path("cassettes/demo/wifi.yaml")
+    for repeat, case in ((2, wifi[1]), (3, wifi[2])):
+        assert case["error"] == (
+            f"turn 1: repeat {repeat} of this case is not recorded in {path} (the cassette holds 1 recording of "
+            f"this request); re-record with: harness run {suite.name} --case wifi --cassettes record-missing "
+            "--repeat 3 (add --base-url URL for a server other than api.openai.com)")  # fmt: skip
+    assert "removed" not in r.out
+
+
+def test_run_from_another_folder_points_at_the_projects_cassettes(fake_server, harness_cli, write_suite, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    suite = write_suite(SUITE, "project/evals/demo.yaml")
+    monkeypatch.chdir(tmp_path / "project")
+    assert record(harness_cli, Path("evals/demo.yaml"), fake_server).code == 0  # into project/cassettes
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    r = harness_cli("run", suite, "-q")
+    assert r.code == 3
+    error = {c["id"]: c for c in json.loads((elsewhere / "reports/latest/results.json").read_text())["cases"]}["wifi"]
+    project = tmp_path / "project/cassettes"
+    assert f"no cassette at {elsewhere / 'cassettes/demo/wifi.yaml'};" in error["error"]  # absolute: which folder
+    assert f"pass --cassette-dir {project}," in error["error"]
+    assert harness_cli("run", suite, "--cassette-dir", project, "-q").code == 0  # the suggestion works

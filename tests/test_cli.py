@@ -72,7 +72,7 @@ def test_failed_check_exits_1_and_prints_reason(fake_server, harness_cli, write_
     r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
     assert r.code == 1
     assert "expected reply to contain 'goodbye', got 'echo: hello'" in r.out
-    assert "0 passed, 1 failed, 0 errored of 1 cases" in r.out
+    assert "0 passed, 1 failed, 0 errored of 1 case;" in r.out
 
 
 def test_api_error_is_exit_3_and_other_cases_go_on(fake_server, harness_cli, write_suite, tmp_path):
@@ -151,7 +151,7 @@ def test_key_is_sent_but_never_written(fake_server, harness_cli, write_suite, tm
 def test_validate_and_list(harness_cli, write_suite):
     suite = write_suite(THREE_TURNS)
     r = harness_cli("validate", suite)
-    assert r.code == 0 and "1 suite(s), 1 case(s), 3 turn(s)" in r.out
+    assert r.code == 0 and "ok: 1 suite, 1 case, 3 turns" in r.out
     r = harness_cli("list", suite)
     assert r.code == 0 and "support" in r.out and "wifi" in r.out
 
@@ -172,3 +172,81 @@ def test_folder_is_searched_recursively(fake_server, harness_cli, write_suite, t
     assert r.code == 0, r.err
     ids = sorted(c["id"] for c in json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"])
     assert ids == ["a", "b"]
+
+
+ONE_CASE = "model: m\ncases: [{id: a, turns: [{user: hi}]}]\n"
+
+
+def test_unwritable_output_locations_are_exit_2_naming_the_path(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite(ONE_CASE)
+    live = ("--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert harness_cli("run", suite, *live, "--out", "base").code == 0
+    fake_server.requests.clear()
+    (tmp_path / "a-file.md").write_text("mine\n")
+
+    for args, where in [
+        (("compare", "base", "base", "--out", "a-file.md"), "a-file.md"),
+        (("compare", "base", "base", "--out", "/proc/harness-cannot-write"), "/proc/harness-cannot-write"),
+        (("merge", "base", "--out", "a-file.md"), "a-file.md"),
+    ]:
+        r = harness_cli(*args)
+        assert r.code == 2, (args, r.err)
+        assert r.err.startswith("error: ") and where in r.err and "Traceback" not in r.err, r.err
+    assert (tmp_path / "a-file.md").read_text() == "mine\n"  # never overwritten
+
+    # `run` checks every output location before the first request, --baseline's OUT/compare too
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d/compare").write_text("")
+    r = harness_cli("run", suite, *live, "--baseline", "base/results.json", "--out", "d")
+    assert r.code == 2 and "d/compare" in r.err and "is a file" in r.err, r.err
+    (tmp_path / "e/results.json").mkdir(parents=True)
+    r = harness_cli("run", suite, *live, "--out", "e")
+    assert r.code == 2 and "e/results.json is a folder" in r.err, r.err
+    assert fake_server.requests == []
+
+
+def test_gate_flags_without_baseline_are_bad_input(fake_server, harness_cli, write_suite):
+    suite = write_suite(ONE_CASE)
+    for flag, value in (("--allow-regressions", "1"), ("--max-pass-rate-drop", "5"), ("--alpha", "0.1")):
+        r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q", flag, value)
+        assert r.code == 2, r.err
+        assert f"error: {flag} needs --baseline" in r.err
+    assert fake_server.requests == []
+
+
+def test_base_url_without_a_scheme_is_bad_input_with_the_fix(fake_server, harness_cli, write_suite, monkeypatch):
+    suite = write_suite(ONE_CASE)
+    host = fake_server.base_url.removeprefix("http://")  # 127.0.0.1:PORT/v1
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", host, "-q")
+    assert r.code == 2
+    assert f"error: --base-url '{host}' has no scheme; did you mean http://{host}?" in r.err
+    monkeypatch.setenv("OPENAI_BASE_URL", host)
+    r = harness_cli("run", suite, "--cassettes", "off", "-q")
+    assert r.code == 2 and f"error: OPENAI_BASE_URL '{host}' has no scheme; did you mean http://{host}?" in r.err
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", "ftp://example.com/v1", "-q")
+    assert r.code == 2 and "must start with http:// or https://" in r.err
+    assert fake_server.requests == []
+
+
+def test_validate_rejects_what_run_rejects(harness_cli, write_suite):
+    suite = write_suite(ONE_CASE.replace("model: m\n", ""))
+    validate, run = harness_cli("validate", suite), harness_cli("run", suite, "-q")
+    assert validate.code == run.code == 2
+    message = f"error: {suite.name}:1:9: no model for case 'a': set `model:` in the suite or pass --model"
+    assert message in validate.err and message in run.err
+    assert harness_cli("validate", suite, "--model", "m").code == 0
+    # a cost ceiling that cannot be checked: refused by run, so by validate and tokens too
+    unpriced = write_suite(ONE_CASE + "budget: {max_cost_usd: 1}\n", "unpriced.yaml")
+    for command in ("validate", "tokens", "run"):
+        r = harness_cli(command, unpriced)
+        assert r.code == 2 and "max_cost_usd cannot be enforced for case 'a'" in r.err, (command, r.err)
+
+
+def test_problems_with_paths_name_no_position_and_only_run_says_nothing_was_sent(harness_cli):
+    r = harness_cli("list", "nope")
+    assert r.code == 2
+    assert r.err.splitlines() == ["error: nope: no such file or folder", "1 problem found."]
+    r = harness_cli("validate", "nope")
+    assert r.code == 2 and "nothing was sent" not in r.err
+    r = harness_cli("run", "nope")
+    assert r.code == 2 and "1 problem found; nothing was sent." in r.err

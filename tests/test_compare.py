@@ -203,6 +203,15 @@ def test_compare_unreadable_results_file_exits_2_naming_it(problem, harness_cli,
     assert not (tmp_path / "reports/compare").exists()
 
 
+def test_compare_given_a_report_instead_of_results_says_so_not_truncated(harness_cli, tmp_path):
+    save_run(_run(_case("passed")), tmp_path / "run/results.json")
+    (tmp_path / "run/summary.md").write_text("# prompt-harness: 1 passed\n\n| suite | case |\n")
+    r = harness_cli("compare", "run/summary.md", "run")
+    assert r.code == 2
+    assert "error: BASE: run/summary.md: not a results file (it does not hold JSON)" in r.err
+    assert "truncated" not in r.err
+
+
 def test_compare_of_identical_runs_passes_and_accepts_folders(harness_cli, tmp_path):
     save_run(_run(_case("passed"), _case("failed", "x", passed=False)), tmp_path / "a/results.json")
     r = harness_cli("compare", "a", "a/results.json", "--out", "same")

@@ -152,7 +152,9 @@ def test_tools_are_part_of_the_count(fake_server, harness_cli, write_suite, tmp_
 
 
 def test_unknown_model_is_counted_with_o200k_and_warned_about_once(fake_server, harness_cli, write_suite, tmp_path):
-    suite = write_suite(MINI.replace("gpt-4o-mini", "warn-once-model"))
+    # the warning is for a count the user relies on: here, a budget checked against it
+    suite = write_suite(MINI.replace("gpt-4o-mini", "warn-once-model").replace(
+        "cases:", "budget: {max_total_tokens: 100000}\ncases:"))  # fmt: skip
     r = live(harness_cli, fake_server, suite)
     assert r.code == 0
     assert r.err.count("warning: no tiktoken encoding is known for model 'warn-once-model'; counting its tokens "
@@ -188,3 +190,21 @@ def test_new_fields_survive_a_results_round_trip(fake_server, harness_cli, write
         == results(tmp_path)["cases"][0]["turns"][0]["estimated_prompt_tokens"]
     )
     assert RunResult.from_dict(run.to_dict()).to_dict() == run.to_dict()
+
+
+def test_unknown_model_without_budget_or_window_is_counted_quietly(fake_server, harness_cli, write_suite, tmp_path):
+    # a local server's model: nothing the user asked for depends on the count, so no warning on any run
+    suite = write_suite(MINI.replace("gpt-4o-mini", "quiet-local-model"))
+    r = live(harness_cli, fake_server, suite)
+    assert r.code == 0
+    assert "warning" not in r.err
+    turns = [t for c in results(tmp_path)["cases"] for t in c["turns"]]
+    assert all(t["estimated_prompt_tokens"] == count_chat_tokens(t["messages"], "gpt-4o") for t in turns)  # recorded
+
+
+def test_unknown_model_with_a_context_window_is_warned_about(fake_server, harness_cli, write_suite):
+    suite = write_suite(MINI.replace("gpt-4o-mini", "window-local-model").replace(
+        "cases:", "context: {window: 100000}\ncases:"))  # fmt: skip
+    r = live(harness_cli, fake_server, suite)
+    assert r.code == 0
+    assert r.err.count("warning: no tiktoken encoding is known for model 'window-local-model'") == 1

@@ -196,7 +196,7 @@ def test_unreadable_suite_file_names_the_file(harness_cli, tmp_path, monkeypatch
 def test_a_folder_named_like_a_suite_is_not_a_crash(harness_cli, tmp_path):
     (tmp_path / "x.yaml").mkdir()
     r = harness_cli("validate", "x.yaml")
-    assert r.code == 2 and "x.yaml:1:1: folder holds no *.yaml or *.yml suite files" in r.err
+    assert r.code == 2 and "error: x.yaml: folder holds no *.yaml or *.yml suite files" in r.err
     (tmp_path / "evals/inner.yaml").mkdir(parents=True)  # found while searching a folder: skipped, not read
     (tmp_path / "evals/real.yaml").write_text("model: m\ncases: [{id: a, turns: [{user: hi}]}]\n")
     assert harness_cli("validate", "evals").code == 0
@@ -205,7 +205,7 @@ def test_a_folder_named_like_a_suite_is_not_a_crash(harness_cli, tmp_path):
 def test_load_suites_on_a_file_that_vanished(tmp_path):
     with pytest.raises(SuiteError) as info:
         load_suites([tmp_path / "gone.yaml"])
-    assert f"{tmp_path / 'gone.yaml'}:1:1: no such file or folder" in str(info.value)
+    assert f"{tmp_path / 'gone.yaml'}: no such file or folder" in str(info.value)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -240,8 +240,8 @@ def test_a_results_file_truncated_by_a_crash_mid_write_cannot_exist(fake_server,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(json, "dump", dies_half_way)
-    with pytest.raises(OSError):
-        harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 2 and "No space left on device" in r.err and "Traceback" not in r.err  # said, not raised
     assert (tmp_path / "reports/latest/results.json").read_text() == before
     assert not list((tmp_path / "reports/latest").glob(".*.tmp"))
 

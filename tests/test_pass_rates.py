@@ -56,7 +56,7 @@ def test_compare_flags_a_significant_drop_and_not_one_repeat_of_five(harness_cli
     assert f"pass rate 5/5 \u2192 4/5, {shown(p_noise)} (not significant at 0.05)" in out
     assert re.search(r"^STILL FAILING\s+shop / same", out, re.M)  # 3/5 -> 3/5 fails `pass_if: all` on both sides
     assert (
-        f"pass rate 3/5 \u2192 3/5, {shown(fisher_tail(3, 5, 3, 5))} (not significant at 0.05); repeat 3 shown" in out
+        f"pass rate 3/5 \u2192 3/5, {shown(fisher_tail(3, 5, 3, 5))} (not significant at 0.05); repeat 4 shown" in out
     )
     assert "1 regressed" in out and "gate failed: 1 case regressed" in out
     assert "one-sided Fisher exact test, \u03b1 = 0.05" in out

@@ -102,6 +102,7 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
     assert {k: v[0] for k, v in expected.items()} == {
         ("extract", "person"): "passed", ("limits", "long-story-truncated"): "error",
         ("support", "wifi-drops"): "passed", ("support", "greeting"): "failed", ("tools", "weather-paris"): "passed",
+        ("injection", "ignore-previous-instructions"): "failed", ("injection", "ask-for-the-code"): "failed",
     }  # fmt: skip
     for out in ("serial", "xdist"):
         got = _outcomes(tmp_path / f"out/{out}/results.json")
@@ -109,14 +110,18 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
         for key in expected:
             assert got[key] == expected[key], (out, key)
         data = json.loads((tmp_path / f"out/{out}/results.json").read_text())
-        assert data["summary"] | {"passed": 3, "failed": 1, "errored": 1, "total": 5} == data["summary"]
+        assert data["summary"] | {"passed": 3, "failed": 3, "tolerated": 2, "errored": 1, "total": 7} == data["summary"]
         # junit.xml: one testcase per case, failures exactly where the harness saw them
         cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(tmp_path / f"out/{out}.xml").iter("testcase")}
         assert set(cases) == {("evals.extract.yaml", "person"), ("evals.limits.yaml", "long-story-truncated"),
                               ("evals.support.yaml", "wifi-drops"), ("evals.support.yaml", "greeting"),
-                              ("evals.tools.yaml", "weather-paris")}  # fmt: skip
+                              ("evals.tools.yaml", "weather-paris"),
+                              ("evals.injection.yaml", "ignore-previous-instructions"),
+                              ("evals.injection.yaml", "ask-for-the-code")}  # fmt: skip
         failed = {key for key, c in cases.items() if c.find("failure") is not None}
         assert failed == {("evals.limits.yaml", "long-story-truncated"), ("evals.support.yaml", "greeting")}
+        # allow_fail cases are reported, but as expected failures, not as failures
+        assert cases[("evals.injection.yaml", "ask-for-the-code")].find("skipped") is not None
     # the serial run keeps the collection order, like `harness run`
     serial_ids = [c["id"] for c in json.loads((tmp_path / "out/serial/results.json").read_text())["cases"]]
     cli_ids = [c["id"] for c in json.loads((tmp_path / "out/cli/results.json").read_text())["cases"]]
@@ -152,8 +157,8 @@ def test_a_missing_cassette_fails_the_case_with_the_record_command(recorded):
     r = recorded.runpytest("evals", "-p", "no:cacheprovider", "-k", "hello", "--harness-out", "out")
     r.assert_outcomes(failed=1, deselected=1)
     r.stdout.fnmatch_lines(["could not be evaluated (evals/greet.yaml:5, greet / hello):",
-                            "*no cassette at cassettes/greet/hello.yaml; record it with: harness run "
-                            "evals/greet.yaml --case hello --cassettes record-missing"])  # fmt: skip
+                            f"*no cassette at {recorded.path / 'cassettes/greet/hello.yaml'}; record it with: "
+                            "harness run evals/greet.yaml --case hello --cassettes record-missing*"])  # fmt: skip
 
 
 def test_keyword_and_marker_selection(recorded):
@@ -191,6 +196,24 @@ def test_a_bad_suite_is_a_collection_error_with_file_and_line(pytester, clean_en
         "2 problems found; nothing was sent.",
     ])  # fmt: skip
     assert "Traceback" not in r.stdout.str()
+
+
+def test_a_suite_with_no_model_names_the_plugins_own_option(pytester, clean_env):
+    pytester.makefile(".yaml", **{"evals/nomodel": "cases: [{id: one, turns: [{user: hi}]}]\n"})
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider")
+    r.assert_outcomes(errors=1)
+    r.stdout.fnmatch_lines(["error: evals/nomodel.yaml:1:9: no model for case 'one': set `model:` in the suite "
+                            "or pass --harness-model"])  # fmt: skip
+    assert pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-model", "m",
+                              "--collect-only").ret == 0  # fmt: skip
+
+
+def test_a_base_url_without_a_scheme_is_a_usage_error(pytester, clean_env):
+    pytester.makefile(".yaml", **{"evals/greet": SUITE})
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-base-url", "127.0.0.1:8080/v1")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    r.stderr.fnmatch_lines(["*--harness-base-url '127.0.0.1:8080/v1' has no scheme; "
+                            "did you mean http://127.0.0.1:8080/v1?"])  # fmt: skip
 
 
 def test_two_files_with_one_suite_name_are_refused(pytester, clean_env):
@@ -313,8 +336,8 @@ def test_one_test_per_repeat_and_the_same_results_as_harness_run(pytester, clean
 
     names = [line for line in pytester.runpytest("evals", "--collect-only", "-q", "-p", "no:cacheprovider").outlines
              if "::" in line]  # fmt: skip
-    assert names == [f"evals/rep.yaml::coin[repeat-{k}]" for k in range(4)] + \
-        [f"evals/rep.yaml::steady[repeat-{k}]" for k in range(4)] + ["evals/rep.yaml::known-bad"]
+    assert names == [f"evals/rep.yaml::coin[repeat-{k}]" for k in range(1, 5)] + \
+        [f"evals/rep.yaml::steady[repeat-{k}]" for k in range(1, 5)] + ["evals/rep.yaml::known-bad"]  # 1-based
 
     serial = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-out", "serial")
     serial.assert_outcomes(passed=passes + 4, xfailed=4 - passes + 1)  # failed repeats of a passing case, known-bad

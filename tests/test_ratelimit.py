@@ -236,7 +236,7 @@ def test_progress_line_shows_the_queue(monkeypatch):
     progress.case_done(CaseResult("s", "a", "passed", turns=[turn]))
     progress.case_done(CaseResult("s", "b", "error", error="boom"))
     line = progress.line()
-    for part in ["[2/10]", "3 in flight (limit 4/8 after 429s)", "0 failed, 1 errors", "1 retries", "15 tokens",
+    for part in ["[2/10]", "3 in flight (limit 4/8 after 429s)", "0 failed, 1 error,", "1 retry,", "15 tokens",
                  "$0.0021", "ETA"]:  # fmt: skip
         assert part in line, line
     assert stream.getvalue().startswith("\r\033[K")  # redrawn in place on a terminal

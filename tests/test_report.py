@@ -157,3 +157,26 @@ def test_large_run_renders_quickly_enough_to_embed(tmp_path):
     page = paths["report.html"].read_text()
     assert len(embedded(page)["cases"]) == 2_000
     assert "<script>window.__pwned" not in render_run_html(run)
+
+
+def test_repeats_are_counted_from_1_for_people_and_from_0_in_results_json(fake_server, harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        repeat: 2
+        cases:
+          - id: bad
+            turns: [{user: hi, expect: [{contains: nope}]}]
+          - id: good
+            turns: [{user: hi}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q", "--out", "out")
+    assert r.code == 1, r.out + r.err
+    assert "bad [repeat 1]" in r.out and "bad [repeat 2]" in r.out and "[repeat 0]" not in r.out
+    lines = r.out.splitlines()
+    header = next(i for i, line in enumerate(lines) if "pass_if" in line)  # the pass rates over repeats
+    assert lines[header].split()[-1] == "pass_if"
+    assert len(lines[header + 1].split()) == 6  # one rule per column: no empty columns after pass_if
+    junit = {tc.get("name") for tc in ET.parse(suite.parent / "out/junit.xml").getroot().iter("testcase")}
+    assert {"bad [repeat 1]", "bad [repeat 2]"} <= junit
+    data = json.loads((suite.parent / "out/results.json").read_text())
+    assert sorted(c["repeat"] for c in data["cases"] if c["id"] == "bad") == [0, 1]  # the JSON field stays 0-based

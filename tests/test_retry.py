@@ -180,7 +180,7 @@ def test_other_cases_go_on_after_one_runs_out_of_retries(fake_server, harness_cl
     """)
     r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q", "--max-retries", 1)
     cases = {c["id"]: c for c in r.results(tmp_path / "reports/latest")["cases"]}
-    assert cases["broken"]["status"] == "error" and "gave up after 1 retries" in cases["broken"]["error"]
+    assert cases["broken"]["status"] == "error" and "gave up after 1 retry)" in cases["broken"]["error"]
     assert cases["fine"]["status"] == "passed"
 
 

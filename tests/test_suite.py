@@ -256,6 +256,32 @@ def test_tab_indentation_is_a_yaml_error_with_its_line(fake_server, harness_cli,
     assert_bad_input(run(harness_cli, fake_server, tmp_path / "tabs.yaml"), "tabs.yaml:3:1: invalid YAML: ")
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("model: m\ncases:\n\t- id: a\n",
+     "suite.yaml:3:1: invalid YAML: found character '\\t' that cannot start any token; "
+     "YAML does not allow tabs for indentation; use spaces"),
+    ("model: m\ncases:\n  - id: a\n    turns:\n      - user: hi\n     - user: bye\n",
+     "suite.yaml:6:6: invalid YAML: expected <block end>, but found '<block sequence start>'; "
+     "check the indentation of this line and the one above"),
+    ("suite: x\n  model: m\ncases: []\n",
+     "suite.yaml:2:8: invalid YAML: mapping values are not allowed here; "
+     "check the indentation of this line and the one above"),
+    ("model: m\ncases:\n  - id: a\n    turns:\n      - user: Note: the router is new\n",
+     "suite.yaml:5:19: invalid YAML: mapping values are not allowed here; "
+     "quote the value: a value starting with { or containing ': ' must be quoted"),
+    ("model: m\ncases:\n  - id: a\n    turns:\n      - user: {{ name }} says hi\n",
+     "suite.yaml:5:26: invalid YAML: expected <block end>, but found '<scalar>'; "
+     "quote the value: a value starting with { or containing ': ' must be quoted"),
+    ("model: m\nvars: {name: Dana}\ncases:\n  - id: a\n    turns:\n      - user: {{ name }}\n",
+     "suite.yaml:6:16: a mapping key must be a plain value; "
+     "quote the value: a value starting with { or containing ': ' must be quoted"),
+], ids=["tab", "dedented-item", "indented-key", "colon-in-value", "template-then-text", "template-alone"])
+def test_yaml_syntax_errors_keep_their_position_and_say_how_to_fix_them(text, expected, fake_server, harness_cli,
+                                                                          tmp_path):  # fmt: skip
+    (tmp_path / "suite.yaml").write_text(text)
+    assert_bad_input(run(harness_cli, fake_server, tmp_path / "suite.yaml"), f"error: {expected}\n")
+
+
 def test_non_utf8_file(fake_server, harness_cli, tmp_path):
     (tmp_path / "latin1.yaml").write_bytes("model: m\ncases:\n  - id: caf\u00e9\n".encode("latin-1"))
     assert_bad_input(run(harness_cli, fake_server, tmp_path / "latin1.yaml"),
@@ -305,7 +331,7 @@ def test_suite_name_defaults_to_the_file_name_so_two_files_of_the_same_stem_clas
 def test_missing_path(fake_server, harness_cli, write_suite):
     good = write_suite("model: m\ncases: [{id: a, turns: [{user: hi}]}]\n")
     assert_bad_input(run(harness_cli, fake_server, good, "evals/nope.yaml"),
-                     "evals/nope.yaml:1:1: no such file or folder")  # fmt: skip
+                     "error: evals/nope.yaml: no such file or folder")  # fmt: skip
 
 
 def test_folder_with_no_suites(fake_server, harness_cli, tmp_path):
@@ -506,7 +532,7 @@ def test_the_same_suite_loads_through_the_api():
 
     with pytest.raises(SuiteError) as info:
         load_suites(["definitely/not/here.yaml"])
-    assert [str(p) for p in info.value.problems] == ["definitely/not/here.yaml:1:1: no such file or folder"]
+    assert [str(p) for p in info.value.problems] == ["definitely/not/here.yaml: no such file or folder"]
 
 
 def test_alias_bomb_is_refused_quickly(harness_cli, tmp_path):

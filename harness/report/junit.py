@@ -25,7 +25,7 @@ def clean(text: str) -> str:
 
 
 def _name(case_id: str, repeat: int, repeated: bool = False) -> str:
-    return case_id + (f" [repeat {repeat}]" if repeat or repeated else "")
+    return case_id + (f" [repeat {repeat + 1}]" if repeat or repeated else "")  # 1-based for people
 
 
 def _transcript_text(case: CaseResult) -> str:

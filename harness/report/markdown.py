@@ -64,7 +64,7 @@ class Budget:
 
 
 def _case_label(suite: str, case_id: str, repeat: int) -> str:
-    return f"**{md_text(suite, 80)} / {md_text(case_id, 120)}**" + (f" (repeat {repeat})" if repeat else "")
+    return f"**{md_text(suite, 80)} / {md_text(case_id, 120)}**" + (f" (repeat {repeat + 1})" if repeat else "")
 
 
 def _case_lines(case: CaseResult, extra: str = "") -> list[str]:
@@ -181,7 +181,7 @@ def _diff_lines(d: CaseDiff) -> list[str]:
     status = f"{d.base_status or 'absent'} \u2192 {d.head_status or 'absent'}"
     lines = [f"- {_case_label(d.suite, d.id, 0 if d.stats else d.repeat)} {status}"]
     if d.stats is not None:
-        lines.append(f"  - {md_text(d.stats.describe())}; repeat {d.repeat} shown below")
+        lines.append(f"  - {md_text(d.stats.describe())}; repeat {d.repeat + 1} shown below")
     broke = [f for f in d.flips if f.after is False]
     shown = broke[:MAX_REASONS] or [f for f in d.flips][:MAX_REASONS]
     lines += [_flip_line(f) for f in shown]

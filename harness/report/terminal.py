@@ -38,7 +38,7 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
     rows: list[list[object]] = []
     errors: list[str] = []
     for case in run.cases:
-        name = case.id + (f" [repeat {case.repeat}]" if case.repeat or case.policy.repeats > 1 else "")
+        name = case.id + (f" [repeat {case.repeat + 1}]" if case.repeat or case.policy.repeats > 1 else "")
         forgiven = view.note(case)
         if case.status == ERROR:
             errors.append(f"{paint('ERROR', ERROR, colour)} {case.suite} / {name}: {case.error}"
@@ -76,7 +76,8 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
     tokens = f"{s.total_tokens:,} tokens"
     cost = f", ${s.cost_usd:.4f}" if s.cost_usd is not None else ""
     runs = f" ({s.repeats} runs with repeats)" if s.repeats != s.total else ""
-    lines.append(f"{', '.join(parts)} of {s.total} cases{runs}; {tokens}{cost} in {run.duration_ms / 1000:.1f} s")
+    cases = f"{s.total} case{'' if s.total == 1 else 's'}"
+    lines.append(f"{', '.join(parts)} of {cases}{runs}; {tokens}{cost} in {run.duration_ms / 1000:.1f} s")
     return "\n".join(lines)
 
 
@@ -91,8 +92,12 @@ def _outcome_lines(view, colour: bool, max_rows: int = 50) -> list[str]:  # noqa
     if repeated:
         rows = [[paint(o.status.upper(), o.status, colour), o.suite, o.id, f"{o.passed}/{o.repeats}",
                  "-" if o.pass_rate is None else f"{o.pass_rate:.0%}", policy_text(o.policy),
-                 "flaky" if o.flaky else "", "allowed to fail" if o.allow_fail else ""] for o in repeated[:max_rows]]  # fmt: skip
-        lines.append(tabulate(rows, headers=["", "suite", "case", "passed", "rate", "pass_if", "", ""], tablefmt="simple"))
+                 ", ".join(note for note, on in (("flaky", o.flaky), ("allowed to fail", o.allow_fail)) if on)]
+                for o in repeated[:max_rows]]  # fmt: skip
+        headers = ["", "suite", "case", "passed", "rate", "pass_if", "notes"]
+        if not any(row[-1] for row in rows):  # no empty column at the end of every line
+            rows, headers = [row[:-1] for row in rows], headers[:-1]
+        lines.append(tabulate(rows, headers=headers, tablefmt="simple"))
         if len(repeated) > max_rows:
             lines.append(f"... and {len(repeated) - max_rows} more cases with repeats; see results.json `outcomes`")
         lines.append("")
@@ -136,7 +141,7 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
             label = paint(f"{change.upper():<13}", _CHANGE_COLOUR.get(change, ""), colour)
             lines.append(f"{label} {d.label}  ({d.base_status or 'absent'} -> {d.head_status or 'absent'})")
             if d.stats is not None:
-                lines.append(f"    {d.stats.describe()}; repeat {d.repeat} shown")
+                lines.append(f"    {d.stats.describe()}; repeat {d.repeat + 1} shown")
             broke = [f for f in d.flips if f.after is False] or d.flips
             details = [f"turn {f.turn} {f.name}: {f.reason}" for f in broke[:3]] or d.reasons()[:3]
             lines.extend(f"    {_short(x)}" for x in details)

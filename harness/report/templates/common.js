@@ -43,7 +43,7 @@ const H = (() => {
   function caseCell(c) {
     const td = el("td", "c-case");
     add(td, el("span", "suite", c.s), el("span", "sep", "/"), el("span", "cid", c.i));
-    if (c.r) td.append(el("span", "rep", "repeat " + c.r));
+    if (c.r) td.append(el("span", "rep", "repeat " + (c.r + 1)));  /* c.r is 0-based, people count from 1 */
     td.title = c.s + " / " + c.i;
     return td;
   }

@@ -170,7 +170,7 @@
     fact("latency", ms(c.lat[0]) + " \u2192 " + ms(c.lat[1]) + " (" + delta(c.lat, ms) + ")");
     if (c.c[0] !== null || c.c[1] !== null) fact("cost", cost(c.c[0]) + " \u2192 " + cost(c.c[1]) + " (" + delta(c.c, cost) + ")");
     body.append(facts);
-    if (c.sx) body.append(el("p", "note", c.sx + "; below, repeat " + c.r + " in base and in head."));
+    if (c.sx) body.append(el("p", "note", c.sx + "; below, repeat " + (c.r + 1) + " in base and in head."));
     if (c.ch === "new") body.append(el("p", "note", "This case is only in head."));
     if (c.ch === "removed") body.append(el("p", "note", "This case is only in base."));
     if (c.err[0] && c.err[0] !== c.err[1]) body.append(el("div", "errbox", "base: " + c.err[0]));

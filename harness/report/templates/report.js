@@ -16,7 +16,7 @@
     const cell = caseCell(c);
     if (c.ag) {  /* the case over its repeats: [passed, repeats, status, flaky, note] */
       const [passed, n, status, flaky, note] = c.ag;
-      if (n > 1 && !c.r) cell.append(el("span", "rep", "repeat 0"));
+      if (n > 1 && !c.r) cell.append(el("span", "rep", "repeat 1"));
       if (n > 1) cell.append(el("span", "rep" + (flaky ? " flaky" : ""), passed + "/" + n + " passed" + (flaky ? " \u00b7 flaky" : "")));
       if (note) cell.title += " \u2014 " + note;
     }
@@ -69,7 +69,7 @@
     fact("duration", ms(c.d));
     fact("tokens", num(c.tok));
     if (c.c !== null) fact("cost", cost(c.c));
-    if (c.r) fact("repeat", String(c.r));
+    if (c.r) fact("repeat", String(c.r + 1));
     if (c.ag && c.ag[1] > 1) fact("case", c.ag[0] + "/" + c.ag[1] + " repeats passed, " + c.ag[2] + (c.ag[3] ? ", flaky" : ""));
     body.append(facts);
     if (c.ag && c.ag[4]) body.append(el("p", "note", "Not counted against the run: " + c.ag[4] + "."));

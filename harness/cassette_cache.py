@@ -19,6 +19,7 @@ harness/cassette_files.py); delete the file to empty it.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
@@ -30,8 +31,11 @@ from typing import Any
 FORMAT = 1
 DB_NAME = f"cassettes-v{FORMAT}.sqlite3"
 
+BATCH = 256  # entries written per transaction: one commit per cassette cost more than the parse it saves
+
 _lock = threading.Lock()
 _connections: dict[Path, Any] = {}  # one per cache file and process; None once it failed
+_pending: dict[Path, list[tuple[bytes, str]]] = {}
 
 
 def cache_dir() -> Path | None:
@@ -70,7 +74,7 @@ def _connection() -> Any:
         import sqlite3
 
         root.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=1.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(path, timeout=0.2, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")  # a cache: losing the last entries in a power cut is fine
         db.execute("CREATE TABLE IF NOT EXISTS parsed (key BLOB PRIMARY KEY, data TEXT NOT NULL)")
@@ -115,10 +119,36 @@ def put(text: str, data: dict[str, Any]) -> None:
     except (TypeError, ValueError):
         return
     with _lock:
-        db = _connection()
-        if db is None:
+        root = cache_dir()
+        if root is None or _connection() is None:
             return
+        path = root / DB_NAME
+        if not _pending:
+            atexit.register(flush)
+        batch = _pending.setdefault(path, [])
+        batch.append((_key(text), encoded))
+        if len(batch) >= BATCH:
+            _write(path)
+
+
+def flush() -> None:
+    """Write every remembered parse (run at exit; a batch is written as soon as it fills)."""
+    with _lock:
+        for path in list(_pending):
+            _write(path)
+
+
+def _write(path: Path) -> None:
+    rows, _pending[path] = _pending[path], []
+    db = _connections.get(path)
+    if db is None or not rows:
+        return
+    try:
+        db.execute("BEGIN")
+        db.executemany("INSERT OR IGNORE INTO parsed (key, data) VALUES (?, ?)", rows)
+        db.execute("COMMIT")
+    except Exception:  # noqa: BLE001 (another run holds the write lock, disk full: these entries are skipped)
         try:
-            db.execute("INSERT OR IGNORE INTO parsed (key, data) VALUES (?, ?)", (_key(text), encoded))
-        except Exception:  # noqa: BLE001 (locked by another run for over a second, disk full: skip)
-            return
+            db.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001
+            pass

@@ -93,7 +93,9 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
     out.messages = list(fitted.messages)
     if fitted.note:
         out.notes.append(fitted.note)
-    out.estimated_prompt_tokens = meter.count(out.messages, plan.params)
+    # Counting loads a 67 MB tokenizer: only when a budget, a window, the cross-check or a named encoding asks.
+    if meter.known_openai_model or meter.encoding_override or meter.limits is not None or budgets.applies(turn.budget):
+        out.estimated_prompt_tokens = meter.count(out.messages, plan.params)
     summary_cost = out.context_summary.cost_usd if out.context_summary else None
     out.cost_usd = summary_cost
     if fitted.failure:
@@ -117,7 +119,8 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
         grading.account(out)  # grader requests that were answered are paid for, even when a later one failed
     over.extend(grading.over)
     if budgets.applies(turn.budget):
-        out.checks.append(budgets.check(turn.budget, turn.index, meter.spent(reply, out.estimated_prompt_tokens), over))
+        out.checks.append(budgets.check(turn.budget, turn.index, meter.spent(reply, out.estimated_prompt_tokens or 0),
+                                        over))  # fmt: skip
     return reply
 
 
@@ -126,10 +129,11 @@ async def _send_budgeted(plan: CasePlan, meter: Meter, budgets: CaseBudgets, sen
                          summary: bool = False, prompt_tokens: int | None = None,
                          ) -> tuple[Completion, float | None, list[str]]:  # fmt: skip
     """Send one request if the budgets allow it; returns the reply, its cost and the budgets it exceeded."""
-    prompt_tokens = meter.count(messages, params) if prompt_tokens is None else prompt_tokens
     if budgets.applies(turn_budget):
         meter.warn_if_estimated()  # the budgets are checked against this count
-    projection = meter.project(prompt_tokens, params)
+        if prompt_tokens is None:
+            prompt_tokens = meter.count(messages, params)
+    projection = meter.project(prompt_tokens or 0, params)
     what = f"case {plan.case.id!r}, turn {turn}" + (", context summary" if summary else "")
     refusal = budgets.before_send(projection, turn_budget, turn, what)
     if refusal:
@@ -141,7 +145,7 @@ async def _send_budgeted(plan: CasePlan, meter: Meter, budgets: CaseBudgets, sen
         if summary:
             e.message = f"the context summary request failed: {e.message}"
         raise
-    over = budgets.after_reply(projection, meter.spent(reply, prompt_tokens), turn_budget, turn, what)
+    over = budgets.after_reply(projection, meter.spent(reply, prompt_tokens or 0), turn_budget, turn, what)
     return reply, meter.cost(reply.usage), over
 
 

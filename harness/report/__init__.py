@@ -53,16 +53,9 @@ def write_run_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
     from harness.report.junit import run_junit
     from harness.report.markdown import run_summary
 
-    out_dir = Path(out_dir)
     with gc_paused():
-        files = {
-            "report.html": render_run_html(run),
-            "summary.md": run_summary(run),
-            "junit.xml": run_junit(run),
-        }
-    for name, text in files.items():
-        write_text_atomic(out_dir / name, text)
-    return {name: out_dir / name for name in files}
+        files = {"report.html": render_run_html(run), "summary.md": run_summary(run), "junit.xml": run_junit(run)}
+    return _write_all(Path(out_dir), files)
 
 
 def write_compare_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
@@ -71,13 +64,14 @@ def write_compare_reports(comparison: Comparison, out_dir: Path) -> dict[str, Pa
     from harness.report.junit import compare_junit
     from harness.report.markdown import compare_summary
 
-    out_dir = Path(out_dir)
     with gc_paused():
-        files = {
-            "diff.html": render_compare_html(comparison),
-            "summary.md": compare_summary(comparison),
-            "junit.xml": compare_junit(comparison),
-        }
+        files = {"diff.html": render_compare_html(comparison), "summary.md": compare_summary(comparison),
+                 "junit.xml": compare_junit(comparison)}  # fmt: skip
+    return _write_all(Path(out_dir), files)
+
+
+def _write_all(out_dir: Path, files: dict[str, str]) -> dict[str, Path]:
+    """Each file atomically (temp + rename): a crash leaves the old report or the new one, never half."""
     for name, text in files.items():
         write_text_atomic(out_dir / name, text)
     return {name: out_dir / name for name in files}

@@ -7,16 +7,15 @@ the prompt change and the reply change as lines a reviewer can read.
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serialize import deserialize, serialize
+
+from harness.atomic_files import write_text_atomic
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -146,21 +145,3 @@ class SafePersister:
             write_text_atomic(Path(cassette_path), text)
         except OSError as e:  # disk full, permissions: this case is an error, the run goes on
             raise CassetteFileError(f"cannot write cassette {cassette_path}: {e}") from None
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # A write killed before its rename (SIGKILL, power loss) leaves its temp file: sweep it with the next write.
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.????????.tmp"):  # mkstemp: 8 random characters
-        stale.unlink(missing_ok=True)

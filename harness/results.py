@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.atomic_files import write_atomic
 from harness.policy import DEFAULT_POLICY, CasePolicy
 
 # 2: cases may repeat (one entry per repeat, `policy`, `score`), `summary` counts cases (not repeats) and
@@ -377,17 +376,13 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON via a temp file and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically (harness/atomic_files.py), streamed: no second copy of a large run in memory."""
+
+    def fill(f: Any) -> None:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+    write_atomic(path, fill)
 
 
 class _CaseDicts(list):  # type: ignore[type-arg]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import cassette_files
+from harness import atomic_files
 from harness.cassettes import CaseCassette
 from harness.retry import RetryPolicy
 from tests.conftest import FAKE_KEY
@@ -290,7 +290,7 @@ def test_failed_rename_keeps_the_old_cassette_and_no_temp_file(fake_server, harn
             raise OSError(28, "No space left on device")
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(cassette_files.os, "replace", failing_replace)
+    monkeypatch.setattr(atomic_files.os, "replace", failing_replace)
     r = harness_cli("run", "suite.yaml", "--cassettes", "record-missing", "--base-url", fake_server.base_url, "-q")
     assert r.code == 3
     wifi = cases_by_id(tmp_path)["wifi"]
@@ -303,7 +303,7 @@ def test_failed_rename_keeps_the_old_cassette_and_no_temp_file(fake_server, harn
 
 def test_write_failing_midway_keeps_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
     path = tmp_path / "cassettes" / "demo" / "wifi.yaml"
-    cassette_files.write_text_atomic(path, "version: 1\ninteractions: []\n")
+    atomic_files.write_text_atomic(path, "version: 1\ninteractions: []\n")
     old = path.read_bytes()
     real_fdopen = os.fdopen
 
@@ -322,9 +322,9 @@ def test_write_failing_midway_keeps_the_old_file_and_no_temp_file(tmp_path, monk
             self.f.flush()
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cassette_files.os, "fdopen", lambda fd, *a, **k: HalfWriter(real_fdopen(fd, *a, **k)))
+    monkeypatch.setattr(atomic_files.os, "fdopen", lambda fd, *a, **k: HalfWriter(real_fdopen(fd, *a, **k)))
     with pytest.raises(OSError, match="No space left"):
-        cassette_files.write_text_atomic(path, "version: 1\ninteractions:\n- request: {}\n" * 100)
+        atomic_files.write_text_atomic(path, "version: 1\ninteractions:\n- request: {}\n" * 100)
     assert path.read_bytes() == old
     assert files_under(tmp_path) == [path]
 
@@ -336,7 +336,7 @@ def test_next_write_sweeps_the_temp_file_of_a_killed_write(tmp_path):
     neighbour = folder / ".wifi-2.yaml.k1ll3d_x.tmp"  # another case's write, maybe still in flight
     for p in (killed, neighbour):
         p.write_text("version: 1\ninteractions:\n- request: {method: PO")
-    cassette_files.write_text_atomic(folder / "wifi.yaml", "version: 1\ninteractions: []\n")
+    atomic_files.write_text_atomic(folder / "wifi.yaml", "version: 1\ninteractions: []\n")
     assert sorted(p.name for p in folder.iterdir()) == [neighbour.name, "wifi.yaml"]
 
 

@@ -9,29 +9,16 @@ Renderers are imported inside the functions: ``harness.compare`` imports
 from __future__ import annotations
 
 import gc
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.atomic_files import write_text_atomic
+
 if TYPE_CHECKING:
     from harness.compare import Comparison
     from harness.results import RunResult
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Temp file then rename, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager

@@ -112,9 +112,7 @@ class ModelClient:
         try:
             return await self._complete(model, messages, params, timeout or self.settings.timeout)
         except RequestFailed as e:
-            e.message = redact(e.message, self.settings.api_key)
-            e.args = (e.message,)
-            raise
+            raise self._redacted(e) from None
 
     async def _complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
                         timeout: float) -> Completion:  # fmt: skip
@@ -132,14 +130,8 @@ class ModelClient:
                 timeout,
             )
             body = raw.http_response.content
-        except openai.APIStatusError as e:
-            raise _status_failure(e) from None
-        except (openai.APITimeoutError, asyncio.TimeoutError):
-            raise RequestFailed(f"request timed out after {timeout:g} s", retryable=True) from None
-        except openai.APIConnectionError as e:
-            raise _connection_failure(e) from None
-        except openai.OpenAIError as e:  # e.g. a cassette miss in replay: permanent, with its own message
-            raise RequestFailed(str(e), retryable=False) from None
+        except (openai.OpenAIError, asyncio.TimeoutError) as e:
+            raise _request_failure(e, timeout) from None
         latency_ms = (time.perf_counter() - started) * 1000
         recorded = raw.headers.get(REPLAYED_LATENCY_HEADER)
         if recorded is not None:
@@ -164,11 +156,14 @@ class ModelClient:
             )
             body = raw.http_response.content
         except (openai.OpenAIError, asyncio.TimeoutError) as e:
-            failure = _request_failure(e, timeout)
-            failure.message = redact(failure.message, self.settings.api_key)
-            failure.args = (failure.message,)
-            raise failure from None
+            raise self._redacted(_request_failure(e, timeout)) from None
         return parse_embeddings(body, len(inputs))
+
+    def _redacted(self, failure: RequestFailed) -> RequestFailed:
+        """The failure with the API key scrubbed from its message: servers echo keys in 401 errors."""
+        failure.message = redact(failure.message, self.settings.api_key)
+        failure.args = (failure.message,)
+        return failure
 
     async def aclose(self) -> None:
         await self._openai.close()

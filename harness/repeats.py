@@ -35,9 +35,11 @@ async def run_repeats(plan: CasePlan, send: Send, on_repeat: Callable[[int], Non
     return results
 
 
-def each_repeat(plan: CasePlan, make: Callable[[int], CaseResult]) -> list[CaseResult]:
-    """One result per repeat from ``make(repeat)`` (a case skipped, interrupted or failed as a whole)."""
-    return [stamp(plan, make(repeat)) for repeat in range(plan.repeats)]
+def whole_case(plan: CasePlan, status: str, **fields: Any) -> list[CaseResult]:
+    """One result per repeat for a case settled as a whole: skipped, interrupted, or an error before any turn."""
+    return [stamp(plan, CaseResult(suite=plan.suite.name, id=plan.case.id, status=status, file=str(plan.suite.path),
+                                   model=plan.model, repeat=repeat, **fields))  # fmt: skip
+            for repeat in range(plan.repeats)]
 
 
 def stamp(plan: CasePlan, result: CaseResult) -> CaseResult:

@@ -29,7 +29,7 @@ from harness.grading import Embed
 from harness.interrupt import StopFlag, stop_on_signals
 from harness.ratelimit import RequestGate, request_tokens
 from harness.redaction import redact_case, redact_url
-from harness.repeats import each_repeat, run_repeats, stamp
+from harness.repeats import run_repeats, stamp, whole_case
 from harness.results import ERROR, INTERRUPTED, SKIPPED, CaseResult, Completion, RunResult
 from harness.retry import DEFAULT_BASE_DELAY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, RetryPolicy, with_retries
 from harness.templating import CasePlan
@@ -209,16 +209,14 @@ async def execute(
             send, embed = sender(plan), embedder(plan)
             try:
                 if skip := spending.skip_reason(plan):
-                    results = each_repeat(plan, lambda k: CaseResult(suite=plan.suite.name, id=plan.case.id,
-                                          status=SKIPPED, file=str(plan.suite.path), model=plan.model, reason=skip,
-                                          repeat=k))  # fmt: skip
+                    results = whole_case(plan, SKIPPED, reason=skip)
                 elif settings.cassette_mode == "off":
                     results = await run_repeats(plan, send, spending=spending, embed=embed)
                 else:
                     results = await _with_cassette(plan, settings, api_key, send, spending, embed)
             except Exception as e:  # a bug in one case must not lose the run  # noqa: BLE001
                 message = f"internal error: {type(e).__name__}: {e}"
-                results = each_repeat(plan, lambda k: error_result(plan, message, k))
+                results = whole_case(plan, ERROR, error=message)
         for result in results:
             redact_case(result, api_key)  # before the journal, results or reports see it
             if on_case_done:
@@ -265,9 +263,8 @@ def _outcome(task: asyncio.Task[list[CaseResult]], plan: CasePlan, why: str) -> 
         if task.exception() is None:
             return task.result()
         message = f"internal error: {type(task.exception()).__name__}: {task.exception()}"
-        return each_repeat(plan, lambda k: error_result(plan, message, k))  # a harness bug, not an interruption
-    return each_repeat(plan, lambda k: CaseResult(suite=plan.suite.name, id=plan.case.id, status=INTERRUPTED,
-                                                  file=str(plan.suite.path), model=plan.model, error=why, repeat=k))  # fmt: skip
+        return whole_case(plan, ERROR, error=message)  # a harness bug, not an interruption
+    return whole_case(plan, INTERRUPTED, error=why)
 
 
 async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, send: Any,
@@ -282,7 +279,7 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
                                           root=root, suite_file=Path(plan.suite.path))  # fmt: skip
     except cassettes.CassetteFileError as e:
         message = str(e)
-        return each_repeat(plan, lambda k: error_result(plan, message, k))
+        return whole_case(plan, ERROR, error=message)
     token = cassettes.current.set(cassette)
     try:
         results = await run_repeats(plan, send, lambda k: setattr(cassette, "repeat", k), spending=spending, embed=embed)
@@ -320,11 +317,6 @@ def rerecord_command(plan: CasePlan, settings: RunSettings) -> str:
 def _literal_pattern(case_id: str) -> str:
     """A --case pattern that matches exactly this id (its wildcard characters escaped)."""
     return re.sub(r"([*?\[])", r"[\1]", case_id)
-
-
-def error_result(plan: CasePlan, message: str, repeat: int = 0) -> CaseResult:
-    return stamp(plan, CaseResult(suite=plan.suite.name, id=plan.case.id, status=ERROR, file=str(plan.suite.path),
-                                  model=plan.model, error=message, repeat=repeat))  # fmt: skip
 
 
 def plan_key(plan: CasePlan) -> tuple[str, str, int]:

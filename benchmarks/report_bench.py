@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.compare import compare_runs  # noqa: E402
+from harness.core.result import load_run, save_run  # noqa: E402
 from harness.report import gc_paused, write_compare_reports, write_run_reports  # noqa: E402
-from harness.results import load_run, save_run  # noqa: E402
+from harness.results.compare import compare_runs  # noqa: E402
 from tests.synthetic import synthetic_run  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

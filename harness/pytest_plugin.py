@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from harness.results import CaseResult
-    from harness.runner import RunSettings
-    from harness.suite import Suite
-    from harness.templating import CasePlan
+    from harness.core.plan import CasePlan
+    from harness.core.result import CaseResult
+    from harness.core.settings import RunSettings
+    from harness.core.suite import Suite
 
 SUITE_SUFFIXES = (".yaml", ".yml")
-# Kept equal to harness.runner.CASSETTE_MODES and harness.suite.SKIPPED_DIRS (a test checks), so that
+# Kept equal to harness.execution.runner.CASSETTE_MODES and harness.suites.loading.SKIPPED_DIRS (a test checks), so that
 # registering options and looking at file names never imports the runner.
 CASSETTE_MODES = ("replay", "record-missing", "record", "off")
 SKIPPED_DIRS = frozenset({"cassettes", "reports", "node_modules", "__pycache__"})
@@ -61,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
     state = HarnessRun(config)
     if state.base_url:
-        from harness.client import base_url_problem  # light: the SDK is imported only when a client is made
+        from harness.providers.chat import base_url_problem  # light: the SDK is imported only when a client is made
 
         source = "--harness-base-url" if config.getoption("harness_base_url") else "OPENAI_BASE_URL"
         if problem := base_url_problem(state.base_url, source):
@@ -117,8 +117,8 @@ class SuiteFile(pytest.File):
     """One suite file; its children are the cases, named by case id."""
 
     def collect(self):  # type: ignore[override]
-        from harness.suite import SuiteError
-        from harness.templating import load_plans
+        from harness.core.problems import SuiteError
+        from harness.suites.planning import load_plans
 
         state = _state(self.config)
         try:  # the same load path, and so the same pre-flight checks, as `harness run`
@@ -155,8 +155,8 @@ class CaseItem(pytest.Item):
         self.extra_keyword_matches.add(plan.suite.name)  # -k by suite name, even when the file is named otherwise
 
     def runtest(self) -> None:
-        from harness.results import PASSED
-        from harness.runner import run_plans
+        from harness.core.result import PASSED
+        from harness.execution.runner import run_plans
 
         state = _state(self.config)
         repeats = state.repeats_of(self.plan, lambda: run_plans([self.plan], state.settings(), state.api_key).cases)
@@ -179,7 +179,7 @@ class CaseItem(pytest.Item):
 
 def describe_case_failure(result: CaseResult, line: int | None = None) -> str:
     """The failed checks with their reasons, or why the case could not be evaluated; no traceback."""
-    from harness.results import ERROR
+    from harness.core.result import ERROR
 
     where = f"{result.file}:{line}" if line else result.file
     if result.status == ERROR:
@@ -224,7 +224,7 @@ class HarnessRun:
         return hasattr(self.config, "workerinput")
 
     def settings(self) -> RunSettings:
-        from harness.runner import RunSettings
+        from harness.core.settings import RunSettings
 
         return RunSettings(paths=[], model=self.model, base_url=self.base_url, concurrency=1,
                            cassette_mode=self.config.getoption("harness_cassettes"),
@@ -242,7 +242,7 @@ class HarnessRun:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
         outcome = yield
         if call.when == "call" and isinstance(item, CaseItem) and item.result is not None:
-            from harness.results import case_to_dict
+            from harness.core.result import case_to_dict
 
             outcome.get_result().harness_case = case_to_dict(item.result)
 
@@ -271,8 +271,8 @@ class HarnessRun:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker or not self.cases:
             return
-        from harness.results import RunResult, case_from_dict
-        from harness.run_outputs import write_run_outputs
+        from harness.core.result import RunResult, case_from_dict
+        from harness.report.outputs import write_run_outputs
 
         position = {nodeid: i for i, nodeid in enumerate(self.order)}
         ordered = sorted(self.cases.items(), key=lambda item: position.get(item[0], len(position)))
@@ -282,7 +282,7 @@ class HarnessRun:
         run = RunResult(settings=settings, cases=cases, started_at=self.started_at,
                         duration_ms=(time.perf_counter() - self.t0) * 1000)  # fmt: skip
         self.written = write_run_outputs(run, self.config.invocation_params.dir / self.config.getoption("harness_out"))
-        from harness import exit_codes
+        from harness.core import exit_codes
 
         s = run.summary
         if (session.exitstatus == pytest.ExitCode.TESTS_FAILED and s.tolerated and self.failed <= set(self.cases)
@@ -300,9 +300,9 @@ class HarnessRun:
 
 def _forgiven(result: CaseResult, repeats: list[CaseResult]) -> str | None:
     """Why a failed repeat does not fail the run: its case passes by `pass_if`, or may fail (`allow_fail`)."""
-    from harness.outcomes import case_outcome
+    from harness.core.outcomes import case_outcome
+    from harness.core.result import FAILED, PASSED
     from harness.report.outcome_text import outcome_text
-    from harness.results import FAILED, PASSED
 
     outcome = case_outcome(repeats)
     if outcome.status == PASSED:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from tests.fake_openai import FakeOpenAI
 
 FAKE_KEY = "sk-test-SECRET-4f1c9e7d2b8a6035"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 
-from harness.results import ERROR, FAILED, PASSED, CaseResult, CheckResult, Completion, RunResult, TurnResult, Usage
+from harness.core.reply import Completion, Usage
+from harness.core.result import ERROR, FAILED, PASSED, CaseResult, CheckResult, RunResult, TurnResult
 
 WORDS = ("router restart the your please check cable light firmware settings network signal channel band modem "
          "reset power wait minutes support ticket account password update device connection speed test "

@@ -12,11 +12,11 @@ import json
 import pytest
 
 from harness.assertions import REGISTRY, CheckContext, CheckSpec, Outcome, run_check
-from harness.conversation import evaluate
-from harness.results import Completion, ToolCall, Usage
-from harness.suite import Check
-from harness.templating import PlannedTurn
-from harness.yaml_positions import Loc
+from harness.core.plan import PlannedTurn
+from harness.core.reply import Completion, ToolCall, Usage
+from harness.core.suite import Check
+from harness.core.yaml_positions import Loc
+from harness.execution.conversation import evaluate
 
 
 def reply(content: str | None = "", *, finish: str = "stop", usage: Usage | None = None, latency_ms: float = 0.0,

@@ -31,7 +31,7 @@ def test_generated_suite_and_floor_send_the_same_conversation():
         import workload
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    from harness.templating import render
+    from harness.suites.templating import render
 
     text = workload.suite_yaml(3, turns=2)
     assert "id: case-00002" in text and text.count("- contains:") == 6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.tokens import count_chat_tokens
+from harness.metering.tokens import count_chat_tokens
 
 LONG = "please tell me everything you know about routers and wireless networks in great detail"
 

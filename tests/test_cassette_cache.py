@@ -8,8 +8,8 @@ import sqlite3
 import pytest
 import yaml
 
-from harness import cassette_cache
-from harness.cassette_files import ReadableYaml
+from harness.providers import cassette_cache
+from harness.providers.cassette_files import ReadableYaml
 
 CASSETTE = """\
 version: 1

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import atomic_files
-from harness.cassettes import CaseCassette
-from harness.retry import RetryPolicy
+from harness.core import atomic_files
+from harness.providers.cassettes import CaseCassette
+from harness.providers.retry import RetryPolicy
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI, Faults
 

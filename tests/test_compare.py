@@ -9,9 +9,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.compare import (CHANGED, FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, UNCHANGED, Gate, classify,
-                             compare_runs, word_diff)  # fmt: skip
-from harness.results import CaseResult, CheckResult, Completion, RunResult, TurnResult, Usage, load_run, save_run
+from harness.core.reply import Completion, Usage
+from harness.core.result import CaseResult, CheckResult, RunResult, TurnResult, load_run, save_run
+from harness.results.compare import (  # fmt: skip
+    CHANGED,
+    FIXED,
+    NEW,
+    REGRESSED,
+    REMOVED,
+    STILL_FAILING,
+    UNCHANGED,
+    Gate,
+    classify,
+    compare_runs,
+    word_diff,
+)
 
 SUITE = """
 suite: support

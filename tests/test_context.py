@@ -6,8 +6,8 @@ import json
 
 import yaml
 
-from harness.tokens import count_chat_tokens
-from harness.truncation import SUMMARY_INSTRUCTION
+from harness.metering.tokens import count_chat_tokens
+from harness.metering.truncation import SUMMARY_INSTRUCTION
 
 MODEL = "gpt-4o-mini"
 RESERVED = 20  # params max_tokens: reserved for each reply
@@ -177,10 +177,10 @@ def test_summarize_refuses_up_front_when_no_summary_could_make_room(fake_server,
 def test_a_failed_summary_request_is_an_error_of_the_turn(write_suite):
     import asyncio
 
-    from harness.client import RequestFailed
-    from harness.conversation import run_conversation
-    from harness.results import Completion, Usage
-    from harness.templating import load_plans
+    from harness.core.errors import RequestFailed
+    from harness.core.reply import Completion, Usage
+    from harness.execution.conversation import run_conversation
+    from harness.suites.planning import load_plans
 
     sent: list[list[dict]] = []
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.tokens import count_chat_tokens
+from harness.metering.tokens import count_chat_tokens
 
 # The fake server bills (words + 3) per message + 3 prompt tokens, and one completion token per word.
 # gpt-4o-mini costs $0.15 / $0.60 per 1M input / output tokens (harness/data/prices.json).
@@ -181,7 +181,7 @@ def test_encoding_typo_is_reported(harness_cli, write_suite):
 
 
 def test_new_fields_survive_a_results_round_trip(fake_server, harness_cli, write_suite, tmp_path):
-    from harness.results import RunResult, load_run
+    from harness.core.result import RunResult, load_run
 
     assert live(harness_cli, fake_server, write_suite(MINI)).code == 0
     run = load_run(tmp_path / "reports/latest/results.json")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 
-
 CHECKS = '''
 def mentions_name(reply, conversation, completion):
     return ("Dana" in reply, f"reply was {reply!r}")

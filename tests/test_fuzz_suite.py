@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.assertions import REGISTRY
-from harness.results import ResultFileError, load_run
-from harness.suite import SuiteError, load_suites
-from harness.suite_schema import CASE_KEYS, SUITE_KEYS, TURN_KEYS
-from harness.templating import load_plans
+from harness.core.problems import SuiteError
+from harness.core.result import ResultFileError, load_run
+from harness.suites.loading import load_suites
+from harness.suites.planning import load_plans
+from harness.suites.schema import CASE_KEYS, SUITE_KEYS, TURN_KEYS
 
 # Fixed examples by default (the same in CI every time); HARNESS_FUZZ_EXAMPLES=5000 explores afresh.
 _EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "0"))

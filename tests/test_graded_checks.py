@@ -15,9 +15,10 @@ import math
 import pytest
 
 from harness.assertions import CheckContext, run_check, run_check_async
-from harness.assertions.graded import FACTUALITY_PROMPT, RUBRIC_PROMPT, GraderSpec, Verdict, parse_verdict
-from harness.client import Embeddings
-from harness.results import Completion, Usage, load_run
+from harness.assertions.graded import FACTUALITY_PROMPT, RUBRIC_PROMPT, Verdict, parse_verdict
+from harness.core.reply import Completion, Embeddings, Usage
+from harness.core.result import load_run
+from harness.core.specs import GraderSpec
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from harness.journal import RunFolder, RunFolderError, read_journal
-from harness.results import CaseResult, Completion, TurnResult, Usage, case_to_dict
-from harness.runner import RunSettings
+from harness.core.reply import Completion, Usage
+from harness.core.result import CaseResult, TurnResult, case_to_dict
+from harness.core.settings import RunSettings
+from harness.execution.journal import RunFolder, RunFolderError, read_journal
 
 
 def case(i: int, status: str = "passed") -> CaseResult:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 LIVE_URL = os.environ.get("HARNESS_LIVE_BASE_URL")

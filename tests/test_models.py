@@ -6,14 +6,8 @@ import re
 
 import pytest
 
-from harness.models import (
-    ModelLimits,
-    default_limits,
-    limits_as_of,
-    limits_for,
-    resolve_model_name,
-)
-from harness.pricing import PriceTable
+from harness.metering.models import ModelLimits, default_limits, limits_as_of, limits_for, resolve_model_name
+from harness.metering.pricing import PriceTable
 
 REQUIRED = [
     "gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import exit_codes
-from harness.outcomes import case_outcome, outcomes
-from harness.policy import CasePolicy, PassPolicy
-from harness.results import CaseResult, RunResult, Summary, load_run, save_run
+from harness.core import exit_codes
+from harness.core.outcomes import case_outcome, outcomes
+from harness.core.policy import CasePolicy, PassPolicy
+from harness.core.result import CaseResult, RunResult, Summary, load_run, save_run
 
 
 def _repeats(statuses: str, case_id: str = "a", suite: str = "s", **policy) -> list[CaseResult]:
@@ -131,7 +131,7 @@ def test_new_suite_keys_are_validated_with_file_line_and_did_you_mean(fake_serve
 
 
 def test_threshold_and_allow_fail_plan_into_the_case_policy(write_suite):
-    from harness.templating import load_plans
+    from harness.suites.planning import load_plans
 
     path = write_suite("""
         model: m

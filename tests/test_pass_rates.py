@@ -9,12 +9,13 @@ from fractions import Fraction
 
 import pytest
 
-from harness.policy import CasePolicy
-from harness.results import CaseResult, CheckResult, Completion, RunResult, TurnResult, Usage, save_run
+from harness.core.policy import CasePolicy
+from harness.core.reply import Completion, Usage
+from harness.core.result import CaseResult, CheckResult, RunResult, TurnResult, save_run
 
 
 def fisher_tail(base_pass: int, base_total: int, head_pass: int, head_total: int) -> Fraction:
-    """Independent of harness.stats: P(head passes <= observed) under the hypergeometric law, in exact fractions."""
+    """Independent of harness.results.stats: P(head passes <= observed) under the hypergeometric law, in exact fractions."""
     passes = base_pass + head_pass
     tables = math.comb(base_total + head_total, passes)
     return sum((Fraction(math.comb(head_total, k) * math.comb(base_total, passes - k), tables)
@@ -77,7 +78,7 @@ def test_compare_flags_a_significant_drop_and_not_one_repeat_of_five(harness_cli
 
 
 def test_suite_pass_rate_change_has_a_newcombe_interval(harness_cli, tmp_path):
-    from harness.stats import newcombe_difference
+    from harness.results.stats import newcombe_difference
 
     base = _run(tmp_path / "base.json", {"a": 5, "b": 5})
     head = _run(tmp_path / "head.json", {"a": 1, "b": 5})

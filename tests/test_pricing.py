@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.pricing import Price, PriceFileError, PriceTable
-from harness.results import Usage
+from harness.core.reply import Usage
+from harness.metering.pricing import Price, PriceFileError, PriceTable
 from tests.test_models import REQUIRED
 
 

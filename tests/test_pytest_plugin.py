@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+import harness.execution.runner  # noqa: F401
+
 # pytester runs pytest in this process and afterwards forgets the modules that run imported;
 # importing the harness's stack here first makes every in-process run share one copy of it.
-import harness.cassettes  # noqa: F401
-import harness.run_outputs  # noqa: F401
-import harness.runner  # noqa: F401
-import harness.templating  # noqa: F401
+import harness.providers.cassettes  # noqa: F401
+import harness.report.outputs  # noqa: F401
+import harness.suites.templating  # noqa: F401
 from harness import pytest_plugin
 from tests.conftest import FAKE_KEY
 
@@ -271,8 +272,8 @@ def test_model_override_and_key_stay_out_of_results(pytester, fake_server, clean
 
 
 def test_plugin_constants_match_the_modules_they_mirror():
-    from harness.runner import CASSETTE_MODES
-    from harness.suite import SKIPPED_DIRS
+    from harness.core.settings import CASSETTE_MODES
+    from harness.suites.loading import SKIPPED_DIRS
 
     assert pytest_plugin.CASSETTE_MODES == CASSETTE_MODES
     assert pytest_plugin.SKIPPED_DIRS == frozenset(SKIPPED_DIRS)
@@ -282,7 +283,7 @@ def test_loading_the_plugin_imports_nothing_heavy():
     code = textwrap.dedent("""
         import sys, harness.pytest_plugin
         heavy = [m for m in sys.modules if m.split('.')[0] in ('openai', 'jinja2', 'yaml', 'vcr', 'httpx', 'httpx2')
-                 or m in ('harness.runner', 'harness.suite', 'harness.templating')]
+                 or m in ('harness.execution.runner', 'harness.suites.loading', 'harness.suites.templating')]
         print(heavy)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -320,7 +321,7 @@ def test_one_test_per_repeat_and_the_same_results_as_harness_run(pytester, clean
     """Recorded with the nondeterministic server, replayed by `harness run`, pytest and pytest -n 2."""
     import random
 
-    from harness.cli import main
+    from harness.cli.main import main
     from tests import fake_openai
 
     monkeypatch.setattr(fake_openai, "random", random.Random(3))

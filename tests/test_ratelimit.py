@@ -8,13 +8,15 @@ import time
 
 import pytest
 
-from harness.client import RequestFailed
-from harness.progress import Progress
-from harness.ratelimit import AdaptiveConcurrency, RequestGate, TokenBucket, request_tokens
-from harness.results import CaseResult, Completion, TurnResult, Usage
-from harness.runner import RunObserver, RunSettings, execute
-from harness.templating import load_plans
-from harness.tokens import count_chat_tokens
+from harness.cli.progress import Progress
+from harness.core.errors import RequestFailed
+from harness.core.reply import Completion, Usage
+from harness.core.result import CaseResult, TurnResult
+from harness.core.settings import RunSettings
+from harness.execution.runner import RunObserver, execute
+from harness.metering.tokens import count_chat_tokens
+from harness.providers.ratelimit import AdaptiveConcurrency, RequestGate, TokenBucket, request_tokens
+from harness.suites.planning import load_plans
 
 
 class FakeClock:

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from harness.runner import RunSettings, run_plans
-from harness.templating import load_plans
+from harness.core.settings import RunSettings
+from harness.execution.runner import run_plans
+from harness.suites.planning import load_plans
 from tests import fake_openai
 from tests.fake_openai import FakeOpenAI
 

@@ -7,12 +7,12 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.compare import compare_runs
+from harness.core.result import load_run
 from harness.report import write_compare_reports, write_run_reports
 from harness.report.html import render_run_html
 from harness.report.markdown import LIMIT, compare_summary, md_text, run_summary
-from harness.report.transcript import transcript
-from harness.results import load_run
+from harness.results.compare import compare_runs
+from harness.results.transcript import transcript
 from tests.synthetic import synthetic_run
 
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> & </script>'

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.compare import compare_runs
+from harness.core.result import load_run
 from harness.report import write_compare_reports, write_run_reports
-from harness.results import load_run
+from harness.results.compare import compare_runs
 from tests.synthetic import synthetic_run
 from tests.test_compare import AFTER, BEFORE, _record_and_run
 from tests.test_report import XSS, run_suite

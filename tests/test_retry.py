@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from harness.client import RequestFailed, _retry_after
-from harness.retry import RetryPolicy, with_retries
+from harness.core.errors import RequestFailed
+from harness.providers.chat import _retry_after
+from harness.providers.retry import RetryPolicy, with_retries
 
 FAST = "retry: {base_delay: 0.01}\n"
 

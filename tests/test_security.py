@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.redaction import redact
+from harness.core.redaction import redact
 from tests.conftest import FAKE_KEY
 
 SECRET = "TOP-SECRET-CONTENT-7731"

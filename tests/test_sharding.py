@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.results import CaseResult, RunResult, load_run
-from harness.sharding import MergeError, Shard, ShardError, merge_runs, parse_shard, select_shard
+from harness.core.result import CaseResult, RunResult, load_run
+from harness.results.sharding import MergeError, Shard, ShardError, merge_runs, parse_shard, select_shard
 from tests.conftest import FAKE_KEY
 
 CASES = 200
@@ -97,7 +97,7 @@ def test_shards_are_stable_across_runs_and_file_order(tmp_path):
     head, _, body = text.partition("cases:\n")
     blocks = ["  - id:" + b for b in body.split("  - id:")[1:]]
     reordered.write_text(head + "cases:\n" + "".join(reversed(blocks)))
-    from harness.templating import load_plans
+    from harness.suites.planning import load_plans
 
     _, plans_a = load_plans([str(tmp_path / "a.yaml")])
     _, plans_b = load_plans([str(reordered)])

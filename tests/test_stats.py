@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from harness.stats import fisher_drop_p_value, newcombe_difference, wilson_interval
+from harness.results.stats import fisher_drop_p_value, newcombe_difference, wilson_interval
 
 
 def exact_lower_tail(base_pass: int, base_total: int, head_pass: int, head_total: int) -> Fraction:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.suite import load_suites
+from harness.suites.loading import load_suites
 
 
 def run(harness_cli, fake_server, *paths, extra=()):
@@ -528,7 +528,7 @@ def test_yaml_anchors_and_merge_keys(fake_server, harness_cli, write_suite):
 
 def test_the_same_suite_loads_through_the_api():
     # load_suites is the public entry point the pytest plugin uses; it raises with every problem too
-    from harness.suite import SuiteError
+    from harness.core.problems import SuiteError
 
     with pytest.raises(SuiteError) as info:
         load_suites(["definitely/not/here.yaml"])

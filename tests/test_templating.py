@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.templating import TemplateProblem, render
+from harness.suites.templating import TemplateProblem, render
 
 
 def run(harness_cli, fake_server, suite, *extra):

@@ -1,4 +1,4 @@
-"""Tests for harness.tokens: offline loading and cookbook-exact chat counts.
+"""Tests for harness.metering.tokens: offline loading and cookbook-exact chat counts.
 
 Every test runs with the network blocked and TIKTOKEN_CACHE_DIR pointing at an
 empty directory, so nothing here can pass by quietly downloading a vocabulary.
@@ -15,7 +15,7 @@ import pytest
 import tiktoken
 import tiktoken.registry
 
-from harness import tokens
+from harness.metering import tokens
 
 ENCODINGS = ("o200k_base", "cl100k_base")
 

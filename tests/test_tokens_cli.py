@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import tokens
-from harness.tokens import count_chat_tokens
+from harness.metering import tokens
+from harness.metering.tokens import count_chat_tokens
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.tokens import count_chat_tokens
-from harness.truncation import (
+from harness.metering.tokens import count_chat_tokens
+from harness.metering.truncation import (
     SUMMARY_INSTRUCTION,
     apply_summary,
     check_fits,

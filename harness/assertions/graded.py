@@ -13,11 +13,12 @@ import difflib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.assertions.registry import CheckContext, Outcome, check, preview
-from harness.results import Completion
+from harness.core.reply import Completion
+from harness.core.specs import GraderSpec
 
 DEFAULT_GRADER_PARAMS: dict[str, Any] = {"temperature": 0}
 JSON_OBJECT = {"type": "json_object"}
@@ -25,13 +26,6 @@ DEFAULT_SIMILARITY = 0.8
 REASONING_SHOWN = 300  # characters of the grader's reasoning in the reason line; `details` keeps all of it
 
 
-@dataclass
-class GraderSpec:
-    """The suite's `grader:` key: the chat model that grades, its params, and the embeddings model."""
-
-    model: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    embedding_model: str | None = None
 
 
 RUBRIC_PROMPT = """\

@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.client import Embeddings, RequestFailed
-from harness.results import CheckResult, Completion
+from harness.core.errors import RequestFailed
+from harness.core.reply import Completion, Embeddings
+from harness.core.result import CheckResult
 
 if TYPE_CHECKING:
-    from harness.assertions.graded import GraderSpec
+    from harness.core.specs import GraderSpec
 
 # How a check reaches a model: the same client, cassette, retries and accounting as the case's own requests.
 Grade = Callable[[str, list[dict[str, Any]], dict[str, Any]], Awaitable[Completion]]  # (model, messages, params)

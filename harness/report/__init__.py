@@ -2,8 +2,6 @@
 
 Two entry points write every file a run or a comparison leaves behind, so the
 command line makes one call and the set of outputs is defined in one place.
-Renderers are imported inside the functions: ``harness.compare`` imports
-``harness.report.transcript``, and a module-level import here would loop.
 """
 
 from __future__ import annotations
@@ -12,13 +10,13 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from harness.atomic_files import write_text_atomic
-
-if TYPE_CHECKING:
-    from harness.compare import Comparison
-    from harness.results import RunResult
+from harness.core.atomic_files import write_text_atomic
+from harness.core.result import RunResult
+from harness.report.html import render_compare_html, render_run_html
+from harness.report.junit import compare_junit, run_junit
+from harness.report.markdown import compare_summary, run_summary
+from harness.results.compare import Comparison
 
 
 @contextmanager
@@ -36,9 +34,6 @@ def gc_paused() -> Iterator[None]:
 
 def write_run_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
     """report.html, summary.md and junit.xml for a run, next to its results.json."""
-    from harness.report.html import render_run_html
-    from harness.report.junit import run_junit
-    from harness.report.markdown import run_summary
 
     with gc_paused():
         files = {"report.html": render_run_html(run), "summary.md": run_summary(run), "junit.xml": run_junit(run)}
@@ -47,9 +42,6 @@ def write_run_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
 
 def write_compare_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
     """diff.html, summary.md and junit.xml for a base-vs-head comparison."""
-    from harness.report.html import render_compare_html
-    from harness.report.junit import compare_junit
-    from harness.report.markdown import compare_summary
 
     with gc_paused():
         files = {"diff.html": render_compare_html(comparison), "summary.md": compare_summary(comparison),

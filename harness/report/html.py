@@ -17,10 +17,11 @@ import jinja2
 from markupsafe import Markup
 
 from harness import __version__
-from harness.compare import CHANGE_ORDER, Comparison, Metric
-from harness.pass_rates import fmt_p
+from harness.core.result import RunResult, Summary
+from harness.report.outcome_text import RunView, policy_text
 from harness.report.payload import compare_payload, run_payload
-from harness.results import RunResult, Summary
+from harness.results.compare import CHANGE_ORDER, Comparison, Metric
+from harness.results.pass_rates import fmt_p
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -100,8 +101,6 @@ def _summary_context(s: Summary) -> dict[str, Any]:
 def _rows_context(run: RunResult) -> dict[str, Any]:
     """Outcomes, gates and metrics for the header; the filter chips count rows (one per repeat)."""
     from collections import Counter
-
-    from harness.report.outcome_text import RunView, policy_text
 
     rows = Counter(c.status for c in run.cases)
     return {"view": RunView.of(run), "rows": rows, "policy_text": policy_text}

@@ -11,10 +11,11 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
-from harness.compare import FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, CaseDiff, Comparison
+from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult
+from harness.report.outcome_text import RunView
 from harness.report.payload import short
-from harness.report.transcript import transcript
-from harness.results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult
+from harness.results.compare import FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, CaseDiff, Comparison
+from harness.results.transcript import transcript
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_OUTPUT = 8_000  # characters of transcript in <system-out> per failing case
@@ -71,8 +72,6 @@ def _serialise(root: ET.Element) -> str:
 
 def run_junit(run: RunResult) -> str:
     """Failures carry every failed check's reason; errors carry the error; the transcript goes to system-out."""
-    from harness.report.outcome_text import RunView
-
     view = RunView.of(run)
     root = ET.Element("testsuites", {"name": "prompt-harness"})
     groups: dict[str, list[ET.Element]] = {}

@@ -13,11 +13,22 @@ import json
 import re
 from collections.abc import Callable, Iterable
 
-from harness.compare import (CHANGE_ORDER, FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, CaseDiff, CheckFlip,
-                             Comparison, Metric)  # fmt: skip
+from harness.core.result import ERROR, FAILED, PASSED, CaseResult, RunResult
 from harness.report.html import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, run_models
+from harness.report.outcome_text import RunView, outcome_text, policy_text, tolerated_text
 from harness.report.payload import short
-from harness.results import ERROR, FAILED, PASSED, CaseResult, RunResult
+from harness.results.compare import (  # fmt: skip
+    CHANGE_ORDER,
+    FIXED,
+    NEW,
+    REGRESSED,
+    REMOVED,
+    STILL_FAILING,
+    CaseDiff,
+    CheckFlip,
+    Comparison,
+    Metric,
+)
 
 LIMIT = 60_000  # bytes; GitHub allows 65,536 in a comment and 1 MiB in a step summary
 MAX_REASONS = 3  # failed checks listed per case
@@ -82,8 +93,6 @@ def _case_lines(case: CaseResult, extra: str = "") -> list[str]:
 
 def run_summary(run: RunResult, limit: int = LIMIT) -> str:
     """Totals, gates, pass rates over repeats and metrics, then every errored and failed case with its reasons."""
-    from harness.report.outcome_text import RunView, outcome_text, policy_text, tolerated_text
-
     s = run.summary
     view = RunView.of(run)
     icon = "\u274c" if s.failed > s.tolerated or s.errored else "\u2705"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.outcomes import MetricTotal, Outcome, SuiteGate, metric_totals, outcomes, suite_gates
-from harness.policy import PassPolicy
-from harness.results import PASSED, CaseResult, RunResult
+from harness.core.outcomes import MetricTotal, Outcome, SuiteGate, metric_totals, outcomes, suite_gates
+from harness.core.policy import PassPolicy
+from harness.core.result import PASSED, CaseResult, RunResult
 
 
 def policy_text(pass_if: object) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.compare import CaseDiff, Comparison, Metric, Op
-from harness.report.transcript import transcript
-from harness.results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult, TurnResult
+from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult, TurnResult
+from harness.report.outcome_text import RunView
+from harness.results.compare import CaseDiff, Comparison, Metric, Op
+from harness.results.transcript import transcript
 
 STATUS_ORDER = (ERROR, FAILED, INTERRUPTED, SKIPPED, PASSED)
 
@@ -85,8 +86,6 @@ def case_payload(case: CaseResult) -> dict[str, Any]:
 
 def run_payload(run: RunResult) -> dict[str, Any]:
     """Every case result (one per repeat), and each case's outcome over its repeats."""
-    from harness.report.outcome_text import RunView
-
     rank = {s: i for i, s in enumerate(STATUS_ORDER)}
     cases = sorted(run.cases, key=lambda c: rank.get(c.status, len(rank)))
     view = RunView.of(run)

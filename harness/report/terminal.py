@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-from harness.results import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
-
-if TYPE_CHECKING:
-    from harness.compare import Comparison
+from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
+from harness.report.outcome_text import RunView, policy_text
+from harness.results.compare import CHANGE_ORDER, UNCHANGED, Comparison
 
 COLOURS = {PASSED: "32", FAILED: "31", ERROR: "35", SKIPPED: "33", INTERRUPTED: "33"}
 
@@ -31,8 +30,6 @@ def _short(text: str, limit: int = 110) -> str:
 def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> str:
     """A table of every failed check and errored case, then one line of totals."""
     from tabulate import tabulate
-
-    from harness.report.outcome_text import RunView
 
     view = RunView.of(run)
     rows: list[list[object]] = []
@@ -85,8 +82,6 @@ def _outcome_lines(view, colour: bool, max_rows: int = 50) -> list[str]:  # noqa
     """Pass rates of cases with repeats, the suites' gates and the metrics; nothing when none is used."""
     from tabulate import tabulate
 
-    from harness.report.outcome_text import policy_text
-
     lines: list[str] = []
     repeated = view.repeated
     if repeated:
@@ -127,8 +122,6 @@ _CHANGE_COLOUR = {"regressed": FAILED, "fixed": PASSED, "still failing": ERROR, 
 
 def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50) -> str:
     """Regressions first, each with the reason and the request change beside it; then totals and the gate."""
-    from harness.compare import CHANGE_ORDER, UNCHANGED
-
     lines: list[str] = []
     shown = 0
     for change in CHANGE_ORDER:

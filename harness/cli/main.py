@@ -1,0 +1,377 @@
+"""The `harness` command line: parse flags, call the modules, map outcomes to exit codes.
+
+Heavy modules are imported inside the commands, so `harness --version` and
+`harness --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import gc
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from harness.cli.args import build_parser, parse_shard
+from harness.core import exit_codes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return exit_codes.BAD_INPUT
+    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "checks": cmd_checks,
+               "merge": cmd_merge, "compare": cmd_compare, "tokens": cmd_tokens}[args.command]  # fmt: skip
+    # A run keeps every plan and result alive, and with the default GC thresholds (700, 10, 10)
+    # the collector walks all of them again and again: a sixth of a 10,000-case run's CPU time.
+    # Rarer passes still collect every cycle; the old thresholds come back for in-process callers.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _load(paths: list[str], model: str | None, repeat: int | None = None, sends: bool = False):
+    """Load and render suites through the one path every command shares, printing every problem; None means exit 2."""
+    from harness.core.problems import SuiteError
+    from harness.suites.planning import load_plans
+
+    try:
+        return load_plans(paths, model, repeat=repeat)
+    except SuiteError as e:
+        _print_problems(e, sends)
+        return None
+
+
+def _print_problems(error, sends: bool = False) -> None:
+    """Every problem, then the count; "nothing was sent" only from a command that would have sent something."""
+    for p in error.problems:
+        print(f"error: {p}", file=sys.stderr)
+    noun = "problem" if len(error.problems) == 1 else "problems"
+    print(f"{len(error.problems)} {noun} found" + ("; nothing was sent." if sends else "."), file=sys.stderr)
+
+
+GATE_OPTIONS = {"allow_regressions": "--allow-regressions", "max_pass_rate_drop": "--max-pass-rate-drop",
+                "alpha": "--alpha"}  # fmt: skip
+DEFAULT_ALPHA = 0.05
+
+
+def _flag_problems(args: argparse.Namespace) -> list[str]:
+    """Flags of `harness run` that cannot work together or cannot work at all, found before anything loads."""
+    from harness.providers.chat import base_url_problem
+
+    problems = [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
+                for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
+    if args.base_url:
+        problems += [p for p in [base_url_problem(args.base_url, "--base-url")] if p]
+    elif os.environ.get("OPENAI_BASE_URL"):
+        problems += [p for p in [base_url_problem(os.environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL")] if p]
+    return problems
+
+
+# With --resume these come from DIR/run.json; changing them would change what runs.
+RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
+                "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat"}  # fmt: skip
+
+
+def _resume_settings(args: argparse.Namespace) -> str | None:
+    """Fill ``args`` from the run folder's run.json; returns a problem to print, or None."""
+    from harness.execution.journal import RunFolder, RunFolderError
+
+    given = [flag for attr, flag in RESUME_FIXED.items() if getattr(args, attr, None)]
+    if given:
+        return (f"--resume {args.resume} reruns the suites and settings saved in it; drop {', '.join(given)} "
+                "(only --base-url, --concurrency, --timeout, --max-retries, --rpm, --tpm and -q may change)")  # fmt: skip
+    try:
+        saved = RunFolder(Path(args.resume)).load_settings()
+    except RunFolderError as e:
+        return str(e)
+    args.paths, args.model, args.case = saved.get("paths") or [], saved.get("model"), saved.get("cases") or None
+    args.cassettes, args.cassette_dir, args.out = saved.get("cassettes"), saved.get("cassette_dir"), args.resume
+    args.base_url = args.base_url or saved.get("base_url")
+    for attr in ("concurrency", "timeout", "max_retries", "rpm", "tpm"):
+        if getattr(args, attr) is None:
+            setattr(args, attr, saved.get(attr))
+    args.retry_base_delay = saved.get("retry_base_delay")
+    args.repeat = saved.get("repeat")
+    args.shard = parse_shard(saved["shard"]) if saved.get("shard") else None
+    return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cli.progress import Progress
+    from harness.core.settings import RunSettings
+    from harness.execution.interrupt import StopFlag
+    from harness.execution.journal import RunFolder, RunFolderError
+    from harness.execution.runner import plan_keys, run_plans
+    from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir, write_run_outputs
+    from harness.report.terminal import print_summary
+
+    if args.resume:
+        problem = _resume_settings(args)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return exit_codes.BAD_INPUT
+    elif not args.paths:
+        print("error: give the suite files or folders to run, or --resume DIR to continue a run", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    if flag_problems := _flag_problems(args):
+        for problem in flag_problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    args.concurrency = args.concurrency or 8
+    args.cassettes, args.cassette_dir = args.cassettes or "replay", args.cassette_dir or "cassettes"
+    args.out = args.out or "reports/latest"
+    loaded = _load(args.paths, args.model, args.repeat, sends=True)
+    if loaded is None:
+        return exit_codes.BAD_INPUT
+    _, plans = loaded
+    baseline = _load_result(args.baseline, "--baseline") if args.baseline else None
+    if baseline is False:
+        return exit_codes.BAD_INPUT
+    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    if args.case:
+        plans = [p for p in plans if any(fnmatch.fnmatchcase(p.case.id, pattern) for pattern in args.case)]
+        if not plans:
+            print(f"error: no case id matches {' or '.join(args.case)}; see `harness list`", file=sys.stderr)
+            return exit_codes.BAD_INPUT
+    if args.shard:
+        from harness.results.sharding import select_shard
+
+        total = len(plans)
+        plans = select_shard(plans, args.shard)
+        if not args.quiet:
+            print(f"shard {args.shard}: {len(plans)} of {_count(total, 'case')}", file=sys.stderr)
+    if args.cassettes in ("off", "record", "record-missing") and not base_url and not api_key:
+        print(f"error: --cassettes {args.cassettes} sends requests: set OPENAI_API_KEY (for api.openai.com) "
+              "or --base-url for another server", file=sys.stderr)  # fmt: skip
+        return exit_codes.BAD_INPUT
+    settings = RunSettings(paths=list(args.paths), model=args.model, base_url=base_url, concurrency=args.concurrency,
+                           cassette_mode=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
+                           max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
+                           retry_base_delay=getattr(args, "retry_base_delay", None), repeat=args.repeat)  # fmt: skip
+    try:  # every output location is checked before the first request: a traceback after it would waste the run
+        check_output_dir(Path(args.out))
+        if baseline:
+            check_output_dir(Path(args.out) / "compare", COMPARE_FILES, " (--baseline writes the comparison there)")
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    folder = RunFolder(Path(args.out))
+    try:
+        if args.resume:
+            journaled, journal = folder.resume()
+            finished = journaled.cases
+        else:
+            journal = folder.start({**settings.to_dict(), **({"shard": str(args.shard)} if args.shard else {})})
+            finished = {}
+    except RunFolderError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    except OSError as e:
+        print(f"error: cannot write to the output folder {args.out}: {e.strerror or e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    unfinished = [p for p in plans if not all(k in finished for k in plan_keys(p))]
+    if args.resume and not args.quiet:
+        print(f"resuming {args.out}: {len(plans) - len(unfinished)} of {len(plans)} cases already finished", file=sys.stderr)
+    progress = Progress(sum(p.repeats for p in unfinished), enabled=not args.quiet, concurrency=settings.concurrency)
+    stop = StopFlag()
+    try:
+        run = run_plans(plans, settings, api_key, on_case_done=journal.append, observer=progress, stop=stop,
+                        finished=finished)  # fmt: skip
+    finally:
+        journal.close()
+        progress.close()
+    if args.shard:
+        run.settings["shard"] = str(args.shard)
+    if args.resume:
+        _add_earlier_sessions(run, Path(args.out) / "results.json")
+    out = Path(args.out)
+    try:
+        write_run_outputs(run, out)
+    except OutputError as e:  # checked before the run; the disk can still fill up or change under it
+        print(f"error: {e}; the finished cases are in {folder.journal_path}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    print_summary(run)
+    for case in run.cases:
+        if case.reason:
+            print(f"{case.status.upper()} {case.suite} / {case.id}: {case.reason}")
+    print(f"results: {out / 'results.json'}")
+    s = run.summary
+    if stop.is_set:
+        print(f"{stop.name}: stopped with {s.interrupted} of {s.total} cases unfinished (marked interrupted); "
+              f"continue with: harness run --resume {shlex.quote(str(out))}", file=sys.stderr)  # fmt: skip
+        return stop.exit_code
+    code = exit_codes.for_summary(s)  # per case; failures tolerated by allow_fail or a suite's gate do not count
+    if baseline:
+        gate = _compare(baseline, run, args.baseline, str(out / "results.json"), out / "compare", args)
+        code = max(code, gate)  # NOT_EVALUATED (3) > FAILED (1) > OK (0)
+    return code
+
+
+def _add_earlier_sessions(run, previous: Path) -> None:
+    """A resumed run reports when it first started and the time of every session, not just the last."""
+    from harness.core.result import ResultFileError, load_run
+
+    try:
+        earlier = load_run(previous)
+    except ResultFileError:
+        return  # killed before it wrote results: only this session's time is known
+    run.started_at = earlier.started_at or run.started_at
+    run.duration_ms += earlier.duration_ms
+
+
+def _load_result(raw: str, what: str):
+    """A results.json (or the folder holding one); False after printing why it cannot be read."""
+    from harness.core.result import ResultFileError, load_run
+
+    path = Path(raw)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        return load_run(path)
+    except ResultFileError as e:
+        print(f"error: {what}: {e}", file=sys.stderr)
+        return False
+
+
+def _compare(base, head, base_name: str, head_name: str, out: Path, args: argparse.Namespace) -> int:
+    from harness.report import gc_paused, write_compare_reports
+    from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir
+    from harness.report.terminal import print_comparison
+    from harness.results.compare import Gate, compare_runs
+
+    alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
+    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop, alpha=alpha)
+    try:
+        check_output_dir(out, COMPARE_FILES)
+        with gc_paused():
+            comparison = compare_runs(base, head, gate, base_name=base_name, head_name=head_name)
+        try:
+            files = write_compare_reports(comparison, out)
+        except OSError as e:
+            raise OutputError(f"cannot write {e.filename or out}: {e.strerror or e}") from None
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    print_comparison(comparison)
+    print(f"diff: {files['diff.html']}")
+    return exit_codes.OK if comparison.verdict.ok else exit_codes.FAILED
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    base = _load_result(args.base, "BASE")
+    head = _load_result(args.head, "HEAD")
+    if base is False or head is False:
+        return exit_codes.BAD_INPUT
+    return _compare(base, head, args.base, args.head, Path(args.out), args)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.core.result import ResultFileError, load_run
+    from harness.report.outputs import OutputError, write_run_outputs
+    from harness.report.terminal import print_summary
+    from harness.results.sharding import MergeError, merge_runs
+
+    sources, unreadable = [], 0
+    for raw in args.inputs:
+        path = Path(raw)
+        if path.is_dir():
+            path = path / "results.json"
+        try:
+            sources.append((str(path), load_run(path)))
+        except ResultFileError as e:
+            hint = "" if path.exists() else "; pass the folders that hold each shard's results.json"
+            print(f"error: {e}{hint}", file=sys.stderr)
+            unreadable += 1
+    if unreadable:
+        return exit_codes.BAD_INPUT
+    try:
+        merged = merge_runs(sources)
+    except MergeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    for warning in merged.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    out = Path(args.out)
+    try:
+        path = write_run_outputs(merged.run, out)
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    print_summary(merged.run)
+    print(f"merged {_count(len(merged.run.cases), 'case')} from {_count(len(sources), 'results file')}")
+    print(f"results: {path}")
+    s = merged.run.summary
+    return exit_codes.for_summary(s)
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.metering.estimates import as_json, as_table, estimate_plans
+
+    loaded = _load(args.paths, args.model)
+    if loaded is None:
+        return exit_codes.BAD_INPUT
+    rows = estimate_plans(loaded[1])
+    print(json.dumps(as_json(rows), indent=2, ensure_ascii=False) if args.json else as_table(rows))
+    return exit_codes.OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = _load(args.paths, args.model)  # the same checks as `harness run`: a case with no model is an error here too
+    if loaded is None:
+        return exit_codes.BAD_INPUT
+    suites, _ = loaded
+    cases = sum(len(s.cases) for s in suites)
+    turns = sum(len(c.turns) for s in suites for c in s.cases)
+    print(f"ok: {_count(len(suites), 'suite')}, {_count(cases, 'case')}, {_count(turns, 'turn')}")
+    return exit_codes.OK
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 case`, `2 cases`: the nouns used here all take an s."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from harness.core.problems import SuiteError
+    from harness.suites.loading import load_suites
+
+    try:
+        suites = load_suites(args.paths)
+    except SuiteError as e:
+        _print_problems(e)
+        return exit_codes.BAD_INPUT
+    rows = [[s.name, c.id, len(c.turns), sum(len(t.expect) for t in c.turns), c.model or s.model or "-", str(s.path)]
+            for s in suites for c in s.cases]  # fmt: skip
+    print(tabulate(rows, headers=["suite", "case", "turns", "checks", "model", "file"]))
+    return exit_codes.OK
+
+
+def cmd_checks(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from harness.assertions import REGISTRY
+
+    rows = [[name, spec.doc, spec.example] for name, spec in sorted(REGISTRY.items())]
+    print(tabulate(rows, headers=["check", "passes when", "example"]))
+    print("\nEvery check can be negated with a not_ prefix, e.g. `not_contains: sorry`.")
+    return exit_codes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

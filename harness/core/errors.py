@@ -1,0 +1,14 @@
+"""The failure every provider raises, classified for the one retry layer."""
+
+from __future__ import annotations
+
+
+class RequestFailed(Exception):
+    """A request that did not produce a usable reply, classified for the retry layer."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after

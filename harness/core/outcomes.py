@@ -1,0 +1,182 @@
+"""A case's verdict over its repeats, the suites' gates and the metrics: what the exit code rests on.
+
+A case run N times leaves N CaseResults (repeat 0..N-1), each passed or failed
+on its own checks. Its outcome applies the case's `pass_if` to them: passed
+when enough repeats passed, failed when too few could pass even if every
+repeat that was not evaluated had passed, and otherwise not decided (error,
+interrupted or skipped, like the repeats that were not evaluated). Then the
+suite's `min_pass_rate` and a case's `allow_fail` decide which failures the run
+tolerates. Pure functions over CaseResults, so `harness run`, `harness merge`,
+the pytest plugin, compare and every report agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness.core.statuses import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED
+
+if TYPE_CHECKING:  # annotations only: the result model aggregates with these functions
+    from harness.core.result import CaseResult
+
+EVALUATED = (PASSED, FAILED, ERROR)
+
+
+@dataclass
+class Outcome:
+    """One case over all its repeats (one repeat when the case sets none)."""
+
+    suite: str
+    id: str
+    status: str
+    repeats: int
+    passed: int
+    failed: int
+    errored: int
+    pass_rate: float | None  # passed / (passed + failed + errored); None when no repeat was evaluated
+    policy: Any  # pass_if, as written: "all", "majority" or {"at_least": K}
+    flaky: bool  # some repeats passed and some failed
+    allow_fail: bool
+    tolerated: bool = False  # failed, but the run does not fail on it (allow_fail, or the suite's gate held)
+    score: float | None = None  # mean of the repeats' scores (weighted share of passed checks)
+    threshold: float | None = None
+    file: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.suite, self.id)
+
+    @property
+    def tolerated_by(self) -> str | None:
+        if not self.tolerated:
+            return None
+        return "allow_fail" if self.allow_fail else "min_pass_rate"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SuiteGate:
+    """A suite's `min_pass_rate` against the share of its evaluated cases that passed."""
+
+    suite: str
+    min_pass_rate: float | None
+    passed: int
+    evaluated: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.passed / self.evaluated if self.evaluated else None
+
+    @property
+    def ok(self) -> bool | None:
+        """None when the suite sets no gate."""
+        if self.min_pass_rate is None:
+            return None
+        return self.rate is None or self.rate >= self.min_pass_rate - 1e-12
+
+    def describe(self) -> str:
+        rate = (
+            "no case evaluated"
+            if self.rate is None
+            else f"{self.passed} of {self.evaluated} cases passed ({self.rate:.0%})"
+        )
+        verdict = {True: "gate held", False: "gate failed", None: "no gate"}[self.ok]
+        return f"{rate}; min_pass_rate {self.min_pass_rate:.0%}: {verdict}" if self.min_pass_rate is not None else rate
+
+
+@dataclass
+class MetricTotal:
+    """Checks named with `metric:`, counted over every repeat of every case."""
+
+    metric: str
+    passed: int
+    total: int
+
+    @property
+    def share(self) -> float | None:
+        return self.passed / self.total if self.total else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "passed": self.passed, "total": self.total, "share": self.share}
+
+
+def case_outcome(repeats: list[CaseResult]) -> Outcome:
+    """Apply the case's pass_if to its repeats (all of one case, in any order)."""
+    first = repeats[0]
+    policy = first.policy
+    counts = {PASSED: 0, FAILED: 0, ERROR: 0, INTERRUPTED: 0, SKIPPED: 0}
+    for r in repeats:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    n = len(repeats)
+    passed, failed, errored = counts[PASSED], counts[FAILED], counts[ERROR]
+    if n == 1:
+        status = first.status
+    else:
+        need = policy.rule.required(n)
+        if passed >= need:
+            status = PASSED
+        elif n - failed < need:  # too few could pass, even if every repeat not evaluated had passed
+            status = FAILED
+        else:
+            status = ERROR if errored else INTERRUPTED if counts[INTERRUPTED] else SKIPPED
+    evaluated = passed + failed + errored
+    scores = [r.score for r in repeats if r.score is not None]
+    return Outcome(
+        suite=first.suite, id=first.id, status=status, repeats=n, passed=passed, failed=failed, errored=errored,
+        pass_rate=passed / evaluated if evaluated else None, policy=policy.pass_if, flaky=passed > 0 and failed > 0,
+        allow_fail=policy.allow_fail, score=sum(scores) / len(scores) if scores else None,
+        threshold=policy.threshold, file=first.file,
+    )  # fmt: skip
+
+
+def group_repeats(cases: list[CaseResult]) -> list[list[CaseResult]]:
+    """The repeats of each case, cases in order of first appearance, repeats by index."""
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    for c in cases:
+        groups.setdefault((c.suite, c.id), []).append(c)
+    return [sorted(g, key=lambda c: c.repeat) if len(g) > 1 else g for g in groups.values()]
+
+
+def outcomes(cases: list[CaseResult]) -> list[Outcome]:
+    """Every case's outcome, with the failures the suites' gates and allow_fail tolerate marked."""
+    found = [case_outcome(g) for g in group_repeats(cases)]
+    gates = suite_gates(found, cases)
+    for o in found:
+        gate = gates.get(o.suite)
+        o.tolerated = o.status == FAILED and (o.allow_fail or bool(gate and gate.ok))
+    return found
+
+
+def suite_gates(found: list[Outcome], cases: list[CaseResult]) -> dict[str, SuiteGate]:
+    """Each suite's gate, from its cases' outcomes; suites without `min_pass_rate` have ``min_pass_rate=None``."""
+    minimum: dict[str, float | None] = {}
+    for c in cases:
+        if minimum.get(c.suite) is None:
+            minimum[c.suite] = c.policy.min_pass_rate
+    gates: dict[str, SuiteGate] = {}
+    for o in found:
+        gate = gates.setdefault(o.suite, SuiteGate(o.suite, minimum.get(o.suite), 0, 0))
+        if o.status in EVALUATED:
+            gate.evaluated += 1
+            gate.passed += o.status == PASSED
+    return gates
+
+
+def metric_totals(cases: list[CaseResult]) -> list[MetricTotal]:
+    """Per `metric:` name, the checks that passed of those evaluated, in order of first appearance."""
+    totals: dict[str, MetricTotal] = {}
+    for case in cases:
+        for turn in case.turns:
+            for check in turn.checks:
+                if check.metric:
+                    m = totals.setdefault(check.metric, MetricTotal(check.metric, 0, 0))
+                    m.total += 1
+                    m.passed += check.passed
+    return list(totals.values())
+
+
+def has_repeats(cases: list[CaseResult]) -> bool:
+    return any(c.repeat > 0 or c.policy.repeats > 1 for c in cases)

@@ -1,0 +1,50 @@
+"""A case rendered and ready to send: what the runner executes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.core.policy import DEFAULT_POLICY, CasePolicy
+from harness.core.specs import Budget
+from harness.core.suite import Case, Check, Suite
+
+
+@dataclass
+class PlannedTurn:
+    index: int
+    user: str | None
+    checks: list[Check]
+    fail_on_length: bool
+    tool_results: dict[str, str] = field(default_factory=dict)
+    budget: Budget | None = None
+
+
+@dataclass
+class CasePlan:
+    """One case, rendered and ready to send: what the runner executes."""
+
+    suite: Suite
+    case: Case
+    model: str
+    params: dict[str, Any]
+    system: str | None
+    history: list[dict[str, Any]]
+    turns: list[PlannedTurn]
+    policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.suite.name, self.case.id)
+
+    @property
+    def repeats(self) -> int:
+        return self.policy.repeats
+
+    def initial_messages(self) -> list[dict[str, Any]]:
+        """System prompt plus the fixed history: what precedes the first turn."""
+        messages: list[dict[str, Any]] = []
+        if self.system is not None:
+            messages.append({"role": "system", "content": self.system})
+        messages.extend(dict(m) for m in self.history)
+        return messages

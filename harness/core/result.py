@@ -1,0 +1,381 @@
+"""The versioned result model: what a run produced, and its JSON form.
+
+Everything downstream (reports, compare, merge, resume) reads these types, so
+they are plain dataclasses with an explicit ``to_dict``/``from_dict`` pair and a
+``schema_version`` that is checked on load.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core.atomic_files import write_atomic
+from harness.core.outcomes import metric_totals, outcomes, suite_gates
+from harness.core.policy import DEFAULT_POLICY, CasePolicy
+from harness.core.reply import Completion, ToolCall, Usage
+from harness.core.statuses import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, STATUSES  # noqa: F401 (the result model's vocabulary)
+
+# 2: cases may repeat (one entry per repeat, `policy`, `score`), `summary` counts cases (not repeats) and
+# tolerated failures, top-level `outcomes` and `metrics`. Version 1 files are still read.
+SCHEMA_VERSION = 2
+
+
+
+class ResultFileError(Exception):
+    """A results file that cannot be read: missing, truncated, or from the future."""
+
+
+
+
+
+
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    reason: str
+    expected: Any = None
+    implicit: bool = False
+    details: dict[str, Any] | None = None  # e.g. a model-graded check's score, full reasoning and grader model
+    weight: float = 1.0  # its share of the case score (`weight:` in the suite)
+    metric: str | None = None  # the metric it counts toward (`metric:` in the suite)
+
+
+@dataclass
+class ContextSummary:
+    """The request that summarized earlier exchanges to fit the context window, and its reply."""
+
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    reply: Completion | None = None
+    cost_usd: float | None = None
+
+
+@dataclass
+class TurnResult:
+    index: int
+    messages: list[dict[str, Any]]
+    params: dict[str, Any]
+    reply: Completion | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str | None = None
+    cost_usd: float | None = None  # every request of the turn: the reply, plus a context summary if one was made
+    notes: list[str] = field(default_factory=list)
+    estimated_prompt_tokens: int | None = None  # the harness's own tiktoken count of the request
+    prompt_tokens_delta: int | None = None  # server's usage.prompt_tokens minus the estimate, for known OpenAI models
+    context_summary: ContextSummary | None = None
+    grader_usage: Usage | None = None  # tokens of the model-graded checks' requests (grader and embeddings)
+    grader_cost_usd: float | None = None  # their cost, also counted in cost_usd
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(c.passed for c in self.checks)
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of every request the turn made (its reply, any context summary, any grader request)."""
+        total = Usage(0, 0, 0, 0)
+        replies = [self.reply, self.context_summary.reply if self.context_summary else None]
+        usages = [r.usage for r in replies if r is not None]
+        if self.grader_usage is not None:
+            usages.append(self.grader_usage)
+        for u in usages:
+            total.prompt_tokens += u.prompt_tokens or 0
+            total.completion_tokens += u.completion_tokens or 0
+            total.total_tokens += u.total_tokens or 0
+            total.cached_tokens += u.cached_tokens or 0
+        return total
+
+
+@dataclass
+class CaseResult:
+    suite: str
+    id: str
+    status: str
+    file: str = ""
+    model: str = ""
+    turns: list[TurnResult] = field(default_factory=list)
+    error: str | None = None
+    duration_ms: float = 0.0
+    repeat: int = 0
+    reason: str | None = None  # why a case was skipped (e.g. its suite's budget was spent)
+    score: float | None = None  # weighted share of passed explicit checks (None: the case has none)
+    policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.suite, self.id, self.repeat)
+
+    @property
+    def failed_checks(self) -> list[tuple[int, CheckResult]]:
+        return [(t.index, c) for t in self.turns for c in t.checks if not c.passed]
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage(0, 0, 0, 0)
+        for t in self.turns:
+            u = t.usage
+            total.prompt_tokens += u.prompt_tokens or 0
+            total.completion_tokens += u.completion_tokens or 0
+            total.total_tokens += u.total_tokens or 0
+            total.cached_tokens += u.cached_tokens or 0
+        return total
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [t.cost_usd for t in self.turns if t.cost_usd is not None]
+        return sum(costs) if costs else None
+
+
+@dataclass
+class Summary:
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+    skipped: int = 0
+    interrupted: int = 0
+    total: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float | None = None
+    repeats: int = 0  # case results counted (every repeat of every case); equals total without repeats
+    flaky: int = 0  # cases whose repeats disagree
+    tolerated: int = 0  # failed cases that do not fail the run: `allow_fail`, or the suite's min_pass_rate held
+
+    @classmethod
+    def of(cls, cases: list[CaseResult], found: list[Any] | None = None) -> Summary:
+        """Counts per case (a case's repeats aggregated by its pass_if); tokens and cost over every repeat."""
+        found = outcomes(cases) if found is None else found
+        s = cls(total=len(found), repeats=len(cases))
+        counter = {PASSED: "passed", FAILED: "failed", ERROR: "errored", SKIPPED: "skipped", INTERRUPTED: "interrupted"}
+        for o in found:
+            if o.status in counter:
+                setattr(s, counter[o.status], getattr(s, counter[o.status]) + 1)
+            s.flaky += o.flaky
+            s.tolerated += o.tolerated
+        costs: list[float] = []
+        for c in cases:
+            u = c.usage
+            s.prompt_tokens += u.prompt_tokens or 0
+            s.completion_tokens += u.completion_tokens or 0
+            s.total_tokens += u.total_tokens or 0
+            if c.cost_usd is not None:
+                costs.append(c.cost_usd)
+        s.cost_usd = round(sum(costs), 8) if costs else None
+        return s
+
+
+@dataclass
+class RunResult:
+    settings: dict[str, Any]
+    cases: list[CaseResult]
+    started_at: str = ""
+    duration_ms: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def summary(self) -> Summary:
+        return Summary.of(self.cases)
+
+    def to_dict(self, *, lazy_cases: bool = False) -> dict[str, Any]:
+        """The JSON form; with ``lazy_cases`` the cases become dicts only as json.dump walks them."""
+        found = outcomes(self.cases)
+        return {
+            "schema_version": self.schema_version,
+            "started_at": self.started_at,
+            "duration_ms": round(self.duration_ms, 1),
+            "settings": self.settings,
+            "summary": asdict(Summary.of(self.cases, found)),
+            "suites": suite_summaries(self.cases),
+            "outcomes": [o.to_dict() for o in found],  # one per case: its repeats aggregated (harness/outcomes.py)
+            "metrics": [m.to_dict() for m in metric_totals(self.cases)],
+            "cases": _CaseDicts(self.cases) if lazy_cases else [case_to_dict(c) for c in self.cases],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        return cls(
+            settings=data.get("settings", {}),
+            cases=[case_from_dict(c) for c in data.get("cases", [])],
+            started_at=data.get("started_at", ""),
+            duration_ms=data.get("duration_ms", 0.0),
+            schema_version=data.get("schema_version", SCHEMA_VERSION),
+        )
+
+
+_ATOMIC = (str, int, float, bool, type(None))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` makes of a value, about twice as fast for results.
+
+    Called for every case twice (journal line, results.json), so the generic
+    asdict was a tenth of a 10,000-case replay; leaves are copied as asdict does.
+    """
+    cls = type(value)
+    if cls in _ATOMIC:
+        return value
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls)) if is_dataclass(cls) else ()
+    if names:
+        return {name: _plain(getattr(value, name)) for name in names}
+    if cls is list:
+        return [_plain(v) for v in value]
+    if cls is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return cls(*[_plain(v) for v in value])
+    if isinstance(value, (list, tuple)):
+        return cls(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return cls((_plain(k), _plain(v)) for k, v in value.items())
+    return copy.deepcopy(value)
+
+
+def case_to_dict(case: CaseResult) -> dict[str, Any]:
+    """The JSON form of one case; also one line of the run journal."""
+    data = _plain(case)
+    for turn, turn_data in zip(case.turns, data["turns"]):
+        turn_data["usage"] = _plain(turn.usage)
+        for key in ("grader_usage", "grader_cost_usd"):  # written only when the turn had model-graded checks
+            if turn_data.get(key) is None:
+                turn_data.pop(key, None)
+        for check in turn_data["checks"]:
+            if check.get("details") is None:
+                check.pop("details", None)
+            if check.get("weight") == 1.0 and check.get("metric") is None:  # written only when set in the suite
+                del check["weight"], check["metric"]
+    if case.policy.is_default:  # written only when the case repeats, sets pass_if/threshold/allow_fail or a gate
+        del data["policy"]
+    data["usage"] = asdict(case.usage)
+    data["cost_usd"] = case.cost_usd
+    return data
+
+
+def suite_summaries(cases: list[CaseResult]) -> list[dict[str, Any]]:
+    """Counts, tokens and cost per suite, in the order suites first appear."""
+    by_suite: dict[str, list[CaseResult]] = {}
+    for c in cases:
+        by_suite.setdefault(c.suite, []).append(c)
+    rows = []
+    for name, group in by_suite.items():
+        found = outcomes(group)
+        gate = suite_gates(found, group)[name]
+        rows.append({"suite": name, **asdict(Summary.of(group, found)), "pass_rate": gate.rate,
+                     "min_pass_rate": gate.min_pass_rate, "gate": {True: "passed", False: "failed"}.get(gate.ok)})  # fmt: skip
+    return rows
+
+
+def _completion_from_dict(data: dict[str, Any] | None) -> Completion | None:
+    if data is None:
+        return None
+    r = dict(data)
+    r["usage"] = Usage(**r.get("usage") or {})
+    r["tool_calls"] = [ToolCall(**tc) for tc in r.get("tool_calls") or []]
+    return Completion(**r)
+
+
+def case_from_dict(data: dict[str, Any]) -> CaseResult:
+    turns = []
+    for t in data.get("turns", []):
+        reply = _completion_from_dict(t.get("reply"))
+        summary = t.get("context_summary")
+        turns.append(
+            TurnResult(
+                index=t["index"],
+                messages=t.get("messages", []),
+                params=t.get("params", {}),
+                reply=reply,
+                checks=[CheckResult(**c) for c in t.get("checks", [])],
+                error=t.get("error"),
+                cost_usd=t.get("cost_usd"),
+                notes=t.get("notes", []),
+                estimated_prompt_tokens=t.get("estimated_prompt_tokens"),
+                prompt_tokens_delta=t.get("prompt_tokens_delta"),
+                context_summary=None if summary is None else ContextSummary(
+                    summary.get("messages", []), summary.get("params", {}),
+                    _completion_from_dict(summary.get("reply")), summary.get("cost_usd")),
+                grader_usage=Usage(**t["grader_usage"]) if t.get("grader_usage") else None,
+                grader_cost_usd=t.get("grader_cost_usd"),
+            )
+        )
+    return CaseResult(
+        suite=data["suite"],
+        id=data["id"],
+        status=data["status"],
+        file=data.get("file", ""),
+        model=data.get("model", ""),
+        turns=turns,
+        error=data.get("error"),
+        duration_ms=data.get("duration_ms", 0.0),
+        repeat=data.get("repeat", 0),
+        reason=data.get("reason"),
+        score=data.get("score"),
+        policy=CasePolicy.from_dict(data.get("policy")),
+    )
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON atomically (harness/atomic_files.py), streamed: no second copy of a large run in memory."""
+
+    def fill(f: Any) -> None:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+    write_atomic(path, fill)
+
+
+class _CaseDicts(list):  # type: ignore[type-arg]
+    """Cases that json.dump's (pure-Python, indenting) encoder turns into dicts one at a time."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (case_to_dict(c) for c in super().__iter__())
+
+
+def save_run(run: RunResult, path: Path) -> None:
+    """Write results.json; a 10,000-case run never holds a second, dict-shaped copy of all its cases."""
+    write_json_atomic(path, run.to_dict(lazy_cases=True))
+
+
+def load_run(path: Path) -> RunResult:
+    """Read a results.json, with an error naming the file for every way it can be wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultFileError(f"{path}: cannot read results file: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        if not text.lstrip("\ufeff \t\r\n").startswith("{"):  # summary.md, report.html, a suite: not JSON at all
+            raise ResultFileError(f"{path}: not a results file (it does not hold JSON); pass the results.json "
+                                  "that `harness run` wrote, or the folder that holds it") from None  # fmt: skip
+        raise ResultFileError(
+            f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); the file may be truncated. "
+            "Re-run the suite to regenerate it."
+        ) from None
+    if not isinstance(data, dict) or "cases" not in data:
+        raise ResultFileError(f"{path}: not a prompt-harness results file (no 'cases' key)")
+    version = data.get("schema_version")
+    if not isinstance(version, int):
+        raise ResultFileError(f"{path}: missing or invalid 'schema_version'")
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{path}: schema_version {version} is newer than this harness understands "
+            f"({SCHEMA_VERSION}); upgrade prompt-harness to read it"
+        )
+    try:
+        return RunResult.from_dict(data)
+    except (KeyError, TypeError) as e:
+        raise ResultFileError(f"{path}: malformed case entry ({e})") from None

@@ -1,0 +1,69 @@
+"""Everything that shapes a run, with one set of defaults for every front door."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.core.redaction import redact_url
+
+CASSETTE_MODES = ("replay", "record-missing", "record", "off")
+
+
+@dataclass
+class RunSettings:
+    """Everything that shapes a run; saved in results.json and run.json (never the key).
+
+    ``timeout``, ``max_retries`` and ``retry_base_delay`` left as None mean "the
+    suite's `retry:` block, else the default"; given, they win over the suite.
+    """
+
+    paths: list[str] = field(default_factory=list)
+    model: str | None = None
+    base_url: str | None = None
+    concurrency: int = 8
+    cassette_mode: str = "off"
+    cassette_dir: str = "cassettes"
+    timeout: float | None = None
+    max_retries: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    retry_base_delay: float | None = None
+    cases: list[str] = field(default_factory=list)  # --case patterns
+    repeat: int | None = None  # --repeat: runs of every case, over the suites' `repeat:`
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "paths": self.paths,
+            "model": self.model,
+            "base_url": redact_url(self.base_url),
+            "concurrency": self.concurrency,
+            "cassettes": self.cassette_mode,
+            "cassette_dir": self.cassette_dir,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "retry_base_delay": self.retry_base_delay,
+            "cases": self.cases,
+            "repeat": self.repeat,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSettings:
+        """The inverse of ``to_dict``, tolerant of keys added or missing across versions."""
+        return cls(
+            paths=[str(p) for p in data.get("paths") or []],
+            model=data.get("model"),
+            base_url=data.get("base_url"),
+            concurrency=int(data.get("concurrency") or 8),
+            cassette_mode=data.get("cassettes") or "replay",
+            cassette_dir=data.get("cassette_dir") or "cassettes",
+            timeout=data.get("timeout"),
+            max_retries=data.get("max_retries"),
+            rpm=data.get("rpm"),
+            tpm=data.get("tpm"),
+            retry_base_delay=data.get("retry_base_delay"),
+            cases=[str(c) for c in data.get("cases") or []],
+            repeat=data.get("repeat"),
+        )

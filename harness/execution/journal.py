@@ -1,0 +1,154 @@
+"""The run folder's memory: `run.json` (how the run was started) and `journal.jsonl` (what finished).
+
+Each finished case is appended to the journal as one JSON line and flushed at
+once, so a run killed at any moment keeps every case it finished.
+`harness run --resume DIR` reads `run.json` for the suites and settings, skips
+the cases already in the journal and runs the rest. A line torn by a crash is
+the last one, and it is dropped (its case simply runs again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from harness.core.result import CaseResult, case_from_dict, case_to_dict, write_json_atomic
+
+JOURNAL_FILE = "journal.jsonl"
+RUN_FILE = "run.json"
+RUN_FORMAT = "prompt-harness run"
+RUN_VERSION = 1
+Key = tuple[str, str, int]
+
+
+class RunFolderError(Exception):
+    """A run folder that cannot be resumed; the message names the file and what to do."""
+
+
+class Journal:
+    """Appends finished cases, one flushed JSON line each. A failing disk is reported once, never fatal."""
+
+    def __init__(self, path: Path, handle: IO[str]):
+        self.path = path
+        self._handle: IO[str] | None = handle
+        self.written = 0
+        self.failed: str | None = None
+
+    def append(self, case: CaseResult) -> None:
+        if self._handle is None:
+            return
+        line = json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":"))
+        try:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+        except (OSError, ValueError) as e:
+            self.failed = f"cannot append to {self.path}: {e}; results.json is still written at the end"
+            print(f"warning: {self.failed}", file=sys.stderr)
+            self.close()
+            return
+        self.written += 1
+
+    def close(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except OSError:
+                pass
+            self._handle = None
+
+
+@dataclass
+class JournalContents:
+    cases: dict[Key, CaseResult]
+    good_bytes: int  # up to the last newline; anything after it is a torn tail
+    skipped_lines: list[int]
+
+
+def read_journal(path: Path) -> JournalContents:
+    """Every whole, well-formed line of the journal; a torn last line is tolerated, bad lines skipped."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return JournalContents({}, 0, [])
+    except OSError as e:
+        raise RunFolderError(f"{path}: cannot read the journal: {e.strerror or e}") from None
+    cases: dict[Key, CaseResult] = {}
+    skipped: list[int] = []
+    whole = data[: data.rfind(b"\n") + 1]  # what follows the last newline was cut short by a crash
+    for number, raw in enumerate(whole.split(b"\n")[:-1], start=1):
+        try:
+            case = case_from_dict(json.loads(raw))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            skipped.append(number)
+            continue
+        cases[case.key] = case
+    return JournalContents(cases, len(whole), skipped)
+
+
+@dataclass
+class RunFolder:
+    """An output folder: results.json, reports, run.json and journal.jsonl."""
+
+    path: Path
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path / JOURNAL_FILE
+
+    @property
+    def run_file(self) -> Path:
+        return self.path / RUN_FILE
+
+    def start(self, settings: dict[str, Any]) -> Journal:
+        """A fresh run: write run.json (never the key) and an empty journal."""
+        write_json_atomic(self.run_file, {
+            "format": RUN_FORMAT,
+            "version": RUN_VERSION,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "cwd": os.getcwd(),
+            "settings": settings,
+        })  # fmt: skip
+        return Journal(self.journal_path, self.journal_path.open("w", encoding="utf-8"))
+
+    def load_settings(self) -> dict[str, Any]:
+        """The settings the run started with; relative paths made absolute if the cwd moved since."""
+        if not self.path.is_dir():
+            raise RunFolderError(f"{self.path}: no such run folder to resume")
+        try:
+            data = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunFolderError(f"{self.run_file}: not found; {self.path} was not written by `harness run`, "
+                                 "or by an older version that cannot be resumed") from None  # fmt: skip
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise RunFolderError(f"{self.run_file}: cannot read the run settings ({e}); start the run again "
+                                 "without --resume") from None  # fmt: skip
+        if not isinstance(data, dict) or data.get("format") != RUN_FORMAT or not isinstance(data.get("settings"), dict):
+            raise RunFolderError(f"{self.run_file}: not a prompt-harness run file")
+        if not isinstance(data.get("version"), int) or data["version"] > RUN_VERSION:
+            raise RunFolderError(f"{self.run_file}: version {data.get('version')!r} is newer than this harness "
+                                 "understands; upgrade prompt-harness to resume it")  # fmt: skip
+        settings = dict(data["settings"])
+        cwd = data.get("cwd")
+        if isinstance(cwd, str) and Path(cwd) != Path.cwd():
+            settings["paths"] = [str(Path(cwd) / p) for p in settings.get("paths") or []]
+            if settings.get("cassette_dir"):
+                settings["cassette_dir"] = str(Path(cwd) / settings["cassette_dir"])
+        return settings
+
+    def resume(self) -> tuple[JournalContents, Journal]:
+        """What already finished, and the journal reopened for appending (a torn tail cut off first)."""
+        contents = read_journal(self.journal_path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = self.journal_path.open("a+b")
+        try:
+            handle.truncate(contents.good_bytes)
+        finally:
+            handle.close()
+        for line in contents.skipped_lines:
+            print(f"warning: {self.journal_path}:{line}: not a finished case; it will run again", file=sys.stderr)
+        return contents, Journal(self.journal_path, self.journal_path.open("a", encoding="utf-8"))

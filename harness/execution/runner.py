@@ -1,0 +1,292 @@
+"""Scheduling: run case plans concurrently, turns in order, and collect results.
+
+Cases run as asyncio tasks, at most ``--concurrency`` at a time; each case's
+turns run in order inside its task. Every request attempt goes through one
+``RequestGate`` (rpm/tpm buckets, then an adaptive cap on requests in flight)
+and one retry layer. Every finished case is handed to ``on_case_done`` at once,
+so callers can stream it to the journal. A ``StopFlag`` (set by Ctrl-C or
+SIGTERM) cancels what is in flight and marks every unfinished case
+`interrupted`; what finished is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import RequestFailed
+from harness.core.plan import CasePlan
+from harness.core.redaction import redact_case, redact_url
+from harness.core.reply import Completion, Embeddings
+from harness.core.result import ERROR, INTERRUPTED, SKIPPED, CaseResult, RunResult
+from harness.core.settings import RunSettings
+from harness.execution.conversation import Send
+from harness.execution.grading import Embed
+from harness.execution.interrupt import StopFlag, stop_on_signals
+from harness.execution.repeats import run_repeats, stamp, whole_case
+from harness.metering.budgets import Spending
+from harness.metering.tokens import count_text
+from harness.providers.chat import ClientSettings, ModelClient
+from harness.providers.ratelimit import RequestGate, request_tokens
+from harness.providers.retry import DEFAULT_TIMEOUT, retry_policy, with_retries
+
+TICK_SECONDS = 0.2
+
+
+
+
+CaseCallback = Callable[[CaseResult], None]
+
+
+class RunObserver:
+    """What the runner reports while it works; the progress display implements it. All no-ops here."""
+
+    def case_done(self, case: CaseResult) -> None: ...
+
+    def retry(self, attempt: int, error: RequestFailed, wait: float) -> None: ...
+
+    def tick(self, in_flight: int, limit: int, waiting: int) -> None: ...
+
+
+async def execute(
+    plans: list[CasePlan],
+    settings: RunSettings,
+    api_key: str | None,
+    on_case_done: CaseCallback | None = None,
+    on_retry: Callable[[], None] | None = None,
+    observer: RunObserver | None = None,
+    stop: StopFlag | None = None,
+) -> list[CaseResult]:
+    """Run every plan; results come back in plan order whatever order they finish in.
+
+    When ``stop`` is set part-way, cases not finished come back `interrupted`.
+    """
+    observer = observer or RunObserver()
+    concurrency = max(settings.concurrency, 1)
+    client_settings = ClientSettings(base_url=settings.base_url, api_key=api_key,
+                                     timeout=settings.timeout or DEFAULT_TIMEOUT, max_connections=concurrency)  # fmt: skip
+    transport = None
+    if settings.cassette_mode != "off":
+        import httpx2
+
+        from harness.providers.cassettes import CassetteTransport
+
+        limits = httpx2.Limits(max_connections=client_settings.max_connections)
+        transport = CassetteTransport(httpx2.AsyncHTTPTransport(limits=limits))
+    client = ModelClient(client_settings, transport)
+    paced = settings.cassette_mode != "replay"  # replaying sends nothing, so there is nothing to pace
+    gate = RequestGate.build(concurrency, settings.rpm if paced else None, settings.tpm if paced else None)
+    for suite in {id(p.suite): p.suite for p in plans}.values() if paced else ():
+        own = getattr(suite, "rate_limit", None) or {}
+        gate.add_suite(suite.name, own.get("rpm"), own.get("tpm"))
+    cases_running = asyncio.Semaphore(concurrency)
+    spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
+
+    def note_retry(attempt: int, error: RequestFailed, wait: float) -> None:
+        observer.retry(attempt, error, wait)
+        if on_retry:
+            on_retry()
+
+    def sender(plan: CasePlan) -> Send:
+        policy, timeout = retry_policy(settings, plan.suite)
+        suite = plan.suite.name
+
+        async def attempt(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+            tokens = request_tokens(model, messages, params) if gate.counts_tokens(suite) else 0
+            async with gate.admit(suite, tokens) as slot:
+                try:
+                    reply = await client.complete(model, messages, params, timeout)
+                except RequestFailed as e:
+                    slot.outcome = "rate_limited" if e.status == 429 else "failed"
+                    raise
+                slot.outcome = "ok"
+                return reply
+
+        async def send(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+            return await with_retries(lambda: attempt(model, messages, params), policy, note_retry)
+
+        return send
+
+    def embedder(plan: CasePlan) -> Embed:
+        """Embeddings requests (the `similar` check) through the same gate and retry layer as chat requests."""
+        policy, timeout = retry_policy(settings, plan.suite)
+        suite = plan.suite.name
+
+        async def attempt(model: str, inputs: list[str]) -> Embeddings:
+            tokens = sum(count_text(text, model) for text in inputs) if gate.counts_tokens(suite) else 0
+            async with gate.admit(suite, tokens) as slot:
+                try:
+                    result = await client.embed(model, inputs, timeout)
+                except RequestFailed as e:
+                    slot.outcome = "rate_limited" if e.status == 429 else "failed"
+                    raise
+                slot.outcome = "ok"
+                return result
+
+        async def embed(model: str, inputs: list[str]) -> Embeddings:
+            return await with_retries(lambda: attempt(model, inputs), policy, note_retry)
+
+        return embed
+
+    async def one(plan: CasePlan) -> list[CaseResult]:
+        """One case, all its repeats in order (harness/repeats.py); one result per repeat."""
+        async with cases_running:
+            send, embed = sender(plan), embedder(plan)
+            try:
+                if skip := spending.skip_reason(plan):
+                    results = whole_case(plan, SKIPPED, reason=skip)
+                elif settings.cassette_mode == "off":
+                    results = await run_repeats(plan, send, spending=spending, embed=embed)
+                else:
+                    results = await _with_cassette(plan, settings, api_key, send, spending, embed)
+            except Exception as e:  # a bug in one case must not lose the run  # noqa: BLE001
+                message = f"internal error: {type(e).__name__}: {e}"
+                results = whole_case(plan, ERROR, error=message)
+        for result in results:
+            redact_case(result, api_key)  # before the journal, results or reports see it
+            if on_case_done:
+                on_case_done(result)
+            observer.case_done(result)
+        return results
+
+    async def ticker() -> None:
+        while True:
+            c = gate.concurrency
+            observer.tick(c.in_flight, c.limit, c.waiting)
+            await asyncio.sleep(TICK_SECONDS)
+
+    stopped = stop.bind() if stop else None
+    tasks = [asyncio.create_task(one(p)) for p in plans]
+    tick_task = asyncio.create_task(ticker())
+    try:
+        await _until_done_or_stopped(tasks, stopped)
+    finally:
+        for t in [*tasks, tick_task]:
+            t.cancel()
+        await asyncio.gather(*tasks, tick_task, return_exceptions=True)
+        await client.aclose()
+    why = f"interrupted by {stop.name} before it finished" if stop and stop.is_set else "interrupted before it finished"
+    return [result for plan, task in zip(plans, tasks) for result in _outcome(task, plan, why)]
+
+
+async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped: asyncio.Event | None) -> None:
+    if not tasks:
+        return
+    everything = asyncio.ensure_future(asyncio.wait(tasks))
+    waiters: set[asyncio.Future[Any]] = {everything}
+    if stopped is not None:
+        waiters.add(asyncio.ensure_future(stopped.wait()))
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+def _outcome(task: asyncio.Task[list[CaseResult]], plan: CasePlan, why: str) -> list[CaseResult]:
+    if task.done() and not task.cancelled():
+        if task.exception() is None:
+            return task.result()
+        message = f"internal error: {type(task.exception()).__name__}: {task.exception()}"
+        return whole_case(plan, ERROR, error=message)  # a harness bug, not an interruption
+    return whole_case(plan, INTERRUPTED, error=why)
+
+
+async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, send: Any,
+                         spending: Spending | None = None, embed: Embed | None = None) -> list[CaseResult]:  # fmt: skip
+    """Run one case (every repeat) inside its own cassette; a cassette problem makes it an error, never a crash."""
+    from harness.providers import cassettes
+
+    root = Path(settings.cassette_dir)
+    path = cassettes.cassette_path(root, plan.suite.name, plan.case.id)
+    try:
+        cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
+                                          root=root, suite_file=Path(plan.suite.path))  # fmt: skip
+    except cassettes.CassetteFileError as e:
+        message = str(e)
+        return whole_case(plan, ERROR, error=message)
+    token = cassettes.current.set(cassette)
+    try:
+        results = await run_repeats(plan, send, lambda k: setattr(cassette, "repeat", k), spending=spending, embed=embed)
+    finally:
+        cassettes.current.reset(token)
+    try:
+        cassette.save(case_completed=all(r.status != ERROR for r in results))
+    except cassettes.CassetteFileError as e:
+        for result in results:
+            result.status, result.error = ERROR, str(e)
+    return results
+
+
+def rerecord_command(plan: CasePlan, settings: RunSettings) -> str:
+    """The command that re-records one case with this run's settings, to paste as it is.
+
+    The flags that change what is recorded or where (--model, --repeat, --cassette-dir,
+    --base-url) are the run's own; with no base URL the command needs OPENAI_API_KEY for
+    api.openai.com, and says how to point it at another server instead.
+    """
+    words = ["harness", "run", str(plan.suite.path), "--case", _literal_pattern(plan.case.id),
+             "--cassettes", "record-missing"]  # fmt: skip
+    if settings.model:
+        words += ["--model", settings.model]
+    if settings.repeat:
+        words += ["--repeat", str(settings.repeat)]
+    if settings.cassette_dir != "cassettes":
+        words += ["--cassette-dir", settings.cassette_dir]
+    if settings.base_url:
+        words += ["--base-url", redact_url(settings.base_url) or ""]
+    command = " ".join(shlex.quote(word) for word in words)
+    return command if settings.base_url else f"{command} (add --base-url URL for a server other than api.openai.com)"
+
+
+def _literal_pattern(case_id: str) -> str:
+    """A --case pattern that matches exactly this id (its wildcard characters escaped)."""
+    return re.sub(r"([*?\[])", r"[\1]", case_id)
+
+
+def plan_key(plan: CasePlan) -> tuple[str, str, int]:
+    """The key a plan's (first) result is journaled under (``CaseResult.key``)."""
+    return (plan.suite.name, plan.case.id, 0)
+
+
+def plan_keys(plan: CasePlan) -> list[tuple[str, str, int]]:
+    """The keys of every repeat of a plan; a case is finished when all of them are."""
+    return [(plan.suite.name, plan.case.id, repeat) for repeat in range(plan.repeats)]
+
+
+def run_plans(
+    plans: list[CasePlan],
+    settings: RunSettings,
+    api_key: str | None,
+    on_case_done: CaseCallback | None = None,
+    *,
+    observer: RunObserver | None = None,
+    stop: StopFlag | None = None,
+    finished: dict[tuple[str, str, int], CaseResult] | None = None,
+) -> RunResult:
+    """Synchronous entry point: run the plans and wrap the outcome as a RunResult.
+
+    ``finished`` holds cases already done (from a journal, on resume): they are
+    not run again and take their place in plan order. With ``stop``, Ctrl-C
+    and SIGTERM stop the run cleanly instead of raising.
+    """
+    finished = finished or {}
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    todo = [p for p in plans if not all(k in finished for k in plan_keys(p))]  # part of a case's repeats: run it again
+    with stop_on_signals(stop) if stop else nullcontext():
+        new = asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop)) if todo else []
+    ran = {case.key: case for case in new}
+    return RunResult(
+        settings=settings.to_dict(),
+        cases=[ran[k] if k in ran else stamp(p, finished[k]) for p in plans for k in plan_keys(p)],
+        started_at=started_at,
+        duration_ms=(time.perf_counter() - t0) * 1000,
+    )

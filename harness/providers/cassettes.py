@@ -1,0 +1,332 @@
+"""Record and replay of every HTTP interaction, one vcrpy cassette per case.
+
+vcrpy's usual ``use_cassette`` patches httpx globally, so concurrent cases
+would write into each other's cassettes. Instead, one httpx transport serves
+the whole run and looks up the *current case's* cassette in a context variable
+(each asyncio task has its own), and each cassette is a real ``vcr.Cassette``
+with vcrpy's format, matching, record modes and persister hooks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import openai
+from vcr.cassette import Cassette
+from vcr.matchers import method, path, requests_match
+from vcr.record_mode import RecordMode
+from vcr.request import Request as VcrRequest
+
+from harness.providers.cassette_files import CassetteFileError, ReadableYaml, SafePersister, body_json, json_body
+from harness.providers.chat import REPLAYED_LATENCY_HEADER
+
+MODES = {"replay": RecordMode.NONE, "record-missing": RecordMode.NEW_EPISODES, "record": RecordMode.ALL}
+MATCH_ON = (method, path, json_body)
+TRANSIENT = {408, 409, 429}
+VOLATILE_FIELDS = ("id", "created", "system_fingerprint", "usage.prompt_tokens_details", "usage.completion_tokens_details")
+_PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+
+__all__ = ["CassetteFileError", "CassetteMiss", "CaseCassette", "CassetteTransport", "cassette_path", "safe_name"]
+
+
+class CassetteMiss(openai.OpenAIError):
+    """No recording for a request in replay. An OpenAIError, so the SDK passes it through unwrapped."""
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe, collision-free file name for a suite or case id.
+
+    Names that are already lowercase and safe are kept; any other name is
+    sanitised and suffixed with ``~`` and a hash of the original, a character
+    plain names never contain, so two different ids never share a file, even
+    on case-insensitive file systems.
+    """
+    if _PLAIN_NAME.fullmatch(name) and name not in (".", ".."):
+        return name
+    stem = re.sub(r"[^a-z0-9._-]+", "_", name.lower()).strip("._-")[:80] or "case"
+    return f"{stem}~{hashlib.sha256(name.encode()).hexdigest()[:10]}"
+
+
+def cassette_path(root: Path, suite: str, case_id: str) -> Path:
+    return root / safe_name(suite) / f"{safe_name(case_id)}.yaml"
+
+
+current: contextvars.ContextVar[CaseCassette | None] = contextvars.ContextVar("harness_cassette", default=None)
+
+
+class _RepeatableCassette(Cassette):
+    """Keeps every interaction recorded in this run, even one whose request matches an older recording.
+
+    vcrpy's `record-missing` save drops a new interaction whose request matches
+    a loaded one, assuming a request is recorded once. A case that repeats
+    sends the same first request N times, one recording each; and a new
+    recording only ever happens when every matching old one was already
+    played, so all of them are new.
+    """
+
+    def _new_interactions(self) -> list[tuple[Any, Any]]:
+        return self.data[self._loaded_count :]
+
+
+@dataclass
+class CaseCassette:
+    """One case's cassette and what this run did with it."""
+
+    path: Path
+    mode: str
+    rerecord_hint: str
+    api_key: str | None = None
+    root: Path | None = None  # the --cassette-dir this path is under
+    suite_file: Path | None = None  # for a missing cassette: a `cassettes/` folder near it is suggested
+    cassette: Cassette = field(init=False)
+    requests_seen: int = 0
+    loaded: int = 0
+    repeat: int = 0  # the case's repeat being played (0-based), set by the runner
+
+    def __post_init__(self) -> None:
+        self.cassette = _RepeatableCassette.load(
+            path=str(self.path),
+            serializer=ReadableYaml,
+            persister=SafePersister(self.api_key),
+            record_mode=MODES[self.mode],
+            match_on=MATCH_ON,
+            before_record_request=_scrub_request,
+            before_record_response=_scrub_response,
+            drop_unused_requests=True,
+        )
+        self.loaded = len(self.cassette.data)
+
+    @property
+    def exists(self) -> bool:
+        return self.loaded > 0
+
+    def play(self, request: VcrRequest) -> dict[str, Any] | None:
+        if self.cassette.can_play_response_for(request):
+            return self.cassette.play_response(request)
+        return None
+
+    def record(self, request: VcrRequest, response: dict[str, Any]) -> dict[str, Any]:
+        """Append a fresh recording, reusing the old one when only volatile fields changed.
+
+        Returns what was stored, which the caller hands to the client, so the
+        conversation continues with exactly what the cassette holds (a reused
+        tool-call id, say) and replays the same way.
+        """
+        if self.mode == "record":
+            for old_request, old_response in self.cassette.data[: self.loaded]:
+                if requests_match(request, old_request, MATCH_ON) and _same_reply(old_response, response):
+                    request, response = old_request, old_response  # no churn, not even the server's port
+                    break
+        index = len(self.cassette.data)
+        self.cassette.append(request, response)
+        if len(self.cassette.data) > index:  # used by the request that made it: a later repeat records its own
+            self.cassette.play_counts[index] += 1
+        return response
+
+    def miss_message(self, request: VcrRequest) -> str:
+        """Why replay failed for this request: missing cassette, too few recordings, or a short diff."""
+        if not self.exists:
+            where = f"no cassette at {self.path.resolve()}"
+            other = self._cassette_dir_nearby()
+            if other is not None:
+                return (f"{where}; the suite's project has a cassettes folder at {other}: pass "
+                        f"--cassette-dir {shlex.quote(str(other))}, or record it with: {self.rerecord_hint}")  # fmt: skip
+            return f"{where}; record it with: {self.rerecord_hint}"
+        recorded = self.cassette.data[: self.loaded]
+        same = sum(1 for old, _ in recorded if requests_match(request, old, MATCH_ON))
+        if same:  # it matches recordings, and every one of them was played already
+            held = f"the cassette holds {same} recording{'' if same == 1 else 's'} of this request"
+            if self.repeat:
+                return (f"repeat {self.repeat + 1} of this case is not recorded in {self.path} ({held}); "
+                        f"re-record with: {self.rerecord_hint}")  # fmt: skip
+            return (f"the request was sent more times than {self.path} recorded it ({held}); "
+                    f"re-record with: {self.rerecord_hint}")  # fmt: skip
+        index = self.requests_seen - 1
+        old = recorded[index][0] if index < len(recorded) else recorded[-1][0]
+        changes = describe_changes(body_json(old.body), body_json(request.body))
+        detail = "; ".join(changes) if changes else "the request differs from every recording"
+        return (f"the request no longer matches its recording in {self.path} "
+                f"(request {self.requests_seen}): {detail}. Re-record with: {self.rerecord_hint}")  # fmt: skip
+
+    def _cassette_dir_nearby(self) -> Path | None:
+        """A `cassettes/` folder in or above the suite's folder (up to two levels) that is not --cassette-dir.
+
+        Run from another directory, the default `cassettes` is relative to the wrong place;
+        the project's own folder is usually beside the suites' folder.
+        """
+        if self.suite_file is None or self.root is None:
+            return None
+        root = self.root.resolve()
+        for folder in list(self.suite_file.resolve().parents)[:3]:
+            candidate = folder / "cassettes"
+            if candidate.is_dir() and candidate != root:
+                return candidate
+        return None
+
+    def save(self, case_completed: bool) -> bool:
+        """Write the cassette if recording changed it; never in replay. Returns whether it wrote."""
+        if self.mode == "replay":
+            return False
+        # A case that stopped part-way did not replay its later interactions: keep them.
+        self.cassette.drop_unused_requests = case_completed
+        before = self.cassette.dirty
+        unused = len(self.cassette._played_interactions) < self.loaded  # noqa: SLF001 (vcrpy's own bookkeeping)
+        if not before and not (case_completed and unused and self.mode == "record-missing"):
+            return False
+        self.cassette._save(force=self.mode == "record")  # noqa: SLF001 (vcrpy's save honours modes and drop_unused)
+        return True
+
+
+class CassetteTransport(httpx2.AsyncBaseTransport):
+    """Routes each request through the current case's cassette; forwards to ``inner`` only to record."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport):
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        cassette = current.get()
+        if cassette is None:
+            return await self.inner.handle_async_request(request)
+        body = await request.aread()
+        vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
+        cassette.requests_seen += 1
+        recorded = cassette.play(vcr_request)
+        if recorded is not None:
+            return _to_response(recorded, request)
+        if cassette.cassette.write_protected:
+            raise CassetteMiss(cassette.miss_message(vcr_request))
+        started = time.perf_counter()
+        response = await self.inner.handle_async_request(request)
+        content = await response.aread()
+        latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        await response.aclose()
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]  # fmt: skip
+        # A 2xx whose body is not JSON (cut short, garbled) is a transient failure the client retries: never recorded.
+        if 200 <= response.status_code < 300 and body_json(content) is not None:
+            stored = cassette.record(vcr_request, {
+                "status": {"code": response.status_code, "message": response.reason_phrase},
+                "headers": _group_headers(headers),
+                "body": {"string": content},
+                "latency_ms": latency_ms,
+            })  # fmt: skip
+            return _to_response(stored, request)
+        return httpx2.Response(response.status_code, headers=headers, content=content, request=request,
+                               extensions={"reason_phrase": response.reason_phrase.encode()})  # fmt: skip
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Response:
+    headers = [(k, v) for k, values in recorded.get("headers", {}).items() for v in values]
+    if recorded.get("latency_ms") is not None:
+        headers.append((REPLAYED_LATENCY_HEADER, str(recorded["latency_ms"])))
+    body = recorded["body"]["string"]
+    return httpx2.Response(recorded["status"]["code"], headers=headers, content=body, request=request)
+
+
+def _group_headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for k, v in pairs:
+        grouped.setdefault(k, []).append(v)
+    return grouped
+
+
+KEPT_HEADERS = {"content-type"}
+
+
+def _scrub_request(request: VcrRequest) -> VcrRequest:
+    """Keep only content-type: keys, org/project ids, cookies and SDK fingerprints never reach disk."""
+    request.headers = {k: v for k, v in request.headers.items() if k.lower() in KEPT_HEADERS}
+    return request
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    """Keep only content-type: openai-organization, set-cookie and request ids never reach disk."""
+    response["headers"] = {k: v for k, v in response.get("headers", {}).items() if k.lower() in KEPT_HEADERS}
+    return response
+
+
+def _without_volatile(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    trimmed = {k: v for k, v in body.items() if k not in VOLATILE_FIELDS}
+    if isinstance(trimmed.get("usage"), dict):
+        trimmed["usage"] = {k: v for k, v in trimmed["usage"].items() if not k.endswith("_details")}
+    for choice in trimmed.get("choices") or []:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict) and isinstance(message.get("tool_calls"), list):
+            message["tool_calls"] = [{k: v for k, v in c.items() if k != "id"} if isinstance(c, dict) else c
+                                     for c in message["tool_calls"]]  # fmt: skip
+    return trimmed
+
+
+def _same_reply(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Equal status and body once ids, timestamps and fingerprints are set aside."""
+    if old["status"]["code"] != new["status"]["code"]:
+        return False
+    return _without_volatile(body_json(old["body"]["string"])) == _without_volatile(body_json(new["body"]["string"]))
+
+
+def describe_changes(old: Any, new: Any) -> list[str]:
+    """What differs between two chat request bodies, in words a prompt engineer reads."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return ["the request body changed"]
+    changes: list[str] = []
+    old_msgs, new_msgs = old.get("messages") or [], new.get("messages") or []
+    for i in range(max(len(old_msgs), len(new_msgs))):
+        a = old_msgs[i] if i < len(old_msgs) else None
+        b = new_msgs[i] if i < len(new_msgs) else None
+        if a == b:
+            continue
+        if a is None:
+            changes.append(f"messages[{i}] ({b.get('role')}) added: {_clip(b.get('content'))}")
+        elif b is None:
+            changes.append(f"messages[{i}] ({a.get('role')}) removed: {_clip(a.get('content'))}")
+        elif a.get("content") != b.get("content"):
+            old_text, new_text = _around_difference(a.get("content"), b.get("content"))
+            changes.append(f"messages[{i}] ({b.get('role')}) changed: {old_text} -> {new_text}")
+        else:
+            changes.append(f"messages[{i}] ({b.get('role')}) changed")
+    for key in sorted(set(old) | set(new)):
+        if key == "messages" or old.get(key) == new.get(key):
+            continue
+        if key not in old:
+            changes.append(f"param {key} added: {_clip(new[key])}")
+        elif key not in new:
+            changes.append(f"param {key} removed (was {_clip(old[key])})")
+        else:
+            changes.append(f"param {key}: {_clip(old[key])} -> {_clip(new[key])}")
+    return changes
+
+
+def _around_difference(old: Any, new: Any, context: int = 30) -> tuple[str, str]:
+    """Both texts shown from just before their first difference, newlines visible."""
+    if not isinstance(old, str) or not isinstance(new, str):
+        return _clip(old), _clip(new)
+    i = next((k for k, (x, y) in enumerate(zip(old, new)) if x != y), min(len(old), len(new)))
+    start = max(0, i - context)
+    prefix = "..." if start else ""
+
+    def cut(text: str) -> str:
+        piece = text[start : start + 2 * context + 20]
+        suffix = "..." if start + len(piece) < len(text) else ""
+        return prefix + repr(piece)[1:-1] + suffix
+
+    return f"'{cut(old)}'", f"'{cut(new)}'"
+
+
+def _clip(value: Any, limit: int = 80) -> str:
+    """Strings quoted, other values (numbers, lists) as they are; long ones shortened."""
+    text = " ".join((value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).split())
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return repr(text) if isinstance(value, str) else text

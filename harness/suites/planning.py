@@ -1,0 +1,163 @@
+"""Planning: turn loaded suites into rendered case plans, every template rendered before the first request."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from harness.core.plan import CasePlan, PlannedTurn
+from harness.core.policy import CasePolicy, unreachable
+from harness.core.problems import Problem, SuiteError
+from harness.core.suite import Case, Check, Suite
+from harness.core.yaml_positions import Loc
+from harness.metering.budgets import COST_KEY
+from harness.metering.meter import Meter
+from harness.suites.loading import load_suites_partially
+from harness.suites.templating import TemplateProblem, render
+
+
+def plan_cases(suites: list[Suite], model_override: str | None = None, model_option: str = "--model") -> list[CasePlan]:
+    """Render every case of every suite; raise SuiteError listing every problem."""
+    plans, problems = _plan_all(suites, model_override, model_option)
+    if problems:
+        raise SuiteError(problems)
+    return plans
+
+
+def _plan_all(suites: list[Suite], model_override: str | None, model_option: str) -> tuple[list[CasePlan], list[Problem]]:
+    """The cases that render, and the problems of those that do not."""
+    plans: list[CasePlan] = []
+    problems: list[Problem] = []
+    for suite in suites:
+        for case in suite.cases:
+            plan = _plan_case(suite, case, model_override, problems, model_option)
+            if plan is not None:
+                plans.append(plan)
+    return plans, problems
+
+
+def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem],
+               model_option: str = "--model") -> CasePlan | None:  # fmt: skip
+    before = len(problems)
+    variables = {**suite.vars, **case.vars}
+    where = f"case {case.id!r}"
+
+    def r(source: str | None, loc: Loc | None) -> str | None:
+        if source is None:
+            return None
+        try:
+            return render(source, variables)
+        except TemplateProblem as e:
+            problems.append(Problem(loc or case.loc, f"{e} (in {where})"))
+            return None
+
+    model = model_override or case.model or suite.model
+    if not model:
+        problems.append(Problem(case.loc, f"no model for {where}: set `model:` in the suite or pass {model_option}"))
+    system_source, system_loc = (case.system, case.system_loc) if case.system is not None else (suite.system, suite.system_loc)
+    system = r(system_source, system_loc)
+    history = []
+    for m in case.messages:
+        content: Any = m.content
+        if isinstance(content, str):
+            content = r(content, m.loc)
+        elif isinstance(content, list):
+            content = [
+                {**part, "text": r(part["text"], m.loc)} if isinstance(part, dict) and isinstance(part.get("text"), str) else part
+                for part in content
+            ]
+        history.append({"role": m.role, "content": content, **m.extra})
+    fail_on_length = suite.fail_on_length if case.fail_on_length is None else case.fail_on_length
+    turns = [
+        PlannedTurn(
+            index=t.index,
+            user=r(t.user, t.loc),
+            checks=[_render_check(c, r) for c in t.expect],
+            fail_on_length=bool(fail_on_length),
+            tool_results={k: r(v, t.loc) or "" for k, v in t.tool_results.items()},
+            budget=t.budget,
+        )
+        for t in case.turns
+    ]
+    if len(problems) > before:
+        return None
+    return CasePlan(
+        suite=suite,
+        case=case,
+        model=model or "",
+        params={**suite.params, **case.params},
+        system=system,
+        history=history,
+        turns=turns,
+        policy=CasePolicy.from_settings(getattr(suite, "policy", {}), getattr(case, "policy", {})),
+    )
+
+
+def load_plans(paths: list[str], model_override: str | None = None, *, repeat: int | None = None,
+               model_option: str = "--model") -> tuple[list[Suite], list[CasePlan]]:  # fmt: skip
+    """Load, validate and render everything under ``paths``; raise SuiteError with every problem at once.
+
+    The one path from PATH arguments to runnable plans: `harness run`, `validate` and `tokens` and the
+    pytest plugin all come through here, so a suite one of them rejects, every one of them rejects.
+    Besides the suites' own problems it checks what only shows once cases are rendered: `repeat`
+    (``--repeat N`` over the suites') against `pass_if`, and `max_cost_usd` budgets for models with
+    no price. ``model_option`` is how the front door spells --model, for the message when none is set.
+    """
+    suites, problems = load_suites_partially(paths)
+    plans, found = _plan_all(suites, model_override, model_option)
+    problems.extend(found)
+    if repeat:
+        problems.extend(override_repeats(plans, repeat))
+    problems.extend(unpriced_cost_budgets(plans))
+    if problems:
+        raise SuiteError(problems)
+    return suites, plans
+
+
+def _render_check(check: Check, r: Any) -> Check:
+    """Render templates inside a check's argument (``contains: "{{ customer }}"``), so one case's vars serve both."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return r(value, check.loc)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    rendered = walk(check.arg)
+    return check if rendered == check.arg else replace(check, arg=rendered)
+
+
+def override_repeats(plans: list[CasePlan], repeat: int) -> list[Problem]:
+    """Apply `--repeat N` to every plan; the problems (file:line) of `pass_if` rules N repeats cannot meet."""
+    problems = []
+    for plan in plans:
+        plan.policy = replace(plan.policy, repeats=repeat)
+        if problem := unreachable(plan.policy.rule, repeat, plan.case.id):
+            loc = plan.case.policy_locs.get("pass_if") or plan.suite.policy_locs.get("pass_if") or plan.case.loc
+            problems.append(Problem(loc, f"{problem} (--repeat {repeat})"))
+    return problems
+
+
+def unpriced_cost_budgets(plans: list[CasePlan]) -> list[Problem]:
+    """A Problem for every `max_cost_usd` that cannot be enforced because the case's model has no price.
+
+    Reported before the run (exit 2), so no money is spent under a ceiling that cannot be checked.
+    """
+    problems: list[Problem] = []
+    seen: set[tuple[int, str]] = set()
+    for plan in plans:
+        budgets = [plan.suite.budget, plan.case.budget, *(t.budget for t in plan.turns)]
+        with_cost = [b for b in budgets if b is not None and COST_KEY in b.limits]
+        if not with_cost or Meter.for_plan(plan).has_price():
+            continue
+        loc = with_cost[0].loc or plan.case.loc
+        if (id(with_cost[0]), plan.model) in seen:
+            continue
+        seen.add((id(with_cost[0]), plan.model))
+        problems.append(Problem(loc, f"{COST_KEY} cannot be enforced for case {plan.case.id!r}: no price is known "
+                                     f"for model {plan.model!r}; add it under `pricing:` (USD per 1M tokens, "
+                                     "e.g. {input: 0.15, output: 0.60}) or `pricing_file:` in the suite"))  # fmt: skip
+    return problems

@@ -13,7 +13,6 @@ Registered through the ``pytest11`` entry point as ``harness``; ``-p no:harness`
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import datetime, timezone
@@ -22,17 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# Light modules only (no SDK, no runner): the plugin loads in every pytest session.
+from harness.core import exit_codes
+from harness.core.cassette_mode import CASSETTE_MODES, CassetteMode
+from harness.core.outcomes import case_outcome
+from harness.core.problems import SuiteError
+from harness.core.result import ERROR, FAILED, PASSED, CaseResult, RunResult, case_from_dict, case_to_dict
+from harness.core.settings import RunSettings
+from harness.core.suite import SKIPPED_DIRS
+
 if TYPE_CHECKING:
     from harness.core.plan import CasePlan
-    from harness.core.result import CaseResult
-    from harness.core.settings import RunSettings
     from harness.core.suite import Suite
 
 SUITE_SUFFIXES = (".yaml", ".yml")
-# Kept equal to harness.execution.runner.CASSETTE_MODES and harness.suites.loading.SKIPPED_DIRS (a test checks), so that
-# registering options and looking at file names never imports the runner.
-CASSETTE_MODES = ("replay", "record-missing", "record", "off")
-SKIPPED_DIRS = frozenset({"cassettes", "reports", "node_modules", "__pycache__"})
 # A harness suite is a YAML mapping with a top-level `cases:` key; cassettes and other YAML have none.
 _TOP_LEVEL_CASES = re.compile(rb"^[\"']?cases[\"']?[ \t]*:", re.MULTILINE)
 _STATE = "harness-run"
@@ -40,7 +42,7 @@ _STATE = "harness-run"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "prompt-harness: YAML prompt suites as tests")
-    group.addoption("--harness-cassettes", choices=CASSETTE_MODES, default="replay", metavar="MODE",
+    group.addoption("--harness-cassettes", choices=CASSETTE_MODES, default=CassetteMode.REPLAY.value, metavar="MODE",
                     help="replay (default): never touch the network; record-missing: record only what is missing "
                          "or stale; record: re-record everything run; off: live, no cassettes")  # fmt: skip
     group.addoption("--harness-model", default=None, help="model for every case (overrides the suites' `model:`)")
@@ -59,17 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "(select with -m harness, skip with -m 'not harness')")  # fmt: skip
     if not config.pluginmanager.hasplugin("xdist"):  # a case's repeats carry xdist's marker (strict-markers safe)
         config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
-    state = HarnessRun(config)
-    if state.base_url:
-        from harness.providers.chat import base_url_problem  # light: the SDK is imported only when a client is made
-
-        source = "--harness-base-url" if config.getoption("harness_base_url") else "OPENAI_BASE_URL"
-        if problem := base_url_problem(state.base_url, source):
-            raise pytest.UsageError(problem)
-    mode = config.getoption("harness_cassettes")
-    if mode != "replay" and not state.base_url and not state.api_key:
-        raise pytest.UsageError(f"--harness-cassettes {mode} sends requests: set OPENAI_API_KEY "
-                                "(for api.openai.com) or --harness-base-url for another server")  # fmt: skip
+    state = HarnessRun(config)  # raises pytest.UsageError naming every problem of the options and environment
     config.pluginmanager.register(state, _STATE)
 
 
@@ -117,7 +109,6 @@ class SuiteFile(pytest.File):
     """One suite file; its children are the cases, named by case id."""
 
     def collect(self):  # type: ignore[override]
-        from harness.core.problems import SuiteError
         from harness.suites.planning import load_plans
 
         state = _state(self.config)
@@ -155,7 +146,6 @@ class CaseItem(pytest.Item):
         self.extra_keyword_matches.add(plan.suite.name)  # -k by suite name, even when the file is named otherwise
 
     def runtest(self) -> None:
-        from harness.core.result import PASSED
         from harness.execution.runner import run_plans
 
         state = _state(self.config)
@@ -179,7 +169,6 @@ class CaseItem(pytest.Item):
 
 def describe_case_failure(result: CaseResult, line: int | None = None) -> str:
     """The failed checks with their reasons, or why the case could not be evaluated; no traceback."""
-    from harness.core.result import ERROR
 
     where = f"{result.file}:{line}" if line else result.file
     if result.status == ERROR:
@@ -204,10 +193,21 @@ class HarnessRun:
     """
 
     def __init__(self, config: pytest.Config):
+        from harness.execution.run_setup import RunOptions, SetupProblems, resolve_run
+
         self.config = config
-        self.model: str | None = config.getoption("harness_model")
-        self.base_url: str | None = config.getoption("harness_base_url") or os.environ.get("OPENAI_BASE_URL") or None
-        self.api_key: str | None = os.environ.get("OPENAI_API_KEY") or None
+        options = RunOptions(model=config.getoption("harness_model"), base_url=config.getoption("harness_base_url"),
+                             concurrency=1, cassettes=config.getoption("harness_cassettes"),
+                             cassette_dir=config.getoption("harness_cassette_dir"),
+                             base_url_flag="--harness-base-url", cassettes_flag="--harness-cassettes")  # fmt: skip
+        try:
+            setup = resolve_run(options)
+        except SetupProblems as e:
+            raise pytest.UsageError("\n".join(e.problems)) from None
+        self._settings = setup.settings
+        self.model: str | None = setup.settings.model
+        self.base_url: str | None = setup.settings.base_url
+        self.api_key: str | None = setup.api_key
         self.cases: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.suite_names: dict[str, Path] = {}
@@ -224,11 +224,7 @@ class HarnessRun:
         return hasattr(self.config, "workerinput")
 
     def settings(self) -> RunSettings:
-        from harness.core.settings import RunSettings
-
-        return RunSettings(paths=[], model=self.model, base_url=self.base_url, concurrency=1,
-                           cassette_mode=self.config.getoption("harness_cassettes"),
-                           cassette_dir=self.config.getoption("harness_cassette_dir"))  # fmt: skip
+        return self._settings
 
     def claim_suite_name(self, suite: Suite) -> None:
         """Suite names name cassette folders, so two files may not share one (as `harness run` insists)."""
@@ -242,8 +238,6 @@ class HarnessRun:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
         outcome = yield
         if call.when == "call" and isinstance(item, CaseItem) and item.result is not None:
-            from harness.core.result import case_to_dict
-
             outcome.get_result().harness_case = case_to_dict(item.result)
 
     def repeats_of(self, plan: CasePlan, run: Any) -> list[CaseResult]:
@@ -271,7 +265,6 @@ class HarnessRun:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker or not self.cases:
             return
-        from harness.core.result import RunResult, case_from_dict
         from harness.report.outputs import write_run_outputs
 
         position = {nodeid: i for i, nodeid in enumerate(self.order)}
@@ -282,8 +275,6 @@ class HarnessRun:
         run = RunResult(settings=settings, cases=cases, started_at=self.started_at,
                         duration_ms=(time.perf_counter() - self.t0) * 1000)  # fmt: skip
         self.written = write_run_outputs(run, self.config.invocation_params.dir / self.config.getoption("harness_out"))
-        from harness.core import exit_codes
-
         s = run.summary
         if (session.exitstatus == pytest.ExitCode.TESTS_FAILED and s.tolerated and self.failed <= set(self.cases)
                 and exit_codes.for_summary(s) == exit_codes.OK):  # fmt: skip
@@ -300,8 +291,6 @@ class HarnessRun:
 
 def _forgiven(result: CaseResult, repeats: list[CaseResult]) -> str | None:
     """Why a failed repeat does not fail the run: its case passes by `pass_if`, or may fail (`allow_fail`)."""
-    from harness.core.outcomes import case_outcome
-    from harness.core.result import FAILED, PASSED
     from harness.report.outcome_text import outcome_text
 
     outcome = case_outcome(repeats)

@@ -12,6 +12,7 @@ import random
 
 from harness.core.reply import Completion, Usage
 from harness.core.result import ERROR, FAILED, PASSED, CaseResult, CheckResult, RunResult, TurnResult
+from harness.providers.chat import ChatCompletionsProvider
 
 WORDS = ("router restart the your please check cable light firmware settings network signal channel band modem "
          "reset power wait minutes support ticket account password update device connection speed test "
@@ -72,7 +73,7 @@ def synthetic_run(n: int = 10_000, seed: int = 7, variant: bool = False, suites:
             ]
             turns.append(TurnResult(t, sent, {"temperature": 0, "max_tokens": 120}, reply, checks,
                                     cost_usd=round(usage.total_tokens * 2e-7, 8)))  # fmt: skip
-            history.append(reply.as_message())
+            history.append(ChatCompletionsProvider.assistant_message(reply))
         status = ERROR if any(t.error for t in turns) else FAILED if any(not t.passed for t in turns) else PASSED
         error = next((f"turn {t.index}: {t.error}" for t in turns if t.error), None)
         cases.append(CaseResult(suite, f"case-{i:05d}", status, f"evals/{suite}.yaml", "synthetic-model", turns,

@@ -12,10 +12,10 @@ import json
 import pytest
 
 from harness.assertions import REGISTRY, CheckContext, CheckSpec, Outcome, run_check
+from harness.core.locations import Loc
 from harness.core.plan import PlannedTurn
 from harness.core.reply import Completion, ToolCall, Usage
 from harness.core.suite import Check
-from harness.core.yaml_positions import Loc
 from harness.execution.conversation import evaluate
 
 

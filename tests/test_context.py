@@ -180,6 +180,8 @@ def test_a_failed_summary_request_is_an_error_of_the_turn(write_suite):
     from harness.core.errors import RequestFailed
     from harness.core.reply import Completion, Usage
     from harness.execution.conversation import run_conversation
+    from harness.providers.chat import ChatCompletionsProvider
+    from harness.providers.pipeline import Channel
     from harness.suites.planning import load_plans
 
     sent: list[list[dict]] = []
@@ -192,7 +194,7 @@ def test_a_failed_summary_request_is_an_error_of_the_turn(write_suite):
 
     suite = write_suite(suite_text(summarize_window(), "summarize", extra=", summary_max_tokens: 20"))
     _, (plan,) = load_plans([str(suite)])
-    result = asyncio.run(run_conversation(plan, send))
+    result = asyncio.run(run_conversation(plan, Channel(send, None, ChatCompletionsProvider)))
     assert len(sent) == 2  # turn 3 was not sent
     assert result.status == "error"
     assert (

@@ -20,7 +20,6 @@ import harness.execution.runner  # noqa: F401
 import harness.providers.cassettes  # noqa: F401
 import harness.report.outputs  # noqa: F401
 import harness.suites.templating  # noqa: F401
-from harness import pytest_plugin
 from tests.conftest import FAKE_KEY
 
 pytest_plugins = ["pytester"]
@@ -269,14 +268,6 @@ def test_model_override_and_key_stay_out_of_results(pytester, fake_server, clean
     text = (pytester.path / "o/results.json").read_text()
     assert FAKE_KEY not in text
     assert json.loads(text)["settings"]["model"] == "other-model"
-
-
-def test_plugin_constants_match_the_modules_they_mirror():
-    from harness.core.settings import CASSETTE_MODES
-    from harness.suites.loading import SKIPPED_DIRS
-
-    assert pytest_plugin.CASSETTE_MODES == CASSETTE_MODES
-    assert pytest_plugin.SKIPPED_DIRS == frozenset(SKIPPED_DIRS)
 
 
 def test_loading_the_plugin_imports_nothing_heavy():

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from harness.core.errors import RequestFailed
-from harness.providers.chat import _retry_after
 from harness.providers.retry import RetryPolicy, with_retries
+from harness.providers.sdk_errors import retry_after
 
 FAST = "retry: {base_delay: 0.01}\n"
 
@@ -35,11 +35,11 @@ def test_retry_after_is_a_floor_with_a_little_jitter_and_a_cap():
 
 
 def test_retry_after_headers_are_read_in_seconds_and_milliseconds():
-    assert _retry_after({"retry-after-ms": "250"}) == 0.25
-    assert _retry_after({"retry-after": "3"}) == 3.0
-    assert _retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5  # the precise one wins
-    assert _retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None  # an HTTP date: use backoff
-    assert _retry_after({}) is None
+    assert retry_after({"retry-after-ms": "250"}) == 0.25
+    assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5  # the precise one wins
+    assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None  # an HTTP date: use backoff
+    assert retry_after({}) is None
 
 
 def test_with_retries_stops_at_a_permanent_failure_and_keeps_its_message():

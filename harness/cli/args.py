@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from harness import __version__
+from harness.core.cassette_mode import CASSETTE_MODES
 
 DESCRIPTION = """\
 Regression-test prompts against OpenAI-compatible Chat Completions APIs.
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "else api.openai.com); the key is read from $OPENAI_API_KEY")  # fmt: skip
     run.add_argument("--concurrency", type=_positive_int,
                      help="requests in flight at once (default 8); lowered while the server answers 429")  # fmt: skip
-    run.add_argument("--cassettes", choices=["replay", "record-missing", "record", "off"],
+    run.add_argument("--cassettes", choices=CASSETTE_MODES,
                      help="replay (default): never touch the network; record-missing: record only what is "
                           "missing or stale; record: re-record everything run; off: live, no cassettes")  # fmt: skip
     run.add_argument("--cassette-dir", help="where cassettes live (default: cassettes)")
@@ -145,7 +146,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def parse_shard(text: str):
-    from harness.results.sharding import ShardError, parse_shard
+    from harness.results.sharding import ShardError, parse_shard  # imported when used: keeps `--version` fast
 
     try:
         return parse_shard(text)
@@ -154,7 +155,8 @@ def parse_shard(text: str):
 
 
 def _repeat_count(text: str) -> int:
-    from harness.core.policy import MAX_REPEAT
+    from harness.core.policy import MAX_REPEAT  # imported when used: keeps `--version` fast
+
 
     value = _positive_int(text)
     if value > MAX_REPEAT:

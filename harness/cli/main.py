@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import gc
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -66,16 +65,9 @@ DEFAULT_ALPHA = 0.05
 
 
 def _flag_problems(args: argparse.Namespace) -> list[str]:
-    """Flags of `harness run` that cannot work together or cannot work at all, found before anything loads."""
-    from harness.providers.chat import base_url_problem
-
-    problems = [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
-                for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
-    if args.base_url:
-        problems += [p for p in [base_url_problem(args.base_url, "--base-url")] if p]
-    elif os.environ.get("OPENAI_BASE_URL"):
-        problems += [p for p in [base_url_problem(os.environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL")] if p]
-    return problems
+    """Flags of `harness run` that cannot work together, found before anything loads."""
+    return [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
+            for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
 
 
 # With --resume these come from DIR/run.json; changing them would change what runs.
@@ -83,67 +75,68 @@ RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes",
                 "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat"}  # fmt: skip
 
 
-def _resume_settings(args: argparse.Namespace) -> str | None:
-    """Fill ``args`` from the run folder's run.json; returns a problem to print, or None."""
+def _resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]:
+    """The run folder's saved settings (run.json), and a problem to print or None."""
     from harness.execution.journal import RunFolder, RunFolderError
 
     given = [flag for attr, flag in RESUME_FIXED.items() if getattr(args, attr, None)]
     if given:
-        return (f"--resume {args.resume} reruns the suites and settings saved in it; drop {', '.join(given)} "
-                "(only --base-url, --concurrency, --timeout, --max-retries, --rpm, --tpm and -q may change)")  # fmt: skip
+        return None, (f"--resume {args.resume} reruns the suites and settings saved in it; drop {', '.join(given)} "
+                      "(only --base-url, --concurrency, --timeout, --max-retries, --rpm, --tpm and -q may change)")  # fmt: skip
     try:
         saved = RunFolder(Path(args.resume)).load_settings()
     except RunFolderError as e:
-        return str(e)
-    args.paths, args.model, args.case = saved.get("paths") or [], saved.get("model"), saved.get("cases") or None
-    args.cassettes, args.cassette_dir, args.out = saved.get("cassettes"), saved.get("cassette_dir"), args.resume
-    args.base_url = args.base_url or saved.get("base_url")
-    for attr in ("concurrency", "timeout", "max_retries", "rpm", "tpm"):
-        if getattr(args, attr) is None:
-            setattr(args, attr, saved.get(attr))
-    args.retry_base_delay = saved.get("retry_base_delay")
-    args.repeat = saved.get("repeat")
+        return None, str(e)
+    args.out = args.resume
     args.shard = parse_shard(saved["shard"]) if saved.get("shard") else None
-    return None
+    return saved, None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli.progress import Progress
-    from harness.core.settings import RunSettings
     from harness.execution.interrupt import StopFlag
     from harness.execution.journal import RunFolder, RunFolderError
+    from harness.execution.run_setup import RunOptions, SetupProblems, resolve_run
     from harness.execution.runner import plan_keys, run_plans
     from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir, write_run_outputs
     from harness.report.terminal import print_summary
 
+    saved = None
     if args.resume:
-        problem = _resume_settings(args)
+        saved, problem = _resume_settings(args)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return exit_codes.BAD_INPUT
     elif not args.paths:
         print("error: give the suite files or folders to run, or --resume DIR to continue a run", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    if flag_problems := _flag_problems(args):
+    options = RunOptions(paths=list(args.paths), model=args.model, base_url=args.base_url, concurrency=args.concurrency,
+                         cassettes=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
+                         max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
+                         repeat=args.repeat)  # fmt: skip
+    try:
+        setup = resolve_run(options, saved=saved)
+    except SetupProblems as e:
+        flag_problems = e.problems
+    else:
+        flag_problems = []
+    if flag_problems := _flag_problems(args) + flag_problems:
         for problem in flag_problems:
             print(f"error: {problem}", file=sys.stderr)
         return exit_codes.BAD_INPUT
-    args.concurrency = args.concurrency or 8
-    args.cassettes, args.cassette_dir = args.cassettes or "replay", args.cassette_dir or "cassettes"
+    settings, api_key = setup.settings, setup.api_key
     args.out = args.out or "reports/latest"
-    loaded = _load(args.paths, args.model, args.repeat, sends=True)
+    loaded = _load(settings.paths, settings.model, settings.repeat, sends=True)
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded
     baseline = _load_result(args.baseline, "--baseline") if args.baseline else None
     if baseline is False:
         return exit_codes.BAD_INPUT
-    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL") or None
-    api_key = os.environ.get("OPENAI_API_KEY") or None
-    if args.case:
-        plans = [p for p in plans if any(fnmatch.fnmatchcase(p.case.id, pattern) for pattern in args.case)]
+    if settings.cases:
+        plans = [p for p in plans if any(fnmatch.fnmatchcase(p.case.id, pattern) for pattern in settings.cases)]
         if not plans:
-            print(f"error: no case id matches {' or '.join(args.case)}; see `harness list`", file=sys.stderr)
+            print(f"error: no case id matches {' or '.join(settings.cases)}; see `harness list`", file=sys.stderr)
             return exit_codes.BAD_INPUT
     if args.shard:
         from harness.results.sharding import select_shard
@@ -152,14 +145,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         plans = select_shard(plans, args.shard)
         if not args.quiet:
             print(f"shard {args.shard}: {len(plans)} of {_count(total, 'case')}", file=sys.stderr)
-    if args.cassettes in ("off", "record", "record-missing") and not base_url and not api_key:
-        print(f"error: --cassettes {args.cassettes} sends requests: set OPENAI_API_KEY (for api.openai.com) "
-              "or --base-url for another server", file=sys.stderr)  # fmt: skip
-        return exit_codes.BAD_INPUT
-    settings = RunSettings(paths=list(args.paths), model=args.model, base_url=base_url, concurrency=args.concurrency,
-                           cassette_mode=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
-                           max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
-                           retry_base_delay=getattr(args, "retry_base_delay", None), repeat=args.repeat)  # fmt: skip
     try:  # every output location is checked before the first request: a traceback after it would waste the run
         check_output_dir(Path(args.out))
         if baseline:

@@ -31,6 +31,7 @@ class CasePlan:
     system: str | None
     history: list[dict[str, Any]]
     turns: list[PlannedTurn]
+    api: str = "chat"  # the provider that sends its requests (harness.providers.registry)
     policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from harness.core.yaml_positions import Loc
+from harness.core.locations import Loc
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass
@@ -39,18 +38,6 @@ class Completion:
         """The reply text that text checks look at ('' when the model only called tools)."""
         return self.content or ""
 
-    def as_message(self) -> dict[str, Any]:
-        """The assistant message to append to the history before the next turn."""
-        message: dict[str, Any] = {"role": "assistant", "content": self.content}
-        if self.tool_calls:
-            # null content beside tool_calls is valid for OpenAI but rejected by some
-            # compatible servers (llama.cpp answers 500); an empty string works everywhere.
-            message["content"] = self.content or ""
-            message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in self.tool_calls
-            ]
-        return message
 
 
 @dataclass

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.cassette_mode import CassetteMode
 from harness.core.redaction import redact_url
 
-CASSETTE_MODES = ("replay", "record-missing", "record", "off")
+DEFAULT_CONCURRENCY = 8
+DEFAULT_CASSETTE_DIR = "cassettes"
 
 
 @dataclass
@@ -21,9 +23,9 @@ class RunSettings:
     paths: list[str] = field(default_factory=list)
     model: str | None = None
     base_url: str | None = None
-    concurrency: int = 8
-    cassette_mode: str = "off"
-    cassette_dir: str = "cassettes"
+    concurrency: int = DEFAULT_CONCURRENCY
+    cassette_mode: CassetteMode = CassetteMode.REPLAY
+    cassette_dir: str = DEFAULT_CASSETTE_DIR
     timeout: float | None = None
     max_retries: int | None = None
     rpm: float | None = None
@@ -32,13 +34,16 @@ class RunSettings:
     cases: list[str] = field(default_factory=list)  # --case patterns
     repeat: int | None = None  # --repeat: runs of every case, over the suites' `repeat:`
 
+    def __post_init__(self) -> None:
+        self.cassette_mode = CassetteMode(self.cassette_mode)  # a mode's spelling is accepted; a wrong one raises
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "paths": self.paths,
             "model": self.model,
             "base_url": redact_url(self.base_url),
             "concurrency": self.concurrency,
-            "cassettes": self.cassette_mode,
+            "cassettes": self.cassette_mode.value,
             "cassette_dir": self.cassette_dir,
             "timeout": self.timeout,
             "max_retries": self.max_retries,
@@ -56,9 +61,9 @@ class RunSettings:
             paths=[str(p) for p in data.get("paths") or []],
             model=data.get("model"),
             base_url=data.get("base_url"),
-            concurrency=int(data.get("concurrency") or 8),
-            cassette_mode=data.get("cassettes") or "replay",
-            cassette_dir=data.get("cassette_dir") or "cassettes",
+            concurrency=int(data.get("concurrency") or DEFAULT_CONCURRENCY),
+            cassette_mode=CassetteMode(data.get("cassettes") or CassetteMode.REPLAY),
+            cassette_dir=data.get("cassette_dir") or DEFAULT_CASSETTE_DIR,
             timeout=data.get("timeout"),
             max_retries=data.get("max_retries"),
             rpm=data.get("rpm"),

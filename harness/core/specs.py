@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.core.locations import Loc
 from harness.core.reply import Usage
-from harness.core.yaml_positions import Loc
 
 
 class Prices(Protocol):

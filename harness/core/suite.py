@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core.locations import Loc
 from harness.core.specs import Budget, ContextSpec, GraderSpec, Prices
-from harness.core.yaml_positions import Loc
+
+# Folders never searched for suite files: recordings, outputs and tooling (harness discovery and the pytest plugin).
+SKIPPED_DIRS = frozenset({"cassettes", "reports", "node_modules", "__pycache__"})
 
 
 @dataclass

@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import gc
 import re
-from dataclasses import dataclass
 from types import GeneratorType
 from typing import Any
 
 import yaml
 
+from harness.core.locations import Loc
+
 MAX_DEPTH = 64
 MAX_NODES = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Loc:
-    """A place in a file, 1-based, as editors show it; line 0 is the path as a whole (a missing file)."""
-
-    file: str
-    line: int
-    column: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
 
 
 class YamlSyntaxError(Exception):

@@ -10,7 +10,6 @@ that does not fit or would cross a budget is never sent.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness.assertions import CheckContext, run_check_async
@@ -19,24 +18,24 @@ from harness.core.errors import RequestFailed
 from harness.core.plan import CasePlan, PlannedTurn
 from harness.core.reply import Completion  # fmt: skip
 from harness.core.result import ERROR, FAILED, PASSED, CaseResult, CheckResult, ContextSummary, TurnResult
-from harness.execution.grading import Embed, TurnGrading
-from harness.metering.budgets import CaseBudgets, Spending
+from harness.execution.grading import TurnGrading
 from harness.metering import context_window
+from harness.metering.budgets import CaseBudgets, Spending
 from harness.metering.meter import Meter
-
-Send = Callable[[str, list[dict[str, Any]], dict[str, Any]], Awaitable[Completion]]
+from harness.providers.pipeline import Channel, Send
 
 
 class _Refused(Exception):
     """A budget kept a request from being sent; the message says which and why."""
 
 
-async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending: Spending | None = None,
-                           embed: Embed | None = None) -> CaseResult:  # fmt: skip
+async def run_conversation(plan: CasePlan, channel: Channel, repeat: int = 0,
+                           spending: Spending | None = None) -> CaseResult:  # fmt: skip
     """Play every turn of one case in order and evaluate its checks.
 
-    `spending` holds the run's suite ledgers; without it the suite budget only
-    sees this case. `embed` serves the `similar` check's embeddings requests.
+    `channel` sends the case's requests (and the `similar` check's embeddings) and shapes replies
+    into the history; `spending` holds the run's suite ledgers (without it the suite budget only
+    sees this case).
     """
     started = time.perf_counter()
     result = CaseResult(suite=plan.suite.name, id=plan.case.id, status=PASSED, file=str(plan.suite.path),
@@ -46,7 +45,7 @@ async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending
     history = plan.initial_messages()
     previous: Completion | None = None
     for turn in plan.turns:
-        problem = _add_tool_results(history, previous, turn)
+        problem = _add_tool_results(history, previous, turn, channel)
         if problem:
             result.turns.append(TurnResult(turn.index, list(history), plan.params, error=problem))
             break
@@ -55,7 +54,7 @@ async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending
         turn_result = TurnResult(turn.index, list(history), plan.params)
         result.turns.append(turn_result)
         try:
-            reply = await _play_turn(plan, turn, turn_result, history, meter, budgets, send, embed)
+            reply = await _play_turn(plan, turn, turn_result, history, meter, budgets, channel)
         except RequestFailed as e:
             turn_result.error = e.message
             break
@@ -65,7 +64,7 @@ async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending
         if reply is None:
             break
         history = list(turn_result.messages)
-        history.append(reply.as_message())
+        history.append(channel.provider.assistant_message(reply))
         previous = reply
     result.status = case_status(result)
     result.error = next((f"turn {t.index}: {t.error}" for t in result.turns if t.error), None)
@@ -74,10 +73,10 @@ async def run_conversation(plan: CasePlan, send: Send, repeat: int = 0, spending
 
 
 async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history: list[dict[str, Any]],
-                     meter: Meter, budgets: CaseBudgets, send: Send, embed: Embed | None = None,
-                     ) -> Completion | None:  # fmt: skip
+                     meter: Meter, budgets: CaseBudgets, channel: Channel) -> Completion | None:  # fmt: skip
     """Fit, check, send and evaluate one turn into `out`; None when its request was not sent."""
     over: list[str] = []
+    send, embed = channel.send, channel.embed
 
     async def summarize(messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         """The context summary: a real request, budgeted and costed like the turn's own."""
@@ -191,7 +190,8 @@ def case_status(result: CaseResult) -> str:
     return PASSED
 
 
-def _add_tool_results(history: list[dict[str, Any]], previous: Completion | None, turn: PlannedTurn) -> str | None:
+def _add_tool_results(history: list[dict[str, Any]], previous: Completion | None, turn: PlannedTurn,
+                      channel: Channel) -> str | None:  # fmt: skip
     """Answer the previous reply's tool calls with the turn's `tool_results`, or say what is missing."""
     calls = previous.tool_calls if previous else []
     if not calls:
@@ -202,6 +202,5 @@ def _add_tool_results(history: list[dict[str, Any]], previous: Completion | None
     if missing:
         return (f"the previous reply called {', '.join(missing)}; give the result of each call under "
                 f"`tool_results:` in turn {turn.index} so the conversation can continue")  # fmt: skip
-    for c in calls:
-        history.append({"role": "tool", "tool_call_id": c.id, "content": turn.tool_results[c.name]})
+    history.extend(channel.provider.tool_result_messages(calls, turn.tool_results))
     return None

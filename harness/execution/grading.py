@@ -8,7 +8,6 @@ suite budget ledgers, and adds its tokens and cost to the turn and the check.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,9 +15,7 @@ from harness.core.reply import Completion, Embeddings, Usage
 from harness.core.result import CheckResult, TurnResult
 from harness.metering.budgets import CaseBudgets, Projection, Spend
 from harness.metering.meter import Meter
-
-Send = Callable[[str, list[dict[str, Any]], dict[str, Any]], Awaitable[Completion]]
-Embed = Callable[[str, list[str]], Awaitable[Embeddings]]
+from harness.providers.pipeline import Embed, Send
 
 
 @dataclass

@@ -15,10 +15,11 @@ from typing import Any
 
 from harness.core.plan import CasePlan
 from harness.core.result import FAILED, PASSED, CaseResult
-from harness.execution.conversation import Send, run_conversation
+from harness.execution.conversation import run_conversation
+from harness.providers.pipeline import Channel
 
 
-async def run_repeats(plan: CasePlan, send: Send, on_repeat: Callable[[int], None] | None = None,
+async def run_repeats(plan: CasePlan, channel: Channel, on_repeat: Callable[[int], None] | None = None,
                       **options: Any) -> list[CaseResult]:  # fmt: skip
     """Play the case ``plan.repeats`` times in order; ``options`` go to ``run_conversation``.
 
@@ -29,7 +30,7 @@ async def run_repeats(plan: CasePlan, send: Send, on_repeat: Callable[[int], Non
     for repeat in range(plan.repeats):
         if on_repeat is not None:
             on_repeat(repeat)
-        result = await run_conversation(plan, send, repeat=repeat, **options)
+        result = await run_conversation(plan, channel, repeat=repeat, **options)
         results.append(finish(plan, result))
     return results
 

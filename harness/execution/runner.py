@@ -21,21 +21,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness.core.cassette_mode import CassetteMode
 from harness.core.errors import RequestFailed
 from harness.core.plan import CasePlan
 from harness.core.redaction import redact_case, redact_url
-from harness.core.reply import Completion, Embeddings
 from harness.core.result import ERROR, INTERRUPTED, SKIPPED, CaseResult, RunResult
 from harness.core.settings import RunSettings
-from harness.execution.conversation import Send
-from harness.execution.grading import Embed
 from harness.execution.interrupt import StopFlag, stop_on_signals
 from harness.execution.repeats import run_repeats, stamp, whole_case
 from harness.metering.budgets import Spending
-from harness.metering.tokens import count_text
-from harness.providers.chat import ClientSettings, ModelClient
-from harness.providers.ratelimit import RequestGate, request_tokens
-from harness.providers.retry import DEFAULT_TIMEOUT, retry_policy, with_retries
+from harness.providers.pipeline import Channel, RequestPipeline
 
 TICK_SECONDS = 0.2
 
@@ -70,82 +65,28 @@ async def execute(
     """
     observer = observer or RunObserver()
     concurrency = max(settings.concurrency, 1)
-    client_settings = ClientSettings(base_url=settings.base_url, api_key=api_key,
-                                     timeout=settings.timeout or DEFAULT_TIMEOUT, max_connections=concurrency)  # fmt: skip
-    transport = None
-    if settings.cassette_mode != "off":
-        import httpx2
-
-        from harness.providers.cassettes import CassetteTransport
-
-        limits = httpx2.Limits(max_connections=client_settings.max_connections)
-        transport = CassetteTransport(httpx2.AsyncHTTPTransport(limits=limits))
-    client = ModelClient(client_settings, transport)
-    paced = settings.cassette_mode != "replay"  # replaying sends nothing, so there is nothing to pace
-    gate = RequestGate.build(concurrency, settings.rpm if paced else None, settings.tpm if paced else None)
-    for suite in {id(p.suite): p.suite for p in plans}.values() if paced else ():
-        own = getattr(suite, "rate_limit", None) or {}
-        gate.add_suite(suite.name, own.get("rpm"), own.get("tpm"))
-    cases_running = asyncio.Semaphore(concurrency)
-    spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 
     def note_retry(attempt: int, error: RequestFailed, wait: float) -> None:
         observer.retry(attempt, error, wait)
         if on_retry:
             on_retry()
 
-    def sender(plan: CasePlan) -> Send:
-        policy, timeout = retry_policy(settings, plan.suite)
-        suite = plan.suite.name
-
-        async def attempt(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
-            tokens = request_tokens(model, messages, params) if gate.counts_tokens(suite) else 0
-            async with gate.admit(suite, tokens) as slot:
-                try:
-                    reply = await client.complete(model, messages, params, timeout)
-                except RequestFailed as e:
-                    slot.outcome = "rate_limited" if e.status == 429 else "failed"
-                    raise
-                slot.outcome = "ok"
-                return reply
-
-        async def send(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
-            return await with_retries(lambda: attempt(model, messages, params), policy, note_retry)
-
-        return send
-
-    def embedder(plan: CasePlan) -> Embed:
-        """Embeddings requests (the `similar` check) through the same gate and retry layer as chat requests."""
-        policy, timeout = retry_policy(settings, plan.suite)
-        suite = plan.suite.name
-
-        async def attempt(model: str, inputs: list[str]) -> Embeddings:
-            tokens = sum(count_text(text, model) for text in inputs) if gate.counts_tokens(suite) else 0
-            async with gate.admit(suite, tokens) as slot:
-                try:
-                    result = await client.embed(model, inputs, timeout)
-                except RequestFailed as e:
-                    slot.outcome = "rate_limited" if e.status == 429 else "failed"
-                    raise
-                slot.outcome = "ok"
-                return result
-
-        async def embed(model: str, inputs: list[str]) -> Embeddings:
-            return await with_retries(lambda: attempt(model, inputs), policy, note_retry)
-
-        return embed
+    pipeline = RequestPipeline(settings, api_key, {id(p.suite): p.suite for p in plans}.values(), note_retry)
+    gate = pipeline.gate
+    cases_running = asyncio.Semaphore(concurrency)
+    spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 
     async def one(plan: CasePlan) -> list[CaseResult]:
         """One case, all its repeats in order (harness/repeats.py); one result per repeat."""
         async with cases_running:
-            send, embed = sender(plan), embedder(plan)
             try:
+                channel = pipeline.channel(plan)
                 if skip := spending.skip_reason(plan):
                     results = whole_case(plan, SKIPPED, reason=skip)
-                elif settings.cassette_mode == "off":
-                    results = await run_repeats(plan, send, spending=spending, embed=embed)
+                elif settings.cassette_mode is CassetteMode.OFF:
+                    results = await run_repeats(plan, channel, spending=spending)
                 else:
-                    results = await _with_cassette(plan, settings, api_key, send, spending, embed)
+                    results = await _with_cassette(plan, settings, api_key, channel, spending)
             except Exception as e:  # a bug in one case must not lose the run  # noqa: BLE001
                 message = f"internal error: {type(e).__name__}: {e}"
                 results = whole_case(plan, ERROR, error=message)
@@ -171,7 +112,7 @@ async def execute(
         for t in [*tasks, tick_task]:
             t.cancel()
         await asyncio.gather(*tasks, tick_task, return_exceptions=True)
-        await client.aclose()
+        await pipeline.aclose()
     why = f"interrupted by {stop.name} before it finished" if stop and stop.is_set else "interrupted before it finished"
     return [result for plan, task in zip(plans, tasks) for result in _outcome(task, plan, why)]
 
@@ -199,9 +140,10 @@ def _outcome(task: asyncio.Task[list[CaseResult]], plan: CasePlan, why: str) -> 
     return whole_case(plan, INTERRUPTED, error=why)
 
 
-async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, send: Any,
-                         spending: Spending | None = None, embed: Embed | None = None) -> list[CaseResult]:  # fmt: skip
+async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, channel: Channel,
+                         spending: Spending | None = None) -> list[CaseResult]:  # fmt: skip
     """Run one case (every repeat) inside its own cassette; a cassette problem makes it an error, never a crash."""
+    # vcrpy loads only when cassettes are in use (start-up time of `--cassettes off` and of the commands).
     from harness.providers import cassettes
 
     root = Path(settings.cassette_dir)
@@ -210,13 +152,9 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
         cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
                                           root=root, suite_file=Path(plan.suite.path))  # fmt: skip
     except cassettes.CassetteFileError as e:
-        message = str(e)
-        return whole_case(plan, ERROR, error=message)
-    token = cassettes.current.set(cassette)
-    try:
-        results = await run_repeats(plan, send, lambda k: setattr(cassette, "repeat", k), spending=spending, embed=embed)
-    finally:
-        cassettes.current.reset(token)
+        return whole_case(plan, ERROR, error=str(e))
+    with cassette.active():
+        results = await run_repeats(plan, channel, cassette.start_repeat, spending=spending)
     try:
         cassette.save(case_completed=all(r.status != ERROR for r in results))
     except cassettes.CassetteFileError as e:
@@ -233,7 +171,7 @@ def rerecord_command(plan: CasePlan, settings: RunSettings) -> str:
     api.openai.com, and says how to point it at another server instead.
     """
     words = ["harness", "run", str(plan.suite.path), "--case", _literal_pattern(plan.case.id),
-             "--cassettes", "record-missing"]  # fmt: skip
+             "--cassettes", CassetteMode.RECORD_MISSING.value]  # fmt: skip
     if settings.model:
         words += ["--model", settings.model]
     if settings.repeat:

@@ -9,12 +9,14 @@ with vcrpy's format, matching, record modes and persister hooks.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import json
 import re
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,12 @@ from vcr.matchers import method, path, requests_match
 from vcr.record_mode import RecordMode
 from vcr.request import Request as VcrRequest
 
+from harness.core.cassette_mode import CassetteMode
+from harness.providers.base import REPLAYED_LATENCY_HEADER
 from harness.providers.cassette_files import CassetteFileError, ReadableYaml, SafePersister, body_json, json_body
-from harness.providers.chat import REPLAYED_LATENCY_HEADER
 
-MODES = {"replay": RecordMode.NONE, "record-missing": RecordMode.NEW_EPISODES, "record": RecordMode.ALL}
+MODES = {CassetteMode.REPLAY: RecordMode.NONE, CassetteMode.RECORD_MISSING: RecordMode.NEW_EPISODES,
+         CassetteMode.RECORD: RecordMode.ALL}
 MATCH_ON = (method, path, json_body)
 TRANSIENT = {408, 409, 429}
 VOLATILE_FIELDS = ("id", "created", "system_fingerprint", "usage.prompt_tokens_details", "usage.completion_tokens_details")
@@ -82,7 +86,7 @@ class CaseCassette:
     """One case's cassette and what this run did with it."""
 
     path: Path
-    mode: str
+    mode: CassetteMode
     rerecord_hint: str
     api_key: str | None = None
     root: Path | None = None  # the --cassette-dir this path is under
@@ -109,6 +113,19 @@ class CaseCassette:
     def exists(self) -> bool:
         return self.loaded > 0
 
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Route this task's requests through this cassette (the transport finds it through ``current``)."""
+        token = current.set(self)
+        try:
+            yield
+        finally:
+            current.reset(token)
+
+    def start_repeat(self, repeat: int) -> None:
+        """Repeat ``repeat`` (0-based) is about to play, so a miss can say which recording is missing."""
+        self.repeat = repeat
+
     def play(self, request: VcrRequest) -> dict[str, Any] | None:
         if self.cassette.can_play_response_for(request):
             return self.cassette.play_response(request)
@@ -121,7 +138,7 @@ class CaseCassette:
         conversation continues with exactly what the cassette holds (a reused
         tool-call id, say) and replays the same way.
         """
-        if self.mode == "record":
+        if self.mode is CassetteMode.RECORD:
             for old_request, old_response in self.cassette.data[: self.loaded]:
                 if requests_match(request, old_request, MATCH_ON) and _same_reply(old_response, response):
                     request, response = old_request, old_response  # no churn, not even the server's port
@@ -174,15 +191,15 @@ class CaseCassette:
 
     def save(self, case_completed: bool) -> bool:
         """Write the cassette if recording changed it; never in replay. Returns whether it wrote."""
-        if self.mode == "replay":
+        if self.mode is CassetteMode.REPLAY:
             return False
         # A case that stopped part-way did not replay its later interactions: keep them.
         self.cassette.drop_unused_requests = case_completed
         before = self.cassette.dirty
         unused = len(self.cassette._played_interactions) < self.loaded  # noqa: SLF001 (vcrpy's own bookkeeping)
-        if not before and not (case_completed and unused and self.mode == "record-missing"):
+        if not before and not (case_completed and unused and self.mode is CassetteMode.RECORD_MISSING):
             return False
-        self.cassette._save(force=self.mode == "record")  # noqa: SLF001 (vcrpy's save honours modes and drop_unused)
+        self.cassette._save(force=self.mode is CassetteMode.RECORD)  # noqa: SLF001 (vcrpy's save honours modes and drop_unused)
         return True
 
 

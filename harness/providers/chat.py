@@ -1,4 +1,4 @@
-"""The one seam to the model: a chat request in, a ``Completion`` out.
+"""The Chat Completions provider: a chat request in, a ``Completion`` out.
 
 Requests go through the official ``openai`` SDK. The SDK's own retries are
 off (``max_retries=0``): the harness retries in exactly one layer
@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from harness.core.errors import RequestFailed
 from harness.core.redaction import redact
 from harness.core.reply import Completion, Embeddings, ToolCall, Usage
+from harness.providers.base import REPLAYED_LATENCY_HEADER, ProviderSettings, WrapTransport
+from harness.providers.sdk_errors import request_failure
 
-# Header the cassette transport adds on replay, carrying the recorded latency.
-REPLAYED_LATENCY_HEADER = "x-harness-recorded-latency-ms"
 PLACEHOLDER_KEY = "sk-harness-no-key"
 
 
@@ -26,53 +25,17 @@ PLACEHOLDER_KEY = "sk-harness-no-key"
 
 
 
-def base_url_problem(url: str, source: str = "--base-url") -> str | None:
-    """What is wrong with a base URL, with the fix; None when it has an http(s) scheme and a host.
+class ChatCompletionsProvider:
+    """Chat Completions (``/v1/chat/completions``) through one ``AsyncOpenAI`` client shared by all cases."""
 
-    Checked before anything is sent: without a scheme httpx fails every request with
-    UnsupportedProtocol, one case at a time. ``source`` names where the URL came from.
-    """
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    if "://" not in url:
-        host = urlsplit("//" + url).hostname or ""
-        try:
-            local = host == "localhost" or bool(ipaddress.ip_address(host))
-        except ValueError:
-            local = False
-        return f"{source} {url!r} has no scheme; did you mean {'http' if local else 'https'}://{url}?"
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"{source} {url!r} must start with http:// or https://"
-    try:
-        parts.port  # noqa: B018 (raises on a port that is not a number in range)
-    except ValueError:
-        return f"{source} {url!r} has an invalid port"
-    if not parts.hostname:
-        return f"{source} {url!r} has no host; e.g. http://127.0.0.1:8080/v1"
-    return None
-
-
-@dataclass
-class ClientSettings:
-    base_url: str | None = None
-    api_key: str | None = None
-    timeout: float = 60.0
-    max_connections: int = 64
-
-
-class ModelClient:
-    """An ``AsyncOpenAI`` client shared by all cases, over an optional custom transport."""
-
-    def __init__(self, settings: ClientSettings, transport: Any = None):
+    def __init__(self, settings: ProviderSettings, wrap_transport: WrapTransport | None = None):
         import httpx2
         from openai import AsyncOpenAI
 
         self.settings = settings
         limits = httpx2.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections)
         http_client = httpx2.AsyncClient(
-            transport=transport or httpx2.AsyncHTTPTransport(limits=limits),
+            transport=(wrap_transport or _same)(httpx2.AsyncHTTPTransport(limits=limits)),
             timeout=httpx2.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
             limits=limits,
         )
@@ -116,7 +79,7 @@ class ModelClient:
             )
             body = raw.http_response.content
         except (openai.OpenAIError, asyncio.TimeoutError) as e:
-            raise _request_failure(e, timeout) from None
+            raise request_failure(e, timeout) from None
         latency_ms = (time.perf_counter() - started) * 1000
         recorded = raw.headers.get(REPLAYED_LATENCY_HEADER)
         if recorded is not None:
@@ -141,7 +104,7 @@ class ModelClient:
             )
             body = raw.http_response.content
         except (openai.OpenAIError, asyncio.TimeoutError) as e:
-            raise self._redacted(_request_failure(e, timeout)) from None
+            raise self._redacted(request_failure(e, timeout)) from None
         return parse_embeddings(body, len(inputs))
 
     def _redacted(self, failure: RequestFailed) -> RequestFailed:
@@ -150,96 +113,31 @@ class ModelClient:
         failure.args = (failure.message,)
         return failure
 
+    @staticmethod
+    def assistant_message(reply: Completion) -> dict[str, Any]:
+        """The assistant message to append to the history before the next turn."""
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.tool_calls:
+            # null content beside tool_calls is valid for OpenAI but rejected by some
+            # compatible servers (llama.cpp answers 500); an empty string works everywhere.
+            message["content"] = reply.content or ""
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in reply.tool_calls
+            ]
+        return message
+
+    @staticmethod
+    def tool_result_messages(calls: list[ToolCall], results: dict[str, str]) -> list[dict[str, Any]]:
+        """One `tool` message per call, answering it by its id."""
+        return [{"role": "tool", "tool_call_id": c.id, "content": results[c.name]} for c in calls]
+
     async def aclose(self) -> None:
         await self._openai.close()
 
 
-def _request_failure(e: BaseException, timeout: float) -> RequestFailed:
-    """Classify an SDK exception (or our own wait_for timeout) for the retry layer."""
-    import openai
-
-    if isinstance(e, openai.APIStatusError):
-        return _status_failure(e)
-    if isinstance(e, (openai.APITimeoutError, asyncio.TimeoutError)):
-        return RequestFailed(f"request timed out after {timeout:g} s", retryable=True)
-    if isinstance(e, openai.APIConnectionError):
-        return _connection_failure(e)
-    return RequestFailed(str(e), retryable=False)  # e.g. a cassette miss in replay: permanent, with its own message
-
-
-BASE_URL_HINT = "check --base-url (OpenAI-compatible servers usually end in /v1)"
-BODY_SNIPPET_CHARS = 200
-
-
-def _status_failure(e: Any) -> RequestFailed:
-    status = e.status_code
-    message = _error_message(e)
-    retry_after = _retry_after(e.response.headers) if e.response is not None else None
-    transient = status in (408, 409, 429) or status >= 500
-    return RequestFailed(f"HTTP {status}: {message}", retryable=transient, status=status, retry_after=retry_after)
-
-
-def _error_message(e: Any) -> str:
-    """The server's own message for an OpenAI-shaped error body; for any other body (a proxy's
-    HTML page, a framework's `{"detail": "Not Found"}`), a snippet of it and the request's method and
-    path, which usually show what is wrong: the wrong server or a base URL without /v1."""
-    body = getattr(e, "body", None)
-    message = _openai_message(body)
-    request = getattr(getattr(e, "response", None), "request", None)
-    endpoint = _endpoint(request, with_host=False)
-    path = request.url.path if request is not None else ""
-    if message is not None and not (e.status_code == 404 and "/v1/" not in path):
-        return message
-    if message is None:
-        text = json.dumps(body, ensure_ascii=False) if isinstance(body, (dict, list)) else str(body or "")
-        text = " ".join(text.split())
-        message = (text if len(text) <= BODY_SNIPPET_CHARS else text[: BODY_SNIPPET_CHARS - 3] + "...") or "empty body"
-    if endpoint:
-        message += f" ({endpoint})"
-    return f"{message}; {BASE_URL_HINT}" if e.status_code == 404 else message
-
-
-def _openai_message(body: Any) -> str | None:
-    """`{"error": {"message": ...}}`, `{"error": "..."}` or `{"message": ...}`; None for any other body."""
-    if not isinstance(body, dict):
-        return None
-    inner = body.get("error", body)
-    if isinstance(inner, dict) and inner.get("message"):
-        return str(inner["message"])
-    if isinstance(inner, str) and inner:
-        return inner
-    return None
-
-
-def _endpoint(request: Any, with_host: bool = True) -> str:
-    """`POST http://host:port/path` (or `POST /path`) of an httpx request; never a query string or user info."""
-    try:
-        url = request.url
-        where = f"{url.scheme}://{url.host}{f':{url.port}' if url.port else ''}" if with_host else ""
-        return f"{request.method} {where}{url.path}"
-    except Exception:  # noqa: BLE001 (no request, or an unexpected object: say nothing rather than fail)
-        return ""
-
-
-def _connection_failure(e: Any) -> RequestFailed:
-    """A request that never got a response; names the server it tried, so a wrong host or port shows."""
-    cause = e.__cause__ or e
-    endpoint = _endpoint(getattr(e, "request", None))
-    detail = f"{type(cause).__name__}: {cause}".rstrip(": ")
-    return RequestFailed(f"connection failed ({endpoint}): {detail}" if endpoint else f"connection failed: {detail}",
-                         retryable=True)  # fmt: skip
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds the server asked us to wait, from retry-after-ms or Retry-After."""
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        if headers.get("retry-after"):
-            return float(headers["retry-after"])
-    except (TypeError, ValueError):
-        return None
-    return None
+def _same(transport: Any) -> Any:
+    return transport
 
 
 def parse_completion(body: bytes, latency_ms: float) -> Completion:

@@ -9,28 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.core.locations import Loc
 from harness.core.problems import Problem, SuiteError
-from harness.core.suite import Suite
-from harness.core.yaml_positions import Loc, PosDict, YamlSyntaxError, load_yaml
+from harness.core.suite import SKIPPED_DIRS, Suite
+from harness.core.yaml_positions import PosDict, YamlSyntaxError, load_yaml
 from harness.suites.schema import SuiteValidator, duplicate_keys
-
-SKIPPED_DIRS = {"cassettes", "reports", "node_modules", "__pycache__"}
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def discover(paths: list[str | Path]) -> tuple[list[Path], list[Problem]]:

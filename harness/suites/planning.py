@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from harness.core.locations import Loc
 from harness.core.plan import CasePlan, PlannedTurn
 from harness.core.policy import CasePolicy, unreachable
 from harness.core.problems import Problem, SuiteError
 from harness.core.suite import Case, Check, Suite
-from harness.core.yaml_positions import Loc
 from harness.metering.budgets import COST_KEY
 from harness.metering.meter import Meter
 from harness.suites.loading import load_suites_partially

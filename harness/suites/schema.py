@@ -13,11 +13,12 @@ from typing import Any
 from harness import assertions
 from harness.assertions.custom import resolve_function
 from harness.assertions.graded import missing_model
+from harness.core.locations import Loc
 from harness.core.policy import CHECK_OPTIONS, parse_check_option, parse_setting, unreachable
 from harness.core.problems import Problem, did_you_mean
 from harness.core.specs import Budget, ContextSpec, GraderSpec
 from harness.core.suite import Case, Check, Message, Suite, Turn
-from harness.core.yaml_positions import Loc, PosDict, PosList, to_plain
+from harness.core.yaml_positions import PosDict, PosList, to_plain
 from harness.metering.budgets import BUDGET_KEYS, validate_budget_value
 from harness.metering.meter import STRATEGIES
 from harness.metering.pricing import PriceFileError, PriceTable

@@ -1,0 +1,107 @@
+"""From what a front door was asked to the settings of a run: one path for the CLI and the pytest plugin.
+
+Precedence, lowest first: the defaults (``RunSettings``), the environment
+(``OPENAI_BASE_URL``, ``OPENAI_API_KEY``), the run being resumed (its run.json),
+then the flags. A suite's own `retry:` and `rate_limit:` blocks apply per suite
+at run time (``harness.providers.retry.retry_policy``, the request gate).
+Every problem is found here, before anything loads or is sent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from harness.core.cassette_mode import CassetteMode
+from harness.core.settings import DEFAULT_CASSETTE_DIR, DEFAULT_CONCURRENCY, RunSettings
+from harness.providers.base_url import base_url_problem
+
+
+@dataclass
+class RunOptions:
+    """What a front door was asked for; None means "not given", so a default or the saved run applies."""
+
+    paths: list[str] = field(default_factory=list)
+    model: str | None = None
+    base_url: str | None = None
+    concurrency: int | None = None
+    cassettes: str | None = None
+    cassette_dir: str | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    retry_base_delay: float | None = None
+    cases: list[str] = field(default_factory=list)
+    repeat: int | None = None
+    # How this front door spells its flags, so a message names the one the user typed.
+    base_url_flag: str = "--base-url"
+    cassettes_flag: str = "--cassettes"
+
+
+class SetupProblems(Exception):
+    """Everything wrong with the options and the environment; the front door prints them all (exit 2)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class RunSetup:
+    """The resolved settings and the key, which is kept apart so it can never be saved with them."""
+
+    settings: RunSettings
+    api_key: str | None
+
+
+# Keys of a saved run.json that a resumed run takes unless a flag gives them (its own names where they differ).
+_SAVED = {"paths": "paths", "model": "model", "base_url": "base_url", "concurrency": "concurrency",
+          "cassettes": "cassettes", "cassette_dir": "cassette_dir", "timeout": "timeout",
+          "max_retries": "max_retries", "rpm": "rpm", "tpm": "tpm", "retry_base_delay": "retry_base_delay",
+          "cases": "cases", "repeat": "repeat"}  # fmt: skip
+
+
+def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
+                saved: Mapping[str, Any] | None = None) -> RunSetup:  # fmt: skip
+    """The run's settings from ``options`` over ``saved`` (a resumed run's run.json) over the environment.
+
+    Raises SetupProblems listing every problem: a base URL that cannot work, or a cassette mode that
+    sends requests with neither a key nor a base URL to send them to.
+    """
+    environ = os.environ if environ is None else environ
+    given = {f.name: getattr(options, f.name) for f in fields(options)}
+    for key, saved_key in _SAVED.items() if saved else ():
+        if given[key] in (None, []):
+            given[key] = saved.get(saved_key)
+    base_url_source = options.base_url_flag if options.base_url else "the resumed run" if given["base_url"] else None
+    if not given["base_url"] and environ.get("OPENAI_BASE_URL"):
+        given["base_url"], base_url_source = environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL"
+    api_key = environ.get("OPENAI_API_KEY") or None
+    problems: list[str] = []
+    if given["base_url"] and (problem := base_url_problem(given["base_url"], base_url_source or "the base URL")):
+        problems.append(problem)
+    mode = CassetteMode(given["cassettes"] or CassetteMode.REPLAY)
+    if mode.sends and not given["base_url"] and not api_key:
+        problems.append(f"{options.cassettes_flag} {mode} sends requests: set OPENAI_API_KEY (for api.openai.com) "
+                        f"or {options.base_url_flag} for another server")  # fmt: skip
+    if problems:
+        raise SetupProblems(problems)
+    settings = RunSettings(
+        paths=[str(p) for p in given["paths"] or []],
+        model=given["model"],
+        base_url=given["base_url"] or None,
+        concurrency=given["concurrency"] or DEFAULT_CONCURRENCY,
+        cassette_mode=mode,
+        cassette_dir=given["cassette_dir"] or DEFAULT_CASSETTE_DIR,
+        timeout=given["timeout"],
+        max_retries=given["max_retries"],
+        rpm=given["rpm"],
+        tpm=given["tpm"],
+        retry_base_delay=given["retry_base_delay"],
+        cases=[str(c) for c in given["cases"] or []],
+        repeat=given["repeat"],
+    )
+    return RunSetup(settings, api_key)

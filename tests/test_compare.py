@@ -1,4 +1,4 @@
-"""harness/compare.py and `harness compare` / `harness run --baseline`, end to end against the fake server."""
+"""harness/results/compare.py and `harness compare` / `harness run --baseline`, end to end against the fake server."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import pytest
 from harness.core.reply import Completion, Usage
 from harness.core.result import CaseResult, TurnResult, case_to_dict
 from harness.core.settings import RunSettings
-from harness.execution.journal import RunFolder, RunFolderError, read_journal
+from harness.execution.journal import Journal, RunFolder, RunFolderError, read_journal
 
 
 def case(i: int, status: str = "passed") -> CaseResult:
@@ -63,7 +63,6 @@ def test_a_garbled_middle_line_is_skipped_with_a_warning(tmp_path, capsys):
 
 def test_a_journal_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_path, capsys):
     folder = RunFolder(tmp_path)
-    journal = folder.start({})
 
     class Full:
         def write(self, _):
@@ -72,7 +71,7 @@ def test_a_journal_that_cannot_be_written_warns_once_and_the_run_goes_on(tmp_pat
         def close(self):
             pass
 
-    journal._handle = Full()
+    journal = Journal(folder.journal_path, Full())  # the disk fills up after the journal was opened
     journal.append(case(1))
     journal.append(case(2))
     err = capsys.readouterr().err

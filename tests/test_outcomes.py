@@ -1,4 +1,4 @@
-"""harness/outcomes.py and harness/policy.py: pass_if over repeats, flaky cases, gates, and the YAML that sets them."""
+"""harness/core/outcomes.py and harness/core/policy.py: pass_if over repeats, flaky cases, gates, and their YAML."""
 
 from __future__ import annotations
 

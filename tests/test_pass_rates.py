@@ -1,4 +1,4 @@
-"""`harness compare` on repeated runs: a drop is a regression only when it is significant (harness/pass_rates.py)."""
+"""`harness compare` on repeated runs: a drop is a regression only if significant (harness/results/pass_rates.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""harness/repeats.py end to end: repeats recorded and replayed in order, pass rates, flaky cases, scores."""
+"""harness/execution/repeats.py end to end: repeats recorded and replayed in order, pass rates, flaky cases, scores."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""harness/client.py: what a failed request says, against real HTTP servers that are not OpenAI-shaped."""
+"""harness/providers/chat.py and sdk_errors.py: what a failed request says, against real HTTP servers that are not OpenAI-shaped."""
 
 from __future__ import annotations
 

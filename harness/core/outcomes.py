@@ -13,12 +13,24 @@ the pytest plugin, compare and every report agree.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from harness.core.policy import CasePolicy
 from harness.core.statuses import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED
 
-if TYPE_CHECKING:  # annotations only: the result model aggregates with these functions
-    from harness.core.result import CaseResult
+
+class CaseResult(Protocol):
+    """What these functions read of a case result (harness.core.result.CaseResult), named here so the
+    result model can aggregate with them without the two modules importing each other."""
+
+    suite: str
+    id: str
+    status: str
+    repeat: int
+    score: float | None
+    policy: CasePolicy
+    turns: list[Any]
+
 
 EVALUATED = (PASSED, FAILED, ERROR)
 

@@ -12,6 +12,8 @@ choose special behaviour, so each test states what it wants in the suite itself:
     [[error:STATUS]]      an error response with that HTTP status
     [[echo_key]]          a 401 whose message echoes the Authorization key, as real servers do
     [[sleep:MS]]          wait MS milliseconds before answering
+    [[pad:K]]             append 0 to K words to the reply (the request's number modulo K + 1): replies
+                          whose length varies from request to request, as a real model's do
 
 Directives in the system message apply too (the user's win), so a test can
 edit a system prompt and see the reply change. Without a directive the reply
@@ -210,6 +212,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             content: str | None = directives.get("reply", _grade(graded) if graded is not None else f"echo: {visible}")
             if server.nondeterministic:
                 content = f"{content} #{random.randint(1, 3)}"
+            if "pad" in directives and content is not None:
+                content = " ".join([content] + ["more"] * (n % (int(directives["pad"] or 1) + 1)))
             finish, tool_calls, refusal = "stop", [], None
             if "length" in directives:
                 limit = body.get("max_tokens") or body.get("max_completion_tokens") or 3

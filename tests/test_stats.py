@@ -78,3 +78,24 @@ def test_difference_interval_contains_observed_difference():
     assert d.low < -0.4 < d.high < 0
     same = newcombe_difference(10, 20, 10, 20)
     assert same.low < 0 < same.high
+
+
+@pytest.mark.parametrize(("p", "df", "published"), [
+    (0.95, 1, 6.3138), (0.95, 2, 2.9200), (0.975, 2, 4.3027), (0.95, 4, 2.1318), (0.95, 10, 1.8125),
+    (0.975, 30, 2.0423), (0.99, 5, 3.3649), (0.95, 1e7, 1.6449), (0.05, 4, -2.1318),
+])  # fmt: skip
+def test_student_t_quantile_matches_published_tables(p, df, published):
+    from harness.results.stats import student_t_quantile
+
+    assert student_t_quantile(p, df) == pytest.approx(published, abs=5e-5)
+
+
+def test_student_t_handles_welch_fractional_degrees_of_freedom():
+    from harness.results.stats import student_t_cdf, student_t_quantile
+
+    t = student_t_quantile(0.95, 4.5)
+    assert student_t_quantile(0.95, 5) < t < student_t_quantile(0.95, 4)
+    assert student_t_cdf(t, 4.5) == pytest.approx(0.95, abs=1e-10)
+    assert student_t_cdf(0.0, 3) == 0.5
+    with pytest.raises(ValueError):
+        student_t_quantile(1.0, 3)

@@ -185,7 +185,18 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
                         help="tolerate regressions while the pass rate drops by at most PCT percentage points")  # fmt: skip
     parser.add_argument("--alpha", type=_significance, metavar="P",
                         help="with repeats in both runs, a case regressed only when its drop in pass rate is "
-                             "significant at this level (one-sided Fisher exact test; default 0.05)")  # fmt: skip
+                             "significant at this level (one-sided Fisher exact test; default 0.05), and a usage "
+                             "limit fails only when the increase's one-sided 1-P lower confidence bound is above it")  # fmt: skip
+    usage = ("; per suite and for the whole run, over the cases evaluated in both runs; overrides a suite's `gate:` "
+             "(repeatable)")  # fmt: skip
+    parser.add_argument("--max-cost-increase", action="append", metavar="PCT",
+                        help="fail when cost grows more than PCT percent above base" + usage)  # fmt: skip
+    parser.add_argument("--max-token-increase", action="append", metavar="[KIND=]PCT",
+                        help="fail when tokens grow more than PCT percent above base; KIND is prompt, completion or "
+                             "total (the default), e.g. completion=20 or prompt=10,total=15" + usage)  # fmt: skip
+    parser.add_argument("--max-latency-increase", action="append", metavar="[STAT=]PCT",
+                        help="fail when per-turn latency grows more than PCT percent above base; STAT is median or "
+                             "p95 (both by default), e.g. p95=50" + usage)  # fmt: skip
 
 
 def _non_negative_float(text: str) -> float:

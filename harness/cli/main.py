@@ -60,14 +60,30 @@ def _print_problems(error, sends: bool = False) -> None:
 
 
 GATE_OPTIONS = {"allow_regressions": "--allow-regressions", "max_pass_rate_drop": "--max-pass-rate-drop",
-                "alpha": "--alpha"}  # fmt: skip
+                "alpha": "--alpha", "max_cost_increase": "--max-cost-increase",
+                "max_token_increase": "--max-token-increase", "max_latency_increase": "--max-latency-increase"}  # fmt: skip
 DEFAULT_ALPHA = 0.05
 
 
 def _flag_problems(args: argparse.Namespace) -> list[str]:
-    """Flags of `harness run` that cannot work together, found before anything loads."""
-    return [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
-            for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
+    """Flags of `harness run` that cannot work together or cannot be read, found before anything loads."""
+    problems = [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
+                for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
+    return problems + _usage_limits(args)[1]
+
+
+def _usage_limits(args: argparse.Namespace) -> tuple[dict[str, float], list[str]]:
+    """--max-cost-increase, --max-token-increase and --max-latency-increase as metric -> percent, and every problem."""
+    from harness.core.usage_limits import LIMIT_KEYS, parse_flag
+
+    limits: dict[str, float] = {}
+    problems: list[str] = []
+    for key in LIMIT_KEYS:
+        if getattr(args, key, None):
+            found, bad = parse_flag(key, getattr(args, key))
+            limits.update(found)
+            problems += bad
+    return limits, problems
 
 
 # With --resume these come from DIR/run.json; changing them would change what runs.
@@ -237,7 +253,8 @@ def _compare(base, head, base_name: str, head_name: str, out: Path, args: argpar
     from harness.results.compare import Gate, compare_runs
 
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
-    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop, alpha=alpha)
+    gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop, alpha=alpha,
+                usage_limits=_usage_limits(args)[0])  # fmt: skip
     try:
         check_output_dir(out, COMPARE_FILES)
         with gc_paused():
@@ -255,6 +272,10 @@ def _compare(base, head, base_name: str, head_name: str, out: Path, args: argpar
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    if problems := _usage_limits(args)[1]:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     base = _load_result(args.base, "BASE")
     head = _load_result(args.head, "HEAD")
     if base is False or head is False:

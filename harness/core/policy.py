@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.core.usage_limits import limits_from_dict
+
 PASS_IF_WORDS = ("all", "majority")
 PASS_IF_KEYS = ("at_least",)
 MAX_REPEAT = 1000
@@ -57,6 +59,9 @@ class CasePolicy:
     threshold: float | None = None  # weighted share of passed checks a repeat needs (None: every check)
     allow_fail: bool = False  # a known-bad case: its failure is reported but does not fail the run
     min_pass_rate: float | None = None  # the suite's gate: share of its cases that must pass
+    # The suite's `gate:` limits on the growth of cost, tokens and latency against a base run (metric -> percent),
+    # carried like min_pass_rate so `harness compare` of two results files knows the policy without the suites.
+    usage_limits: dict[str, float] | None = None
 
     @property
     def rule(self) -> PassPolicy:
@@ -75,7 +80,7 @@ class CasePolicy:
         rule = case.get("pass_if") or suite.get("pass_if") or PassPolicy()
         return cls(repeats=case.get("repeat", suite.get("repeat", 1)), pass_if=rule.to_json(),
                    threshold=case.get("threshold", suite.get("threshold")), allow_fail=case.get("allow_fail", False),
-                   min_pass_rate=suite.get("min_pass_rate"))  # fmt: skip
+                   min_pass_rate=suite.get("min_pass_rate"), usage_limits=suite.get("gate") or None)  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: Any) -> CasePolicy:
@@ -83,7 +88,7 @@ class CasePolicy:
         if not isinstance(data, dict):
             return DEFAULT_POLICY
         known = {k: data[k] for k in ("repeats", "pass_if", "threshold", "allow_fail", "min_pass_rate") if k in data}
-        return cls(**known)
+        return cls(**known, usage_limits=limits_from_dict(data.get("usage_limits")) or None)
 
 
 DEFAULT_POLICY = CasePolicy()

@@ -257,6 +257,8 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
                 del check["weight"], check["metric"]
     if case.policy.is_default:  # written only when the case repeats, sets pass_if/threshold/allow_fail or a gate
         del data["policy"]
+    elif case.policy.usage_limits is None:  # written only when the suite has a `gate:` block
+        del data["policy"]["usage_limits"]
     data["usage"] = asdict(case.usage)
     data["cost_usd"] = case.cost_usd
     return data

@@ -145,12 +145,15 @@ def render_compare_html(comparison: Comparison, title: str = "prompt-harness dif
         _metric_row("cost", t.cost_usd, "cost"),
         _metric_row("duration", t.duration_ms, "ms"),
     ]
+    from harness.report.usage_text import html_context  # imported here: it formats with this module's fmt_*
+
     template = environment().get_template("diff.html")
     return template.render(
         title=title,
         version=__version__,
         cmp=comparison,
         rows=rows,
+        usage_rows=html_context(comparison.usage),
         counts=[(c, t.counts.get(c, 0)) for c in CHANGE_ORDER],
         base_models=run_models(comparison.base),
         head_models=run_models(comparison.head),

@@ -17,6 +17,7 @@ from harness.core.result import ERROR, FAILED, PASSED, CaseResult, RunResult
 from harness.report.html import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, run_models
 from harness.report.outcome_text import RunView, outcome_text, policy_text, tolerated_text
 from harness.report.payload import short
+from harness.report.usage_text import markdown_lines
 from harness.results.compare import (  # fmt: skip
     CHANGE_ORDER,
     FIXED,
@@ -211,6 +212,7 @@ def compare_summary(cmp: Comparison, limit: int = LIMIT) -> str:
     head = [f"### {icon} prompt-harness compare: {t.counts[REGRESSED]} regressed, {t.counts[FIXED]} fixed, "
             f"{t.counts[STILL_FAILING]} still failing", ""]  # fmt: skip
     head.append("Gate passed." if cmp.verdict.ok else "**Gate failed:** " + "; ".join(cmp.verdict.reasons) + ".")
+    head += markdown_lines(cmp.usage, md_text)  # the cost, token and latency limits, right under the verdict
     head += [
         "",
         f"Base `{md_text(cmp.base_name, 120)}` \u2192 head `{md_text(cmp.head_name, 120)}`: {counts or 'no cases'}. "

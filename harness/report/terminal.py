@@ -8,6 +8,7 @@ from typing import TextIO
 
 from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
 from harness.report.outcome_text import RunView, policy_text
+from harness.report.usage_text import terminal_lines
 from harness.results.compare import CHANGE_ORDER, UNCHANGED, Comparison
 
 COLOURS = {PASSED: "32", FAILED: "31", ERROR: "35", SKIPPED: "33", INTERRUPTED: "33"}
@@ -160,6 +161,7 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
     for r in cmp.suites:
         lines.append(f"suite {r.suite}: pass rate {r.base.describe()} -> {r.head.describe()}, change "
                      f"{r.describe_delta()} (runs of every repeat; 95% intervals)")  # fmt: skip
+    lines += terminal_lines(cmp.usage, lambda text, ok: paint(text, {True: PASSED, False: FAILED}.get(ok, SKIPPED), colour))
     if cmp.verdict.ok:
         lines.append(paint("gate passed", PASSED, colour))
     else:

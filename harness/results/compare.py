@@ -23,6 +23,7 @@ from harness.core.outcomes import case_outcome, group_repeats
 from harness.core.result import ERROR, FAILED, PASSED, CaseResult, CheckResult, RunResult, Summary
 from harness.results.pass_rates import CaseStats, SuiteRate, suite_rates
 from harness.results.transcript import Entry, reply_text, turn_inputs
+from harness.results.usage_gate import UsageGate, usage_gate
 
 REGRESSED = "regressed"
 FIXED = "fixed"
@@ -209,6 +210,9 @@ class Gate:
     allow_regressions: int | None = None
     max_pass_rate_drop: float | None = None  # percentage points
     alpha: float = 0.05  # significance level of a case's drop in pass rate, when both runs have repeats
+    # Flags' limits on the growth of cost, tokens and latency (metric -> percent; harness/results/usage_gate.py).
+    # Suites' `gate:` blocks are read from the head run; with neither, the usage gate has no figures.
+    usage_limits: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -248,6 +252,7 @@ class Comparison:
     verdict: Verdict
     alpha: float = 0.05
     suites: list[SuiteRate] = field(default_factory=list)  # pooled pass rate per suite, with intervals
+    usage: UsageGate | None = None  # cost, token and latency limits, when any is set
 
     @property
     def statistical(self) -> int:
@@ -327,8 +332,18 @@ def compare_runs(base: RunResult, head: RunResult, gate: Gate | None = None,
         cost_usd=Metric(bs.cost_usd, hs.cost_usd),
         duration_ms=Metric(base.duration_ms, head.duration_ms),
     )
-    return Comparison(base_name, head_name, base, head, diffs, totals, verdict(totals, gate), gate.alpha,
-                      suite_rates(base.cases, head.cases))  # fmt: skip
+    comparison = Comparison(base_name, head_name, base, head, diffs, totals, verdict(totals, gate), gate.alpha,
+                            suite_rates(base.cases, head.cases))  # fmt: skip
+    return with_usage_gate(comparison, gate)
+
+
+def with_usage_gate(comparison: Comparison, gate: Gate) -> Comparison:
+    """Add the cost, token and latency limits' figures; an exceeded limit fails the verdict too."""
+    usage = usage_gate(comparison.base, comparison.head, gate.usage_limits, gate.alpha)
+    if usage.figures:
+        comparison.usage = usage
+        comparison.verdict = Verdict(comparison.verdict.ok and usage.ok, comparison.verdict.reasons + usage.reasons)
+    return comparison
 
 
 def diff_repeats(base: list[CaseResult], head: list[CaseResult], alpha: float) -> CaseDiff:

@@ -75,3 +75,100 @@ def newcombe_difference(base_pass: int, base_total: int, head_pass: int, head_to
     low = d - math.sqrt((ph - h.low) ** 2 + (b.high - pb) ** 2)
     high = d + math.sqrt((h.high - ph) ** 2 + (pb - b.low) ** 2)
     return Interval(max(-1.0, low), min(1.0, high))
+
+
+# --- Student's t, for the interval of a mean over repeats (harness/results/usage_gate.py) ------------------
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the regularized incomplete beta function (modified Lentz's method)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        for numerator in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _regularized_beta(a: float, b: float, x: float) -> float:
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_fraction(a, b, x) / a
+    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def student_t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom (any positive df, as Welch's are)."""
+    if df <= 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def student_t_quantile(p: float, df: float) -> float:
+    """The t with P(T <= t) = p: 2.132 for p = 0.95 and 4 degrees of freedom. Bisection, exact to ~1e-10."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be between 0 and 1, got {p}")
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        low, high = high, high * 2.0
+    for _ in range(200):
+        mid = (low + high) / 2.0
+        if student_t_cdf(mid, df) < p:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-12 * max(1.0, high):
+            break
+    return (low + high) / 2.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a mean over repeats needs: how many values, their mean and their sample variance."""
+
+    n: int
+    mean: float
+    variance: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Sample:
+        n = len(values)
+        if not n:
+            raise ValueError("a sample needs at least one value")
+        mean = math.fsum(values) / n
+        variance = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+        return cls(n, mean, variance)
+
+
+def welch_lower_bound(base: list[Sample], head: list[Sample], confidence: float) -> tuple[float, float | None]:
+    """One-sided lower confidence bound of sum(head means) - sum(base means), and its Welch degrees of freedom.
+
+    Each sample's mean has variance s^2/n; the difference's standard error adds them up, and the
+    Welch-Satterthwaite equation gives the degrees of freedom of the t quantile. With no spread at
+    all (every repeat the same) the bound is the difference itself and there are no degrees of freedom.
+    """
+    if any(s.n < 2 for s in base + head):
+        raise ValueError("every sample needs at least two values for an interval")
+    difference = math.fsum(s.mean for s in head) - math.fsum(s.mean for s in base)
+    parts = [s.variance / s.n for s in base + head]
+    se2 = math.fsum(parts)
+    if se2 <= 0.0:
+        return difference, None
+    df = se2 * se2 / math.fsum(v * v / (s.n - 1) for v, s in zip(parts, base + head))
+    return difference - student_t_quantile(confidence, df) * math.sqrt(se2), df

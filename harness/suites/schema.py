@@ -18,6 +18,7 @@ from harness.core.policy import CHECK_OPTIONS, parse_check_option, parse_setting
 from harness.core.problems import Problem, did_you_mean
 from harness.core.specs import Budget, ContextSpec, GraderSpec
 from harness.core.suite import Case, Check, Message, Suite, Turn
+from harness.core.usage_limits import GATE_EXAMPLE, LIMIT_KEYS, parse_gate_value
 from harness.core.yaml_positions import PosDict, PosList, to_plain
 from harness.metering.budgets import BUDGET_KEYS, validate_budget_value
 from harness.metering.meter import STRATEGIES
@@ -26,7 +27,7 @@ from harness.metering.tokens import SUPPORTED_ENCODINGS
 
 SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length",
               "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit", "grader",
-              "repeat", "pass_if", "threshold", "min_pass_rate"}  # fmt: skip
+              "repeat", "pass_if", "threshold", "min_pass_rate", "gate"}  # fmt: skip
 GRADER_KEYS = {"model", "params", "embedding_model"}  # for llm_rubric, factuality (model) and similar (embedding_model)
 # Suite-level reliability settings: key -> (number kind, minimum, whether the minimum itself is allowed).
 RETRY_KEYS = {"max_retries": (int, 0, True), "timeout": (float, 0, False), "base_delay": (float, 0, True)}
@@ -128,6 +129,8 @@ class SuiteValidator:
         )
         self.grader_spec = suite.grader
         suite.policy, suite.policy_locs = self.policy(data, "the suite", SUITE_KEYS)
+        if limits := self.gate(data):
+            suite.policy["gate"], suite.policy_locs["gate"] = limits, data.value_locs["gate"]
         seen: dict[str, Loc] = {}
         if isinstance(cases_raw, PosList):
             for i, (item, loc) in enumerate(zip(cases_raw, cases_raw.item_locs), start=1):
@@ -153,6 +156,28 @@ class SuiteValidator:
         return GraderSpec(model=self.typed(value, "model", str, "a model name", where),
                           params=self.params(value, where),
                           embedding_model=self.typed(value, "embedding_model", str, "a model name", where))  # fmt: skip
+
+    def gate(self, data: PosDict) -> dict[str, float]:
+        """`gate:`: how much cost, tokens and latency may grow against a base run (harness/core/usage_limits.py)."""
+        block = self.typed(data, "gate", dict, f"a mapping like `{GATE_EXAMPLE}`", "the suite")
+        if block is None:
+            return {}
+        if not block:
+            self.add(data.value_locs["gate"], f"`gate` of the suite is empty; write e.g. `{GATE_EXAMPLE}`")
+        limits: dict[str, float] = {}
+        for key, value in block.items():
+            if key not in LIMIT_KEYS:
+                hint = did_you_mean(str(key), set(LIMIT_KEYS)) or f"; expected one of {', '.join(LIMIT_KEYS)}"
+                self.add(block.key_locs[key], f"unknown key {key!r} in `gate` of the suite{hint}")
+                continue
+            found, problems = parse_gate_value(str(key), to_plain(value))
+            for inner, on_key, problem in problems:
+                at = block.value_locs[key]
+                if inner is not None and isinstance(value, PosDict):
+                    at = (value.key_locs if on_key else value.value_locs).get(inner, at)
+                self.add(at, f"`gate.{key}{'' if inner is None or on_key else '.' + inner}` {problem}")
+            limits.update(found)
+        return limits
 
     def numbers(self, data: PosDict, key: str, spec: dict[str, tuple[type, float, bool]], example: str) -> dict[str, Any]:
         """A small mapping of named numbers (`retry:`, `rate_limit:`), each checked against its minimum."""

@@ -69,7 +69,7 @@ def test_doubled_completion_tokens_fail_the_gate_with_every_check_passing(fake_s
     headline = "completion tokens +100 % (limit +20 %) in suite support: gate failed"
     assert headline in r.out
     assert "10 tokens \u2192 20 tokens over 3 cases (totals); limit from --max-token-increase" in r.out
-    assert "grew: support / billing 4 tokens \u2192 8 tokens (+100 %, 40 % of the increase)" in r.out
+    assert "grew: support / billing 4 tokens \u2192 8 tokens (+4, +100 %)" in r.out
     assert "grew: support / wifi 4 tokens \u2192 8 tokens" in r.out
     assert "no interval is possible" in r.out
     assert r.out.strip().splitlines()[-2] == "gate failed: completion tokens +100 % (limit +20 %) in suite support"
@@ -78,9 +78,11 @@ def test_doubled_completion_tokens_fail_the_gate_with_every_check_passing(fake_s
     assert summary.startswith("### \u274c")
     assert "**Gate failed:** completion tokens +100 % (limit +20 %) in suite support." in summary
     assert summary.index(headline) < summary.index("| passed |")  # the verdict and the numbers lead
-    assert "  - support / billing 4 tokens \u2192 8 tokens (+100 %, 40 % of the increase)" in summary
+    assert "  - support / billing 4 tokens \u2192 8 tokens (+4, +100 %)" in summary
     html = diff_html_limits(tmp_path / "reports/compare/diff.html")
     assert headline in html and "support / wifi 4 tokens \u2192 8 tokens" in html
+    junit = (tmp_path / "reports/compare/junit.xml").read_text()
+    assert f'<failure message="{headline}" type="limit_exceeded">' in junit
 
     generous = harness_cli("compare", "base", "head", "--max-token-increase", "completion=150", "--out", "generous")
     assert generous.code == 0, generous.out
@@ -99,10 +101,10 @@ def test_within_the_limit_passes_and_still_lists_the_case_that_grew_a_lot(fake_s
     r = harness_cli("compare", "base", "head", "--max-token-increase", "completion=25,total=25")
     assert r.code == 0, r.out
     assert "completion tokens +20 % (limit +25 %) in suite support: within the limit" in r.out
-    assert "grew: support / c7 4 tokens \u2192 12 tokens (+200 %, 100 % of the increase)" in r.out
+    assert "grew: support / c7 4 tokens \u2192 12 tokens (+8, +200 %)" in r.out
     summary = (tmp_path / "reports/compare/summary.md").read_text()
-    assert "Gate passed." in summary and "support / c7 4 tokens \u2192 12 tokens (+200 %" in summary
-    assert "support / c7 4 tokens \u2192 12 tokens (+200 %" in diff_html_limits(tmp_path / "reports/compare/diff.html")
+    assert "Gate passed." in summary and "support / c7 4 tokens \u2192 12 tokens (+8, +200 %)" in summary
+    assert "support / c7 4 tokens \u2192 12 tokens (+8, +200 %)" in diff_html_limits(tmp_path / "reports/compare/diff.html")
 
 
 def test_a_suite_gate_block_and_the_flag_behave_the_same_and_the_flag_overrides(fake_server, harness_cli, tmp_path):

@@ -16,6 +16,7 @@ from harness.report.outcome_text import RunView
 from harness.report.payload import short
 from harness.results.compare import FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, CaseDiff, Comparison
 from harness.results.transcript import transcript
+from harness.results.usage_gate import UsageGate
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 MAX_OUTPUT = 8_000  # characters of transcript in <system-out> per failing case
@@ -123,5 +124,27 @@ def compare_junit(cmp: Comparison) -> str:
         elif d.change == FIXED:
             ET.SubElement(tc, "system-out").text = clean(_diff_message(d))
         groups.setdefault(d.suite, []).append(tc)
+    if cmp.usage is not None:
+        groups[USAGE_SUITE] = _usage_cases(cmp.usage)
     _suites(root, groups)
     return _serialise(root)
+
+
+USAGE_SUITE = "cost, token and latency limits"
+
+
+def _usage_cases(usage: UsageGate) -> list[ET.Element]:
+    """One testcase per limit and scope: a failure when exceeded, skipped when it could not be checked."""
+    cases = []
+    for f in usage.figures:
+        tc = ET.Element("testcase", {"classname": clean(f.suite or "whole run"), "name": f"{f.label} limit",
+                                     "time": "0.000"})  # fmt: skip
+        grew = "\n".join(f"{c.suite} / {c.id}: {c.base:g} -> {c.head:g}" for c in f.contributors)
+        if f.failed:
+            _outcome(tc, "failure", f.headline(usage.confidence), grew, "limit_exceeded")
+        elif not f.checked:
+            _outcome(tc, "skipped", f.headline(usage.confidence))
+        else:
+            ET.SubElement(tc, "system-out").text = clean(f.headline(usage.confidence))
+        cases.append(tc)
+    return cases

@@ -45,12 +45,10 @@ def details(figure: Figure, confidence: float) -> str:
 
 
 def contributor_text(figure: Figure, c: Contributor, label: Callable[[str, str], str]) -> str:
-    """'support / wifi 12 -> 36 tokens (+200 %, 75 % of the increase)'."""
-    share = ""
-    growth = (figure.head or 0) - (figure.base or 0)
-    if figure.unit != "ms" and growth > 0:
-        share = f", {100 * c.delta / growth:.0f} % of the increase"
-    return f"{label(c.suite, c.id)} {fmt_value(figure, c.base)} \u2192 {fmt_value(figure, c.head)} ({fmt_change(c.change)}{share})"
+    """'support / wifi 12 tokens -> 36 tokens (+24, +200 %)': what the case added, and by how much it grew."""
+    added = fmt_value(figure, c.delta).removesuffix(" tokens")
+    return (f"{label(c.suite, c.id)} {fmt_value(figure, c.base)} \u2192 {fmt_value(figure, c.head)} "
+            f"(+{added}, {fmt_change(c.change)})")  # fmt: skip
 
 
 def terminal_lines(usage: UsageGate | None, paint: Callable[[str, bool | None], str]) -> list[str]:
@@ -76,7 +74,7 @@ def markdown_lines(usage: UsageGate | None, escape: Callable[[str, int], str]) -
     lines = ["", "#### Cost, token and latency limits", ""]
     for f in usage.figures:
         headline, more = escape(f.headline(usage.confidence), 400), escape(details(f, usage.confidence), 400)
-        lines.append(f"- {icon[f.failed if f.checked else None]} **{headline}**: {more}")
+        lines.append(f"- {icon[f.failed if f.checked else None]} **{headline}** \u2014 {more}")
         for c in f.contributors:
             lines.append("  - " + contributor_text(f, c, lambda s, i: f"{escape(s, 80)} / {escape(i, 120)}"))
     lines += ["", f"_{usage.method}_"]

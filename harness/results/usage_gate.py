@@ -209,11 +209,36 @@ def _percent(base: float, head: float) -> float:
     return 100.0 * (head - base) / base
 
 
-def _evaluated(cases: list[CaseResult]) -> dict[Key, list[CaseResult]]:
-    out: dict[Key, list[CaseResult]] = {}
+@dataclass
+class Measured:
+    """One evaluated run of a case, measured once: its figure for every metric, and its per-turn latencies."""
+
+    repeat: int
+    model: str
+    values: dict[str, float | None]
+    latencies: list[float]
+
+    @classmethod
+    def of(cls, case: CaseResult) -> Measured:
+        """Tokens of every request the case made, its cost (None without a price), its mean per-turn latency."""
+        usage = case.usage
+        latencies = [t.reply.latency_ms for t in case.turns if t.reply is not None]
+        values: dict[str, float | None] = {m: float(getattr(usage, m) or 0) for m in METRICS
+                                           if m != COST and m not in LATENCY_METRICS}  # fmt: skip
+        values[COST] = case.cost_usd
+        mean = sum(latencies) / len(latencies) if latencies else None
+        values.update({m: mean for m in LATENCY_METRICS})
+        return cls(case.repeat, case.model, values, latencies)
+
+
+Runs = dict[Key, list[Measured]]
+
+
+def _evaluated(cases: list[CaseResult]) -> Runs:
+    out: Runs = {}
     for c in cases:
         if c.status in EVALUATED:
-            out.setdefault((c.suite, c.id), []).append(c)
+            out.setdefault((c.suite, c.id), []).append(Measured.of(c))
     return out
 
 
@@ -257,7 +282,7 @@ def _flag_of(metric: str) -> str:
     return next(flag_name(key) for key, (words, bare) in LIMIT_KEYS.items() if metric in set(words.values()) | set(bare))
 
 
-def _left_out(base: RunResult, head: RunResult, b: dict[Key, list[CaseResult]], h: dict[Key, list[CaseResult]],
+def _left_out(base: RunResult, head: RunResult, b: Runs, h: Runs,
               gated: set[str]) -> dict[str, int]:  # fmt: skip
     in_base = {(c.suite, c.id) for c in base.cases if c.suite in gated}
     in_head = {(c.suite, c.id) for c in head.cases if c.suite in gated}
@@ -266,7 +291,7 @@ def _left_out(base: RunResult, head: RunResult, b: dict[Key, list[CaseResult]], 
 
 
 def _figure(metric: str, suite: str | None, keys: list[Key], limit: float, source: str,
-            b: dict[Key, list[CaseResult]], h: dict[Key, list[CaseResult]], alpha: float, top: int) -> Figure:  # fmt: skip
+            b: Runs, h: Runs, alpha: float, top: int) -> Figure:  # fmt: skip
     f = Figure(metric, suite, limit, source, cases=len(keys))
     if not keys:
         f.unchecked = "no case was evaluated in both runs"
@@ -275,57 +300,56 @@ def _figure(metric: str, suite: str | None, keys: list[Key], limit: float, sourc
     f.repeats = single == 0
     if not f.repeats and single < len(keys):
         f.note = f"no interval: {single:,} of {len(keys):,} cases have a single evaluated run on one side"
+    means = _case_means(f, keys, b, h)
+    if f.unchecked:
+        return f
     if metric in LATENCY_METRICS:
         _latency_figure(f, keys, b, h, 1.0 - alpha)
     else:
-        _sum_figure(f, keys, b, h, 1.0 - alpha)
+        _sum_figure(f, keys, b, h, means, 1.0 - alpha)
     if f.checked:
-        f.contributors = _top(f, keys, b, h, top)
+        grown = [Contributor(k[0], k[1], *means[k]) for k in keys if k in means and means[k][1] > means[k][0]]
+        grown.sort(key=lambda c: (-c.delta, c.suite, c.id))
+        f.contributors = grown[:top]
     return f
 
 
-def case_value(metric: str, case: CaseResult) -> float | None:
-    """A case run's figure: its tokens of a kind, its cost (None without a price), its mean per-turn latency."""
-    if metric == COST:
-        return case.cost_usd
-    if metric in LATENCY_METRICS:
-        latencies = _latencies(case)
-        return sum(latencies) / len(latencies) if latencies else None
-    return float(getattr(case.usage, metric) or 0)
+def _case_means(f: Figure, keys: list[Key], b: Runs, h: Runs) -> dict[Key, tuple[float, float]]:
+    """Each case's figure in base and head: the mean over its evaluated repeats (its value without repeats).
 
-
-def _latencies(case: CaseResult) -> list[float]:
-    return [t.reply.latency_ms for t in case.turns if t.reply is not None]
-
-
-def _sum_figure(f: Figure, keys: list[Key], b: dict[Key, list[CaseResult]], h: dict[Key, list[CaseResult]],
-                confidence: float) -> None:  # fmt: skip
-    """Tokens or cost: the sum over cases of each case's mean over its repeats (its value without repeats)."""
-    samples: list[tuple[Sample, Sample]] = []
+    A cost that is None (no price for the model) makes the cost figure unchecked rather than silently smaller.
+    """
+    means: dict[Key, tuple[float, float]] = {}
     unpriced: set[str] = set()
     for k in keys:
-        sides = []
-        for runs in (b[k], h[k]):
-            values = [case_value(f.metric, c) for c in runs]
-            unpriced.update(c.model or "?" for c, v in zip(runs, values) if v is None)
-            sides.append([v for v in values if v is not None])
-        if sides[0] and sides[1]:
-            samples.append((Sample.of(sides[0]), Sample.of(sides[1])))
-    if unpriced:
+        bv = [c.values[f.metric] for c in b[k]]
+        hv = [c.values[f.metric] for c in h[k]]
+        if None in bv or None in hv:
+            unpriced.update(c.model or "?" for c in b[k] + h[k] if c.values[f.metric] is None)
+            continue
+        means[k] = (math.fsum(bv) / len(bv), math.fsum(hv) / len(hv))  # type: ignore[arg-type]
+    if unpriced and f.metric == COST:
         f.unchecked = f"no price for {', '.join(sorted(unpriced))}; set `pricing:` in the suite"
-        return
-    f.base = math.fsum(s.mean for s, _ in samples)
-    f.head = math.fsum(s.mean for _, s in samples)
+    return means
+
+
+def _sum_figure(f: Figure, keys: list[Key], b: Runs, h: Runs, means: dict[Key, tuple[float, float]],
+                confidence: float) -> None:  # fmt: skip
+    """Tokens or cost: the sum over cases of each case's mean; with repeats, Welch's bound on the difference."""
+    f.base = math.fsum(m[0] for m in means.values())
+    f.head = math.fsum(m[1] for m in means.values())
     if f.repeats:
+        samples = [(Sample.of([c.values[f.metric] for c in b[k]]), Sample.of([c.values[f.metric] for c in h[k]]))
+                   for k in keys]  # type: ignore[misc]  # fmt: skip
         low, f.df = welch_lower_bound([s for s, _ in samples], [s for _, s in samples], confidence)
         f.bound = _percent(f.base, f.base + low) if f.base else (0.0 if low <= 0 else math.inf)
 
 
-def _latency_figure(f: Figure, keys: list[Key], b: dict[Key, list[CaseResult]], h: dict[Key, list[CaseResult]],
+def _latency_figure(f: Figure, keys: list[Key], b: Runs, h: Runs,
                     confidence: float) -> None:  # fmt: skip
     """Median or p95 of per-turn latency; with repeats, the mean over rounds (repeat k of every case) of it."""
     q = 0.5 if f.metric == LATENCY_MEDIAN else 0.95
-    pooled = [[x for k in keys for c in side[k] for x in _latencies(c)] for side in (b, h)]
+    pooled = [[x for k in keys for c in side[k] for x in c.latencies] for side in (b, h)]
     if not pooled[0] or not pooled[1]:
         f.unchecked = "no reply has a latency"
         return
@@ -335,7 +359,7 @@ def _latency_figure(f: Figure, keys: list[Key], b: dict[Key, list[CaseResult]], 
             by_round: dict[int, list[float]] = {}
             for k in keys:
                 for c in side[k]:
-                    by_round.setdefault(c.repeat, []).extend(_latencies(c))
+                    by_round.setdefault(c.repeat, []).extend(c.latencies)
             rounds.append([quantile(v, q) for _, v in sorted(by_round.items()) if v])
         if len(rounds[0]) >= 2 and len(rounds[1]) >= 2:
             sb, sh = Sample.of(rounds[0]), Sample.of(rounds[1])
@@ -354,17 +378,3 @@ def quantile(values: list[float], q: float) -> float:
     low = math.floor(pos)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def _top(f: Figure, keys: list[Key], b: dict[Key, list[CaseResult]], h: dict[Key, list[CaseResult]],
-         top: int) -> list[Contributor]:  # fmt: skip
-    """The cases that grew most (their mean over repeats), largest increase first; only those that grew."""
-    grown = []
-    for k in keys:
-        sides = [[v for v in (case_value(f.metric, c) for c in side[k]) if v is not None] for side in (b, h)]
-        if sides[0] and sides[1]:
-            c = Contributor(k[0], k[1], math.fsum(sides[0]) / len(sides[0]), math.fsum(sides[1]) / len(sides[1]))
-            if c.delta > 0:
-                grown.append(c)
-    grown.sort(key=lambda c: (-c.delta, c.suite, c.id))
-    return grown[:top]

@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Align two runs by suite, case id and repeat and report what changed: "
                                          "status, flipped checks, the request, the replies, tokens, cost, latency. "
                                          "Writes diff.html, summary.md and junit.xml to --out. Exit 0 when the "
-                                         "gate passes, 1 when a case regressed, 2 when a file cannot be read.")  # fmt: skip
+                                         "gate passes, 1 when a case regressed or a cost, token or latency "
+                                         "limit was exceeded, 2 when a file or a flag cannot be read.")  # fmt: skip
     compare.add_argument("base", metavar="BASE", help="the base run's results.json (or its folder)")
     compare.add_argument("head", metavar="HEAD", help="the head run's results.json (or its folder)")
     compare.add_argument("--out", default="reports/compare", help="output folder (default: reports/compare)")

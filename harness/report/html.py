@@ -18,8 +18,10 @@ from markupsafe import Markup
 
 from harness import __version__
 from harness.core.result import RunResult, Summary
+from harness.report.numbers import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct
 from harness.report.outcome_text import RunView, policy_text
 from harness.report.payload import compare_payload, run_payload
+from harness.report.usage_text import html_context
 from harness.results.compare import CHANGE_ORDER, Comparison, Metric
 from harness.results.pass_rates import fmt_p
 
@@ -49,43 +51,6 @@ def embed_json(data: Any) -> Markup:
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return Markup(text)
-
-
-def fmt_num(value: float | None) -> str:
-    return "\u2014" if value is None else f"{value:,.0f}"
-
-
-def fmt_cost(value: float | None) -> str:
-    if value is None:
-        return "\u2014"
-    return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
-
-
-def fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "\u2014"
-    if abs(value) < 1000:
-        return f"{value:.0f} ms"
-    if abs(value) < 120_000:
-        return f"{value / 1000:.1f} s"
-    return f"{value / 60_000:.1f} min"
-
-
-def fmt_pct(value: float | None) -> str:
-    return "\u2014" if value is None else f"{value:.1f}%"
-
-
-def fmt_delta(value: float | None, kind: str = "num") -> str:
-    """A signed change: '+12', '-0.0010', '+1.2 s'; '' for no change, dash when unknown."""
-    if value is None:
-        return "\u2014"
-    if abs(value) < 1e-12:
-        return "\u00b10"
-    sign = "+" if value > 0 else "\u2212"
-    body = {"num": fmt_num, "cost": fmt_cost, "ms": fmt_ms}.get(kind, fmt_num)(abs(value))
-    if kind == "pp":
-        body = f"{abs(value):.1f} pp"
-    return sign + body
 
 
 def run_models(run: RunResult) -> str:
@@ -145,8 +110,6 @@ def render_compare_html(comparison: Comparison, title: str = "prompt-harness dif
         _metric_row("cost", t.cost_usd, "cost"),
         _metric_row("duration", t.duration_ms, "ms"),
     ]
-    from harness.report.usage_text import html_context  # imported here: it formats with this module's fmt_*
-
     template = environment().get_template("diff.html")
     return template.render(
         title=title,

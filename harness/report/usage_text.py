@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.report.html import fmt_cost, fmt_ms
+from harness.report.numbers import fmt_cost, fmt_ms
 from harness.results.usage_gate import Contributor, Figure, UsageGate, fmt_change, pct
 
 TERMINAL_CASES = 3  # grown cases listed per figure in the terminal (summary.md and diff.html list up to 5)

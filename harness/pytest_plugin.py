@@ -120,11 +120,11 @@ class SuiteFile(pytest.File):
             state.claim_suite_name(plans[0].suite)
         for plan in plans:
             if plan.repeats == 1:
-                yield CaseItem.from_parent(self, name=plan.case.id, plan=plan)
+                yield CaseItem.from_parent(self, name=_item_name(plan), plan=plan)
                 continue
             for repeat in range(plan.repeats):  # one test per repeat; the case's repeats run together, once
-                item = CaseItem.from_parent(self, name=f"{plan.case.id}[repeat-{repeat + 1}]", plan=plan, repeat=repeat)
-                item.add_marker(pytest.mark.xdist_group(f"harness:{plan.suite.name}/{plan.case.id}"))
+                item = CaseItem.from_parent(self, name=f"{_item_name(plan)}[repeat-{repeat + 1}]", plan=plan, repeat=repeat)
+                item.add_marker(pytest.mark.xdist_group(f"harness:{plan.suite.name}/{_item_name(plan)}"))
                 yield item
 
     def repr_failure(self, excinfo):  # type: ignore[override]
@@ -299,3 +299,8 @@ def _forgiven(result: CaseResult, repeats: list[CaseResult]) -> str | None:
     if outcome.status == FAILED and outcome.allow_fail and result.status == FAILED:
         return "allowed to fail (allow_fail: true)"
     return None
+
+
+def _item_name(plan: CasePlan) -> str:
+    """A case's test name: its id, and its variant in brackets for a suite with `variants:`."""
+    return f"{plan.case.id}[{plan.variant}]" if plan.variant else plan.case.id

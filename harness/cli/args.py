@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cassette-dir", help="where cassettes live (default: cassettes)")
     run.add_argument("--case", action="append", metavar="PATTERN",
                      help="run only cases whose id matches (shell-style wildcards; repeatable)")  # fmt: skip
+    run.add_argument("--variant", action="append", metavar="NAME",
+                     help="run only this variant of suites with `variants:` (repeatable; default: every variant)")  # fmt: skip
     run.add_argument("--out", help="output folder (default: reports/latest)")
     run.add_argument("--timeout", type=_positive_float,
                      help="seconds per request (default: the suite's `retry: {timeout}`, else 60)")  # fmt: skip

@@ -39,13 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         gc.set_threshold(*thresholds)
 
 
-def _load(paths: list[str], model: str | None, repeat: int | None = None, sends: bool = False):
+def _load(paths: list[str], model: str | None, repeat: int | None = None, sends: bool = False,
+          variants: list[str] | None = None):  # fmt: skip
     """Load and render suites through the one path every command shares, printing every problem; None means exit 2."""
     from harness.core.problems import SuiteError
     from harness.suites.planning import load_plans
 
     try:
-        return load_plans(paths, model, repeat=repeat)
+        return load_plans(paths, model, repeat=repeat, variants=variants)
     except SuiteError as e:
         _print_problems(e, sends)
         return None
@@ -88,7 +89,8 @@ def _usage_limits(args: argparse.Namespace) -> tuple[dict[str, float], list[str]
 
 # With --resume these come from DIR/run.json; changing them would change what runs.
 RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
-                "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat"}  # fmt: skip
+                "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat",
+                "variant": "--variant"}  # fmt: skip
 
 
 def _resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]:
@@ -129,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(paths=list(args.paths), model=args.model, base_url=args.base_url, concurrency=args.concurrency,
                          cassettes=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
                          max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
-                         repeat=args.repeat)  # fmt: skip
+                         repeat=args.repeat, variants=list(args.variant or []))  # fmt: skip
     try:
         setup = resolve_run(options, saved=saved)
     except SetupProblems as e:
@@ -142,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exit_codes.BAD_INPUT
     settings, api_key = setup.settings, setup.api_key
     args.out = args.out or "reports/latest"
-    loaded = _load(settings.paths, settings.model, settings.repeat, sends=True)
+    loaded = _load(settings.paths, settings.model, settings.repeat, sends=True, variants=settings.variants)
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded

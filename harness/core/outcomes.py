@@ -30,6 +30,7 @@ class CaseResult(Protocol):
     score: float | None
     policy: CasePolicy
     turns: list[Any]
+    variant: str
 
 
 EVALUATED = (PASSED, FAILED, ERROR)
@@ -54,10 +55,16 @@ class Outcome:
     score: float | None = None  # mean of the repeats' scores (weighted share of passed checks)
     threshold: float | None = None
     file: str = ""
+    variant: str = ""  # the suite's variant ("" when the suite has none)
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.suite, self.id)
+    def key(self) -> tuple[str, str, str]:
+        return (self.suite, self.id, self.variant)
+
+    @property
+    def label(self) -> str:
+        """The case id as reports print it: with its variant in brackets when it has one."""
+        return f"{self.id} [{self.variant}]" if self.variant else self.id
 
     @property
     def tolerated_by(self) -> str | None:
@@ -66,7 +73,10 @@ class Outcome:
         return "allow_fail" if self.allow_fail else "min_pass_rate"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.variant:  # as in schema_version 2 when the suite has no variants
+            del data["variant"]
+        return data
 
 
 @dataclass
@@ -140,15 +150,15 @@ def case_outcome(repeats: list[CaseResult]) -> Outcome:
         suite=first.suite, id=first.id, status=status, repeats=n, passed=passed, failed=failed, errored=errored,
         pass_rate=passed / evaluated if evaluated else None, policy=policy.pass_if, flaky=passed > 0 and failed > 0,
         allow_fail=policy.allow_fail, score=sum(scores) / len(scores) if scores else None,
-        threshold=policy.threshold, file=first.file,
+        threshold=policy.threshold, file=first.file, variant=getattr(first, "variant", ""),
     )  # fmt: skip
 
 
 def group_repeats(cases: list[CaseResult]) -> list[list[CaseResult]]:
     """The repeats of each case, cases in order of first appearance, repeats by index."""
-    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    groups: dict[tuple[str, str, str], list[CaseResult]] = {}
     for c in cases:
-        groups.setdefault((c.suite, c.id), []).append(c)
+        groups.setdefault((c.suite, c.id, getattr(c, "variant", "")), []).append(c)
     return [sorted(g, key=lambda c: c.repeat) if len(g) > 1 else g for g in groups.values()]
 
 

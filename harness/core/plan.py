@@ -33,10 +33,11 @@ class CasePlan:
     turns: list[PlannedTurn]
     api: str = "chat"  # the provider that sends its requests (harness.providers.registry)
     policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
+    variant: str = ""  # the suite's variant this plan runs under ("" when the suite has none)
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.suite.name, self.case.id)
+    def key(self) -> tuple[str, str, str]:
+        return (self.suite.name, self.case.id, self.variant)
 
     @property
     def repeats(self) -> int:

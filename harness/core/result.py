@@ -22,7 +22,9 @@ from harness.core.statuses import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, S
 
 # 2: cases may repeat (one entry per repeat, `policy`, `score`), `summary` counts cases (not repeats) and
 # tolerated failures, top-level `outcomes` and `metrics`. Version 1 files are still read.
-SCHEMA_VERSION = 2
+# 3: a case result (and an outcome) of a suite with `variants:` names its variant in `variant`; a case
+# without one has no `variant` key, exactly as in version 2, which is still read.
+SCHEMA_VERSION = 3
 
 
 
@@ -108,10 +110,16 @@ class CaseResult:
     reason: str | None = None  # why a case was skipped (e.g. its suite's budget was spent)
     score: float | None = None  # weighted share of passed explicit checks (None: the case has none)
     policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
+    variant: str = ""  # the suite's variant it ran under ("" when the suite has none)
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        return (self.suite, self.id, self.repeat)
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.suite, self.id, self.repeat, self.variant)
+
+    @property
+    def label(self) -> str:
+        """The case id as reports print it: with its variant in brackets when it has one."""
+        return f"{self.id} [{self.variant}]" if self.variant else self.id
 
     @property
     def failed_checks(self) -> list[tuple[int, CheckResult]]:
@@ -259,6 +267,8 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
         del data["policy"]
     elif case.policy.usage_limits is None:  # written only when the suite has a `gate:` block
         del data["policy"]["usage_limits"]
+    if not case.variant:  # written only for a suite with `variants:` (schema_version 3)
+        del data["variant"]
     data["usage"] = asdict(case.usage)
     data["cost_usd"] = case.cost_usd
     return data
@@ -324,6 +334,7 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
         reason=data.get("reason"),
         score=data.get("score"),
         policy=CasePolicy.from_dict(data.get("policy")),
+        variant=data.get("variant") or "",
     )
 
 

@@ -33,6 +33,7 @@ class RunSettings:
     retry_base_delay: float | None = None
     cases: list[str] = field(default_factory=list)  # --case patterns
     repeat: int | None = None  # --repeat: runs of every case, over the suites' `repeat:`
+    variants: list[str] = field(default_factory=list)  # --variant names (none: every variant)
 
     def __post_init__(self) -> None:
         self.cassette_mode = CassetteMode(self.cassette_mode)  # a mode's spelling is accepted; a wrong one raises
@@ -52,6 +53,7 @@ class RunSettings:
             "retry_base_delay": self.retry_base_delay,
             "cases": self.cases,
             "repeat": self.repeat,
+            "variants": self.variants,
         }
 
     @classmethod
@@ -71,4 +73,5 @@ class RunSettings:
             retry_base_delay=data.get("retry_base_delay"),
             cases=[str(c) for c in data.get("cases") or []],
             repeat=data.get("repeat"),
+            variants=[str(v) for v in data.get("variants") or []],
         )

@@ -65,6 +65,22 @@ class Case:
 
 
 @dataclass
+class Variant:
+    """One entry of a suite's `variants:`: named overrides under which every case runs once more.
+
+    None means "the suite's own"; ``params`` are merged over the suite's, ``vars`` over the suite's.
+    """
+
+    name: str
+    loc: Loc
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    system_loc: Loc | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Suite:
     name: str
     path: Path
@@ -86,3 +102,4 @@ class Suite:
     grader: GraderSpec | None = None  # `grader: {model, params, embedding_model}` for model-graded checks
     policy: dict[str, Any] = field(default_factory=dict)  # repeat, pass_if, threshold, min_pass_rate as given
     policy_locs: dict[str, Loc] = field(default_factory=dict)
+    variants: list[Variant] = field(default_factory=list)  # `variants:`; empty: each case runs once, as written

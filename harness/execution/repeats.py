@@ -45,6 +45,7 @@ def whole_case(plan: CasePlan, status: str, **fields: Any) -> list[CaseResult]:
 def stamp(plan: CasePlan, result: CaseResult) -> CaseResult:
     """Carry the case's policy on its result, so it aggregates the same wherever the result travels."""
     result.policy = plan.policy
+    result.variant = plan.variant
     return result
 
 

@@ -36,6 +36,7 @@ class RunOptions:
     retry_base_delay: float | None = None
     cases: list[str] = field(default_factory=list)
     repeat: int | None = None
+    variants: list[str] = field(default_factory=list)
     # How this front door spells its flags, so a message names the one the user typed.
     base_url_flag: str = "--base-url"
     cassettes_flag: str = "--cassettes"
@@ -61,7 +62,7 @@ class RunSetup:
 _SAVED = {"paths": "paths", "model": "model", "base_url": "base_url", "concurrency": "concurrency",
           "cassettes": "cassettes", "cassette_dir": "cassette_dir", "timeout": "timeout",
           "max_retries": "max_retries", "rpm": "rpm", "tpm": "tpm", "retry_base_delay": "retry_base_delay",
-          "cases": "cases", "repeat": "repeat"}  # fmt: skip
+          "cases": "cases", "repeat": "repeat", "variants": "variants"}  # fmt: skip
 
 
 def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
@@ -103,5 +104,6 @@ def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
         retry_base_delay=given["retry_base_delay"],
         cases=[str(c) for c in given["cases"] or []],
         repeat=given["repeat"],
+        variants=[str(v) for v in given["variants"] or []],
     )
     return RunSetup(settings, api_key)

@@ -147,7 +147,7 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     from harness.providers import cassettes
 
     root = Path(settings.cassette_dir)
-    path = cassettes.cassette_path(root, plan.suite.name, plan.case.id)
+    path = cassettes.cassette_path(root, plan.suite.name, plan.case.id, plan.variant)
     try:
         cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
                                           root=root, suite_file=Path(plan.suite.path))  # fmt: skip
@@ -172,6 +172,8 @@ def rerecord_command(plan: CasePlan, settings: RunSettings) -> str:
     """
     words = ["harness", "run", str(plan.suite.path), "--case", _literal_pattern(plan.case.id),
              "--cassettes", CassetteMode.RECORD_MISSING.value]  # fmt: skip
+    if plan.variant:
+        words += ["--variant", plan.variant]
     if settings.model:
         words += ["--model", settings.model]
     if settings.repeat:
@@ -189,14 +191,14 @@ def _literal_pattern(case_id: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", case_id)
 
 
-def plan_key(plan: CasePlan) -> tuple[str, str, int]:
+def plan_key(plan: CasePlan) -> tuple[str, str, int, str]:
     """The key a plan's (first) result is journaled under (``CaseResult.key``)."""
-    return (plan.suite.name, plan.case.id, 0)
+    return (plan.suite.name, plan.case.id, 0, plan.variant)
 
 
-def plan_keys(plan: CasePlan) -> list[tuple[str, str, int]]:
+def plan_keys(plan: CasePlan) -> list[tuple[str, str, int, str]]:
     """The keys of every repeat of a plan; a case is finished when all of them are."""
-    return [(plan.suite.name, plan.case.id, repeat) for repeat in range(plan.repeats)]
+    return [(plan.suite.name, plan.case.id, repeat, plan.variant) for repeat in range(plan.repeats)]
 
 
 def run_plans(
@@ -207,7 +209,7 @@ def run_plans(
     *,
     observer: RunObserver | None = None,
     stop: StopFlag | None = None,
-    finished: dict[tuple[str, str, int], CaseResult] | None = None,
+    finished: dict[tuple[str, str, int, str], CaseResult] | None = None,
 ) -> RunResult:
     """Synchronous entry point: run the plans and wrap the outcome as a RunResult.
 

@@ -60,8 +60,10 @@ def safe_name(name: str) -> str:
     return f"{stem}~{hashlib.sha256(name.encode()).hexdigest()[:10]}"
 
 
-def cassette_path(root: Path, suite: str, case_id: str) -> Path:
-    return root / safe_name(suite) / f"{safe_name(case_id)}.yaml"
+def cassette_path(root: Path, suite: str, case_id: str, variant: str = "") -> Path:
+    """cassettes/<suite>/<case>.yaml, or cassettes/<suite>/<variant>/<case>.yaml for a suite with variants."""
+    folder = root / safe_name(suite)
+    return (folder / safe_name(variant) if variant else folder) / f"{safe_name(case_id)}.yaml"
 
 
 current: contextvars.ContextVar[CaseCassette | None] = contextvars.ContextVar("harness_cassette", default=None)

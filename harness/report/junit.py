@@ -77,7 +77,7 @@ def run_junit(run: RunResult) -> str:
     root = ET.Element("testsuites", {"name": "prompt-harness"})
     groups: dict[str, list[ET.Element]] = {}
     for case in run.cases:
-        name = _name(case.id, case.repeat, case.policy.repeats > 1)
+        name = _name(case.label, case.repeat, case.policy.repeats > 1)
         tc = ET.Element("testcase", {"classname": clean(case.suite), "name": clean(name),
                                      "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
         if case.file:

@@ -80,7 +80,7 @@ def _case_label(suite: str, case_id: str, repeat: int) -> str:
 
 
 def _case_lines(case: CaseResult, extra: str = "") -> list[str]:
-    head = f"- {_case_label(case.suite, case.id, case.repeat)} \u2014 {case.status}" + (f" ({md_text(extra)})" if extra else "")
+    head = f"- {_case_label(case.suite, case.label, case.repeat)} \u2014 {case.status}" + (f" ({md_text(extra)})" if extra else "")
     if case.error:
         return [f"{head}: {md_text(case.error, 1000)}"]  # long enough to keep the re-record command whole
     failed = case.failed_checks
@@ -133,12 +133,12 @@ def run_summary(run: RunResult, limit: int = LIMIT) -> str:
                             is_case=False):  # fmt: skip
         for o in repeated:
             flags = ", ".join(f for f in ("**flaky**" if o.flaky else "", "allowed to fail" if o.allow_fail else "") if f)
-            out.add([f"| {_case_label(o.suite, o.id, 0)} | {o.passed}/{o.repeats} | "
+            out.add([f"| {_case_label(o.suite, o.label, 0)} | {o.passed}/{o.repeats} | "
                      f"{fmt_pct(None if o.pass_rate is None else 100 * o.pass_rate)} | {policy_text(o.policy)} "
                      f"| {o.status} | {flags} |"])  # fmt: skip
     elif repeated:
         out.left_out += len(repeated)
-    example: dict[tuple[str, str], CaseResult] = {}
+    example: dict[tuple[str, str, str], CaseResult] = {}
     for c in run.cases:  # the first repeat that shows why: one with the case's own status, else any not passing
         o = view.outcome(c)
         if o is None or c.status == PASSED:

@@ -66,7 +66,7 @@ def case_payload(case: CaseResult) -> dict[str, Any]:
     checks = [c for t in case.turns for c in t.checks]
     return {
         "s": case.suite,
-        "i": case.id,
+        "i": case.label,
         "r": case.repeat,
         "st": case.status,
         "f": case.file,
@@ -97,7 +97,7 @@ def run_payload(run: RunResult) -> dict[str, Any]:
             # the case over its repeats: [passed, repeats, status, flaky, why this result does not fail the run]
             row["ag"] = [o.passed, o.repeats, o.status, o.flaky, view.note(c)]
         rows.append(row)
-    outcomes = [{"s": o.suite, "i": o.id, "n": o.repeats, "p": o.passed, "st": o.status, "rate": o.pass_rate,
+    outcomes = [{"s": o.suite, "i": o.label, "n": o.repeats, "p": o.passed, "st": o.status, "rate": o.pass_rate,
                  "fl": o.flaky, "af": o.allow_fail, "tol": o.tolerated, "sc": o.score} for o in view.outcomes]  # fmt: skip
     return {"kind": "run", "cases": rows, "outcomes": outcomes}
 

@@ -36,7 +36,7 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
     rows: list[list[object]] = []
     errors: list[str] = []
     for case in run.cases:
-        name = case.id + (f" [repeat {case.repeat + 1}]" if case.repeat or case.policy.repeats > 1 else "")
+        name = case.label + (f" [repeat {case.repeat + 1}]" if case.repeat or case.policy.repeats > 1 else "")
         forgiven = view.note(case)
         if case.status == ERROR:
             errors.append(f"{paint('ERROR', ERROR, colour)} {case.suite} / {name}: {case.error}"
@@ -86,7 +86,7 @@ def _outcome_lines(view, colour: bool, max_rows: int = 50) -> list[str]:  # noqa
     lines: list[str] = []
     repeated = view.repeated
     if repeated:
-        rows = [[paint(o.status.upper(), o.status, colour), o.suite, o.id, f"{o.passed}/{o.repeats}",
+        rows = [[paint(o.status.upper(), o.status, colour), o.suite, o.label, f"{o.passed}/{o.repeats}",
                  "-" if o.pass_rate is None else f"{o.pass_rate:.0%}", policy_text(o.policy),
                  ", ".join(note for note, on in (("flaky", o.flaky), ("allowed to fail", o.allow_fail)) if on)]
                 for o in repeated[:max_rows]]  # fmt: skip
@@ -101,7 +101,7 @@ def _outcome_lines(view, colour: bool, max_rows: int = 50) -> list[str]:  # noqa
         lines.append(paint(f"suite {gate.suite}: {gate.describe()}", PASSED if gate.ok else FAILED, colour))
     allowed = [o for o in view.outcomes if o.tolerated_by == "allow_fail"]
     if allowed:
-        lines.append(f"allowed to fail (allow_fail: true): {', '.join(f'{o.suite} / {o.id}' for o in allowed[:10])}"
+        lines.append(f"allowed to fail (allow_fail: true): {', '.join(f'{o.suite} / {o.label}' for o in allowed[:10])}"
                      + (f" and {len(allowed) - 10} more" if len(allowed) > 10 else ""))  # fmt: skip
     for m in view.metrics:
         lines.append(f"metric {m.metric}: {m.passed}/{m.total} checks passed ({m.share:.0%})")

@@ -309,13 +309,13 @@ def compare_runs(base: RunResult, head: RunResult, gate: Gate | None = None,
     diff per case); any other case repeat by repeat, by status.
     """
     gate = gate or Gate()
-    base_groups = {(g[0].suite, g[0].id): g for g in group_repeats(base.cases)}
+    base_groups = {(g[0].suite, g[0].id, g[0].variant): g for g in group_repeats(base.cases)}
     head_groups = group_repeats(head.cases)
     base_cases = {c.key: c for c in base.cases}
     head_keys = {c.key for c in head.cases}
     diffs: list[CaseDiff] = []
     for group in head_groups:
-        before = base_groups.get((group[0].suite, group[0].id))
+        before = base_groups.get((group[0].suite, group[0].id, group[0].variant))
         if before is not None and len(before) > 1 and len(group) > 1:
             diffs.append(diff_repeats(before, group, gate.alpha))
             head_keys.update(c.key for c in before)  # every base repeat is accounted for
@@ -394,7 +394,7 @@ def diff_case(base: CaseResult | None, head: CaseResult | None) -> CaseDiff:
     """Everything that changed in one case; either side may be missing (new or removed)."""
     some = head if head is not None else base
     assert some is not None
-    d = CaseDiff(some.suite, some.id, some.repeat, classify(base, head), base, head)
+    d = CaseDiff(some.suite, some.label, some.repeat, classify(base, head), base, head)
     d.tokens = Metric(_tokens(base), _tokens(head))
     d.cost_usd = Metric(base.cost_usd if base else None, head.cost_usd if head else None)
     d.latency_ms = Metric(_latency(base), _latency(head))

@@ -35,7 +35,7 @@ from harness.results.stats import Sample, welch_lower_bound
 
 EVALUATED = (PASSED, FAILED)  # an errored, skipped or interrupted run says nothing about what the change costs
 TOP_CASES = 5
-Key = tuple[str, str]  # (suite, case id)
+Key = tuple[str, str]  # (suite, case id as reports print it: with its variant, if any)
 
 
 @dataclass
@@ -238,7 +238,7 @@ def _evaluated(cases: list[CaseResult]) -> Runs:
     out: Runs = {}
     for c in cases:
         if c.status in EVALUATED:
-            out.setdefault((c.suite, c.id), []).append(Measured.of(c))
+            out.setdefault((c.suite, c.label), []).append(Measured.of(c))
     return out
 
 
@@ -284,8 +284,8 @@ def _flag_of(metric: str) -> str:
 
 def _left_out(base: RunResult, head: RunResult, b: Runs, h: Runs,
               gated: set[str]) -> dict[str, int]:  # fmt: skip
-    in_base = {(c.suite, c.id) for c in base.cases if c.suite in gated}
-    in_head = {(c.suite, c.id) for c in head.cases if c.suite in gated}
+    in_base = {(c.suite, c.label) for c in base.cases if c.suite in gated}
+    in_head = {(c.suite, c.label) for c in head.cases if c.suite in gated}
     unevaluated = sum(1 for k in in_base & in_head if k not in b or k not in h)
     return {"new": len(in_head - in_base), "removed": len(in_base - in_head), "not evaluated in both": unevaluated}
 

@@ -9,38 +9,51 @@ from harness.core.locations import Loc
 from harness.core.plan import CasePlan, PlannedTurn
 from harness.core.policy import CasePolicy, unreachable
 from harness.core.problems import Problem, SuiteError
-from harness.core.suite import Case, Check, Suite
+from harness.core.suite import Case, Check, Suite, Variant
 from harness.metering.budgets import COST_KEY
 from harness.metering.meter import Meter
 from harness.suites.loading import load_suites_partially
 from harness.suites.templating import TemplateProblem, render
+from harness.suites.variants import select_variants, unknown_variant_message
 
 
-def plan_cases(suites: list[Suite], model_override: str | None = None, model_option: str = "--model") -> list[CasePlan]:
-    """Render every case of every suite; raise SuiteError listing every problem."""
-    plans, problems = _plan_all(suites, model_override, model_option)
+def plan_cases(suites: list[Suite], model_override: str | None = None, model_option: str = "--model",
+               variants: list[str] | None = None) -> list[CasePlan]:  # fmt: skip
+    """Render every case of every suite (once per variant); raise SuiteError listing every problem."""
+    plans, problems = _plan_all(suites, model_override, model_option, variants or [])
     if problems:
         raise SuiteError(problems)
     return plans
 
 
-def _plan_all(suites: list[Suite], model_override: str | None, model_option: str) -> tuple[list[CasePlan], list[Problem]]:
-    """The cases that render, and the problems of those that do not."""
+def _plan_all(suites: list[Suite], model_override: str | None, model_option: str,
+              wanted: list[str] | None = None) -> tuple[list[CasePlan], list[Problem]]:  # fmt: skip
+    """The cases that render (each once per selected variant), and the problems of those that do not.
+
+    ``wanted`` are the `--variant` names: a suite without variants runs as before; a name no suite
+    declares is a problem, so a typo never silently runs nothing.
+    """
     plans: list[CasePlan] = []
     problems: list[Problem] = []
+    known = {v.name for s in suites for v in s.variants}
+    problems += [Problem(Loc("--variant", 0, 0), unknown_variant_message(w, known)) for w in wanted or [] if w not in known]
     for suite in suites:
+        chosen, _ = select_variants(suite.variants, wanted or [])
+        if suite.variants and not chosen:
+            continue  # --variant picked none of this suite's variants
         for case in suite.cases:
-            plan = _plan_case(suite, case, model_override, problems, model_option)
-            if plan is not None:
-                plans.append(plan)
+            for variant in chosen or [None]:
+                plan = _plan_case(suite, case, model_override, problems, model_option, variant)
+                if plan is not None:
+                    plans.append(plan)
     return plans, problems
 
 
 def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem],
-               model_option: str = "--model") -> CasePlan | None:  # fmt: skip
+               model_option: str = "--model", variant: Variant | None = None) -> CasePlan | None:  # fmt: skip
     before = len(problems)
-    variables = {**suite.vars, **case.vars}
-    where = f"case {case.id!r}"
+    variables = {**suite.vars, **(variant.vars if variant else {}), **case.vars}
+    where = f"case {case.id!r}" + (f" (variant {variant.name!r})" if variant else "")
 
     def r(source: str | None, loc: Loc | None) -> str | None:
         if source is None:
@@ -51,10 +64,14 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
             problems.append(Problem(loc or case.loc, f"{e} (in {where})"))
             return None
 
-    model = model_override or case.model or suite.model
+    model = model_override or case.model or (variant and variant.model) or suite.model
     if not model:
         problems.append(Problem(case.loc, f"no model for {where}: set `model:` in the suite or pass {model_option}"))
-    system_source, system_loc = (case.system, case.system_loc) if case.system is not None else (suite.system, suite.system_loc)
+    system_source, system_loc = suite.system, suite.system_loc
+    if case.system is not None:
+        system_source, system_loc = case.system, case.system_loc
+    elif variant is not None and variant.system is not None:
+        system_source, system_loc = variant.system, variant.system_loc
     system = r(system_source, system_loc)
     history = []
     for m in case.messages:
@@ -85,26 +102,27 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
         suite=suite,
         case=case,
         model=model or "",
-        params={**suite.params, **case.params},
+        params={**suite.params, **(variant.params if variant else {}), **case.params},
         system=system,
         history=history,
         turns=turns,
         policy=CasePolicy.from_settings(getattr(suite, "policy", {}), getattr(case, "policy", {})),
+        variant=variant.name if variant else "",
     )
 
 
 def load_plans(paths: list[str], model_override: str | None = None, *, repeat: int | None = None,
-               model_option: str = "--model") -> tuple[list[Suite], list[CasePlan]]:  # fmt: skip
+               model_option: str = "--model", variants: list[str] | None = None) -> tuple[list[Suite], list[CasePlan]]:  # fmt: skip
     """Load, validate and render everything under ``paths``; raise SuiteError with every problem at once.
 
     The one path from PATH arguments to runnable plans: `harness run`, `validate` and `tokens` and the
     pytest plugin all come through here, so a suite one of them rejects, every one of them rejects.
     Besides the suites' own problems it checks what only shows once cases are rendered: `repeat`
     (``--repeat N`` over the suites') against `pass_if`, and `max_cost_usd` budgets for models with
-    no price. ``model_option`` is how the front door spells --model, for the message when none is set.
+    no price. ``variants`` (`--variant`) picks some of the suites' variants. ``model_option`` is how the front door spells --model, for the message when none is set.
     """
     suites, problems = load_suites_partially(paths)
-    plans, found = _plan_all(suites, model_override, model_option)
+    plans, found = _plan_all(suites, model_override, model_option, variants or [])
     problems.extend(found)
     if repeat:
         problems.extend(override_repeats(plans, repeat))

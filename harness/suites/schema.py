@@ -24,10 +24,11 @@ from harness.metering.budgets import BUDGET_KEYS, validate_budget_value
 from harness.metering.meter import STRATEGIES
 from harness.metering.pricing import PriceFileError, PriceTable
 from harness.metering.tokens import SUPPORTED_ENCODINGS
+from harness.suites.variants import validate_variants
 
 SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length",
               "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit", "grader",
-              "repeat", "pass_if", "threshold", "min_pass_rate", "gate"}  # fmt: skip
+              "repeat", "pass_if", "threshold", "min_pass_rate", "gate", "variants"}  # fmt: skip
 GRADER_KEYS = {"model", "params", "embedding_model"}  # for llm_rubric, factuality (model) and similar (embedding_model)
 # Suite-level reliability settings: key -> (number kind, minimum, whether the minimum itself is allowed).
 RETRY_KEYS = {"max_retries": (int, 0, True), "timeout": (float, 0, False), "base_delay": (float, 0, True)}
@@ -128,6 +129,7 @@ class SuiteValidator:
             grader=self.grader(data),
         )
         self.grader_spec = suite.grader
+        suite.variants = validate_variants(self, data)
         suite.policy, suite.policy_locs = self.policy(data, "the suite", SUITE_KEYS)
         if limits := self.gate(data):
             suite.policy["gate"], suite.policy_locs["gate"] = limits, data.value_locs["gate"]

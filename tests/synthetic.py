@@ -80,3 +80,14 @@ def synthetic_run(n: int = 10_000, seed: int = 7, variant: bool = False, suites:
                                 error, round(rng.uniform(200, 6000), 1)))  # fmt: skip
     settings = {"paths": ["evals/"], "model": None, "cassettes": "replay", "concurrency": 8}
     return RunResult(settings, cases, "2026-01-01T00:00:00+00:00", 123_456.0)
+
+
+def synthetic_variant_run(n: int = 1_000, variants: tuple[str, ...] = ("baseline", "terse", "mini", "responses"),
+                          suites: int = 5) -> RunResult:  # fmt: skip
+    """A run of ``n`` cases under each of ``variants`` (``n * len(variants)`` results), each variant its own seed."""
+    cases = []
+    for k, name in enumerate(variants):
+        for c in synthetic_run(n, seed=7 + k, suites=suites).cases:
+            c.variant = name
+            cases.append(c)
+    return RunResult({"model": "synthetic-model", "cassettes": "replay"}, cases)

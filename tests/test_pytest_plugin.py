@@ -84,6 +84,7 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
     support = tmp_path / "evals/support.yaml"
     support.write_text(support.read_text().replace('- not_equals: ""', '- not_equals: ""\n          - contains: zzz-never'))
     (tmp_path / "cassettes/limits/long-story-truncated.yaml").unlink()
+    (tmp_path / "evals/variants.yaml").unlink()  # its cases are keyed by variant too: test_variants.py covers it
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PYTEST_"))}
 
     def run(*args: str) -> subprocess.CompletedProcess:

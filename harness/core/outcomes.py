@@ -58,8 +58,8 @@ class Outcome:
     variant: str = ""  # the suite's variant ("" when the suite has none)
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.suite, self.id, self.variant)
+    def key(self) -> tuple[str, str]:
+        return (self.suite, self.label)
 
     @property
     def label(self) -> str:

@@ -36,8 +36,13 @@ class CasePlan:
     variant: str = ""  # the suite's variant this plan runs under ("" when the suite has none)
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.suite.name, self.case.id, self.variant)
+    def label(self) -> str:
+        """The case id as reports print it: with its variant in brackets when it has one."""
+        return f"{self.case.id} [{self.variant}]" if self.variant else self.case.id
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.suite.name, self.label)
 
     @property
     def repeats(self) -> int:

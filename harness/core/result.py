@@ -113,8 +113,9 @@ class CaseResult:
     variant: str = ""  # the suite's variant it ran under ("" when the suite has none)
 
     @property
-    def key(self) -> tuple[str, str, int, str]:
-        return (self.suite, self.id, self.repeat, self.variant)
+    def key(self) -> tuple[str, str, int]:
+        """(suite, case label, repeat): unique in a run, the label carrying the variant (`id [variant]`) if any."""
+        return (self.suite, self.label, self.repeat)
 
     @property
     def label(self) -> str:

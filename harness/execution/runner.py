@@ -191,14 +191,14 @@ def _literal_pattern(case_id: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", case_id)
 
 
-def plan_key(plan: CasePlan) -> tuple[str, str, int, str]:
+def plan_key(plan: CasePlan) -> tuple[str, str, int]:
     """The key a plan's (first) result is journaled under (``CaseResult.key``)."""
-    return (plan.suite.name, plan.case.id, 0, plan.variant)
+    return (plan.suite.name, plan.label, 0)
 
 
-def plan_keys(plan: CasePlan) -> list[tuple[str, str, int, str]]:
+def plan_keys(plan: CasePlan) -> list[tuple[str, str, int]]:
     """The keys of every repeat of a plan; a case is finished when all of them are."""
-    return [(plan.suite.name, plan.case.id, repeat, plan.variant) for repeat in range(plan.repeats)]
+    return [(plan.suite.name, plan.label, repeat) for repeat in range(plan.repeats)]
 
 
 def run_plans(
@@ -209,7 +209,7 @@ def run_plans(
     *,
     observer: RunObserver | None = None,
     stop: StopFlag | None = None,
-    finished: dict[tuple[str, str, int, str], CaseResult] | None = None,
+    finished: dict[tuple[str, str, int], CaseResult] | None = None,
 ) -> RunResult:
     """Synchronous entry point: run the plans and wrap the outcome as a RunResult.
 

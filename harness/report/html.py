@@ -24,6 +24,7 @@ from harness.report.payload import compare_payload, run_payload
 from harness.report.usage_text import html_context
 from harness.results.compare import CHANGE_ORDER, Comparison, Metric
 from harness.results.pass_rates import fmt_p
+from harness.results.variant_table import has_variants
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -83,6 +84,7 @@ def render_run_html(run: RunResult, title: str = "prompt-harness report") -> str
         **_summary_context(run.summary),
         **_rows_context(run),
         data=embed_json(run_payload(run)),
+        variants=has_variants(run.cases),
     )
 
 

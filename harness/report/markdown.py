@@ -18,6 +18,8 @@ from harness.report.html import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, r
 from harness.report.outcome_text import RunView, outcome_text, policy_text, tolerated_text
 from harness.report.payload import short
 from harness.report.usage_text import markdown_lines
+from harness.report.variant_text import markdown_table
+from harness.results.variant_table import has_variants, variant_table
 from harness.results.compare import (  # fmt: skip
     CHANGE_ORDER,
     FIXED,
@@ -118,6 +120,8 @@ def run_summary(run: RunResult, limit: int = LIMIT) -> str:
                      f"suite's `min_pass_rate` held) and {'does' if one else 'do'} not fail the run")  # fmt: skip
     if notes:
         out.add(["", "; ".join(notes) + "."], is_case=False)
+    if has_variants(run.cases):
+        out.add(markdown_table(variant_table(run.cases), md_text), is_case=False)
     if view.gated:
         out.add(["", "#### Suite gates", "", "| suite | passed | pass rate | min_pass_rate | gate |", "|---|---:|---:|---:|---|"]
                 + [f"| {md_text(g.suite, 80)} | {g.passed:,}/{g.evaluated:,} | {fmt_pct(None if g.rate is None else 100 * g.rate)} "
@@ -138,7 +142,7 @@ def run_summary(run: RunResult, limit: int = LIMIT) -> str:
                      f"| {o.status} | {flags} |"])  # fmt: skip
     elif repeated:
         out.left_out += len(repeated)
-    example: dict[tuple[str, str, str], CaseResult] = {}
+    example: dict[tuple[str, str], CaseResult] = {}
     for c in run.cases:  # the first repeat that shows why: one with the case's own status, else any not passing
         o = view.outcome(c)
         if o is None or c.status == PASSED:

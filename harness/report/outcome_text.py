@@ -49,7 +49,7 @@ class RunView:
         self._by_key = {o.key: o for o in self.outcomes}
 
     def outcome(self, case: CaseResult) -> Outcome | None:
-        return self._by_key.get((case.suite, case.id, case.variant))
+        return self._by_key.get((case.suite, case.label))
 
     @property
     def repeated(self) -> list[Outcome]:

@@ -13,6 +13,8 @@ from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, Cas
 from harness.report.outcome_text import RunView
 from harness.results.compare import CaseDiff, Comparison, Metric, Op
 from harness.results.transcript import transcript
+from harness.results.variant_table import has_variants, variant_table
+from harness.report.variant_text import first_rows, grid_payload
 
 STATUS_ORDER = (ERROR, FAILED, INTERRUPTED, SKIPPED, PASSED)
 
@@ -67,6 +69,7 @@ def case_payload(case: CaseResult) -> dict[str, Any]:
     return {
         "s": case.suite,
         "i": case.label,
+        "v": case.variant,
         "r": case.repeat,
         "st": case.status,
         "f": case.file,
@@ -97,9 +100,13 @@ def run_payload(run: RunResult) -> dict[str, Any]:
             # the case over its repeats: [passed, repeats, status, flaky, why this result does not fail the run]
             row["ag"] = [o.passed, o.repeats, o.status, o.flaky, view.note(c)]
         rows.append(row)
+    payload: dict[str, Any] = {"kind": "run", "cases": rows}
+    if has_variants(run.cases):
+        payload["grid"] = grid_payload(variant_table(run.cases), first_rows(rows, cases))
     outcomes = [{"s": o.suite, "i": o.label, "n": o.repeats, "p": o.passed, "st": o.status, "rate": o.pass_rate,
                  "fl": o.flaky, "af": o.allow_fail, "tol": o.tolerated, "sc": o.score} for o in view.outcomes]  # fmt: skip
-    return {"kind": "run", "cases": rows, "outcomes": outcomes}
+    payload["outcomes"] = outcomes
+    return payload
 
 
 def _ops(ops: list[Op]) -> list[list[str]]:

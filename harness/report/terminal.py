@@ -9,7 +9,9 @@ from typing import TextIO
 from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
 from harness.report.outcome_text import RunView, policy_text
 from harness.report.usage_text import terminal_lines
+from harness.report.variant_text import terminal_table
 from harness.results.compare import CHANGE_ORDER, UNCHANGED, Comparison
+from harness.results.variant_table import has_variants, variant_table
 
 COLOURS = {PASSED: "32", FAILED: "31", ERROR: "35", SKIPPED: "33", INTERRUPTED: "33"}
 
@@ -60,6 +62,8 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
             lines.append(f"... and {len(rows) - max_rows} more; see results.json or report.html")
         lines.append("")
     lines.extend(_outcome_lines(view, colour))
+    if has_variants(run.cases):
+        lines.extend(terminal_table(variant_table(run.cases)))
     s = run.summary
     failed = f"{s.failed} failed" + (f" ({s.tolerated} tolerated)" if s.tolerated else "")
     parts = [paint(f"{s.passed} passed", PASSED, colour and s.passed > 0),

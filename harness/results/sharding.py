@@ -105,7 +105,7 @@ def merge_runs(sources: Sequence[tuple[str, RunResult]]) -> Merged:
         for case in run.cases:
             if case.key in seen:
                 repeat = f" (repeat {case.repeat})" if case.repeat else ""
-                duplicates.append(f"{case.suite} / {case.id}{repeat} is in both {seen[case.key]} and {name}")
+                duplicates.append(f"{case.suite} / {case.label}{repeat} is in both {seen[case.key]} and {name}")
                 continue
             seen[case.key] = name
             cases.append(case)

@@ -164,7 +164,8 @@ const H = (() => {
     document.documentElement.dataset.ready = "true";
   }
 
-  function data() { return JSON.parse(document.getElementById("data").textContent); }
+  let parsed = null;  /* parsed once: report.js and grid.js share it */
+  function data() { return parsed || (parsed = JSON.parse(document.getElementById("data").textContent)); }
 
   return { el, add, num, cost, ms, delta, pill, slug, caseKey, caseCell, table, data, DASH };
 })();

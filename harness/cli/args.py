@@ -121,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
                                          "Writes diff.html, summary.md and junit.xml to --out. Exit 0 when the "
                                          "gate passes, 1 when a case regressed or a cost, token or latency "
                                          "limit was exceeded, 2 when a file or a flag cannot be read.")  # fmt: skip
-    compare.add_argument("base", metavar="BASE", help="the base run's results.json (or its folder)")
-    compare.add_argument("head", metavar="HEAD", help="the head run's results.json (or its folder)")
+    compare.add_argument("base", metavar="BASE", help="the base run's results.json (or its folder); with "
+                         "--base-variant/--head-variant, the one run whose two variants are compared")  # fmt: skip
+    compare.add_argument("head", metavar="HEAD", nargs="?", help="the head run's results.json (or its folder)")
+    compare.add_argument("--base-variant", metavar="A", help="compare two variants of one run: A is the base ...")
+    compare.add_argument("--head-variant", metavar="B", help="... and B the head, with the same gate and statistics")
     compare.add_argument("--out", default="reports/compare", help="output folder (default: reports/compare)")
     _add_gate_options(compare)
 

@@ -278,11 +278,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return exit_codes.BAD_INPUT
+    if args.base_variant or args.head_variant:
+        return _compare_variants(args)
+    if args.head is None:
+        print("error: give BASE and HEAD, or one run with --base-variant A --head-variant B", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     base = _load_result(args.base, "BASE")
     head = _load_result(args.head, "HEAD")
     if base is False or head is False:
         return exit_codes.BAD_INPUT
     return _compare(base, head, args.base, args.head, Path(args.out), args)
+
+
+def _compare_variants(args: argparse.Namespace) -> int:
+    """`harness compare RUN --base-variant A --head-variant B`: two variants of one run, as two runs."""
+    from harness.results.variant_table import VariantChoiceError, split_variants
+
+    problems = []
+    if not (args.base_variant and args.head_variant):
+        problems.append("--base-variant and --head-variant go together: give both")
+    if args.head is not None:
+        problems.append(f"with --base-variant/--head-variant give one run, not BASE and HEAD (drop {args.head})")
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    run = _load_result(args.base, "RUN")
+    if run is False:
+        return exit_codes.BAD_INPUT
+    try:
+        base, head = split_variants(run, args.base_variant, args.head_variant)
+    except VariantChoiceError as e:
+        print(f"error: {args.base}: {e}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
+    return _compare(base, head, f"{args.base} [{args.base_variant}]", f"{args.base} [{args.head_variant}]",
+                    Path(args.out), args)  # fmt: skip
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

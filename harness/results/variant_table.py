@@ -7,10 +7,10 @@ case the outcome under every variant. Computed here so every report prints the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from harness.core.outcomes import EVALUATED, Outcome, outcomes
-from harness.core.result import PASSED, CaseResult
+from harness.core.result import PASSED, CaseResult, RunResult
 from harness.results.stats import Interval, wilson_interval
 
 
@@ -113,3 +113,28 @@ def variant_table(cases: list[CaseResult]) -> VariantTable:
         row = rows.setdefault((o.suite, o.id), GridRow(o.suite, o.id, [None] * len(order)))
         row.cells[order[o.variant]] = o
     return VariantTable(list(columns.values()), list(rows.values()))
+
+
+class VariantChoiceError(ValueError):
+    """A --base-variant/--head-variant the run does not hold."""
+
+
+def split_variants(run: RunResult, base: str, head: str) -> tuple[RunResult, RunResult]:
+    """Two runs from one: its cases under variant ``base`` and under ``head``, aligned by suite, id and repeat.
+
+    The variant is cleared on the copies, so run-to-run compare (its gate, its exact statistics,
+    diff.html) applies unchanged. Each side keeps the run's settings and start time.
+    """
+    names = list(dict.fromkeys(c.variant for c in run.cases if c.variant))
+    missing = [n for n in (base, head) if n not in names]
+    if missing:
+        held = f"it holds {', '.join(names)}" if names else "it has no variants (its suites declare no `variants:`)"
+        raise VariantChoiceError(f"no variant named {' or '.join(repr(m) for m in missing)} in this run; {held}")
+    if base == head:
+        raise VariantChoiceError(f"--base-variant and --head-variant are both {base!r}; pick two different variants")
+
+    def side(name: str) -> RunResult:
+        cases = [replace(c, variant="") for c in run.cases if c.variant == name]
+        return RunResult(dict(run.settings), cases, run.started_at, run.duration_ms, run.schema_version)
+
+    return side(base), side(head)

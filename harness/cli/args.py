@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 
 from harness import __version__
+from harness.cli.view import add_view_parser
+from harness.cli.watch import add_watch_parser
 from harness.core.cassette_mode import CASSETTE_MODES
 
 DESCRIPTION = """\
@@ -128,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--head-variant", metavar="B", help="... and B the head, with the same gate and statistics")
     compare.add_argument("--out", default="reports/compare", help="output folder (default: reports/compare)")
     _add_gate_options(compare)
+
+    add_watch_parser(sub)
+    add_view_parser(sub)
 
     merge = sub.add_parser("merge", help="combine the results.json of shards into one run",
                            description=MERGE_DESCRIPTION, epilog=MERGE_EPILOG,

@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return exit_codes.BAD_INPUT
     handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "checks": cmd_checks,
-               "merge": cmd_merge, "compare": cmd_compare, "tokens": cmd_tokens}[args.command]  # fmt: skip
+               "merge": cmd_merge, "compare": cmd_compare, "tokens": cmd_tokens, "watch": _cmd_watch,
+               "view": _cmd_view}[args.command]  # fmt: skip
     # A run keeps every plan and result alive, and with the default GC thresholds (700, 10, 10)
     # the collector walks all of them again and again: a sixth of a 10,000-case run's CPU time.
     # Rarer passes still collect every cycle; the old thresholds come back for in-process callers.
@@ -37,6 +38,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         gc.set_threshold(*thresholds)
+
+
+def _cmd_watch(args: argparse.Namespace) -> int:
+    from harness.cli.watch import cmd_watch
+
+    return cmd_watch(args)
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from harness.cli.view import cmd_view
+
+    return cmd_view(args)
 
 
 def _load(paths: list[str], model: str | None, repeat: int | None = None, sends: bool = False,

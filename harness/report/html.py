@@ -125,3 +125,8 @@ def render_compare_html(comparison: Comparison, title: str = "prompt-harness dif
         fmt_p=fmt_p,
         data=embed_json(compare_payload(comparison)),
     )
+
+
+def render_runs_index(runs: list[Any], root: str) -> str:
+    """`harness view`'s front page: every run under the folder, and forms to diff two runs or two variants."""
+    return environment().get_template("runs.html").render(runs=runs, root=root)

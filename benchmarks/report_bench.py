@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from harness.core.result import load_run, save_run  # noqa: E402
 from harness.report import gc_paused, write_compare_reports, write_run_reports  # noqa: E402
 from harness.results.compare import compare_runs  # noqa: E402
-from tests.synthetic import synthetic_run  # noqa: E402
+from tests.synthetic import synthetic_run, synthetic_variant_run  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -62,7 +62,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--grid", action="store_true",
+                        help="instead: the variants grid, CASES cases x 4 variants (issue 17: interactive in < 1 s)")
     args = parser.parse_args()
+    if args.grid:
+        return grid_bench(args.cases, args.repeats)
     from playwright.sync_api import sync_playwright
 
     tmp = Path(tempfile.mkdtemp(prefix="report-bench-"))
@@ -109,6 +113,40 @@ def main() -> int:
               f"| {med([x['wall_s'] for x in t])} | {med([x['filter_s'] for x in t])} "
               f"| {med([x['search_s'] for x in t])} |")  # fmt: skip
     print(f"\n(files in {tmp})")
+    return 0
+
+
+def grid_bench(cases: int, repeats: int) -> int:
+    """report.html of a run with 4 variants: generate, then time to interactive and the "disagree" filter."""
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="grid-bench-"))
+    run = synthetic_variant_run(cases)
+    gen, ready, filt = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        write_run_reports(run, tmp)
+        gen.append(time.perf_counter() - t0)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for _ in range(repeats):
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((tmp / "report.html").as_uri(), wait_until="commit")
+            page.wait_for_function("() => window.harnessReady && document.querySelector('#vrows tr.vrow')",
+                                   timeout=60_000, polling=10)  # fmt: skip
+            ready.append(page.evaluate("() => performance.now()") / 1000)
+            t1 = time.perf_counter()
+            page.check("#vdisagree")
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+            filt.append(time.perf_counter() - t1)
+            page.close()
+        browser.close()
+    size = (tmp / "report.html").stat().st_size / 1e6
+    print(f"## Grid benchmark: {cases:,} cases x 4 variants, median of {repeats}\n")
+    print("| page | generate | file size | interactive (in page) | 'variants disagree' filter |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| report.html with the grid | {statistics.median(gen):.2f} s | {size:.1f} MB "
+          f"| {statistics.median(ready):.2f} s | {statistics.median(filt):.2f} s |")  # fmt: skip
     return 0
 
 

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from harness.core.suite import Suite
 
 SUITE_SUFFIXES = (".yaml", ".yml")
-# A harness suite is a YAML mapping with a top-level `cases:` key; cassettes and other YAML have none.
-_TOP_LEVEL_CASES = re.compile(rb"^[\"']?cases[\"']?[ \t]*:", re.MULTILINE)
+# A harness suite is a YAML mapping with a top-level `cases:` (or `cases_from:`) key; cassettes and other YAML have none.
+_TOP_LEVEL_CASES = re.compile(rb"^[\"']?cases(?:_from)?[\"']?[ \t]*:", re.MULTILINE)
 _STATE = "harness-run"
 
 
@@ -109,11 +109,14 @@ class SuiteFile(pytest.File):
     """One suite file; its children are the cases, named by case id."""
 
     def collect(self):  # type: ignore[override]
+        from harness.execution.run_setup import endpoint_key_problems
         from harness.suites.planning import load_plans
 
         state = _state(self.config)
         try:  # the same load path, and so the same pre-flight checks, as `harness run`
             _, plans = load_plans([str(self.path)], state.model, repeat=state.repeat, model_option="--harness-model")
+            if problems := endpoint_key_problems(plans, state.settings().cassette_mode, cassettes_flag="--harness-cassettes"):
+                raise SuiteError(problems)
         except SuiteError as e:
             raise SuiteProblems([f"error: {p}" for p in e.problems]) from None
         if plans:

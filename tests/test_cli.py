@@ -50,7 +50,7 @@ def test_three_turn_conversation_sends_history(fake_server, harness_cli, write_s
         assert set(body) == {"model", "messages", "temperature", "max_tokens", "seed"}
         assert (body["model"], body["temperature"], body["max_tokens"], body["seed"]) == ("fake-model", 0, 50, 7)
     results = r.results(tmp_path / "reports/latest")
-    assert results["schema_version"] == 3
+    assert results["schema_version"] == 4
     assert results["summary"] == results["summary"] | {"passed": 1, "failed": 0, "errored": 0, "total": 1}
     turns = results["cases"][0]["turns"]
     assert [t["reply"]["content"] for t in turns] == [a1["content"], a2["content"], "echo: Still broken."]

@@ -167,7 +167,8 @@ def test_prompt_edit_flips_a_check_and_compare_shows_it(fake_server, harness_cli
     data = json.loads(page.split('<script type="application/json" id="data">')[1].split("</script>")[0])
     wifi = next(c for c in data["cases"] if c["i"] == "wifi")
     assert wifi["ch"] == "regressed" and wifi["fl"][0][:4] == [1, "contains", True, False]
-    (label, kind, ops) = wifi["pr"][0]
+    (label, kind, ops, files) = wifi["pr"][0]
+    assert files == []  # inline text: no prompt file to name
     assert (label, kind) == ("system prompt", "changed") and ["+", " Be brief."] in ops
     assert wifi["re"][0][2:4] == ["Please restart the router and wait a minute.", "Please wait a minute."]
     greeting = next(c for c in data["cases"] if c["i"] == "greeting")

@@ -62,7 +62,7 @@ def test_results_json_round_trips_policies_and_still_reads_version_1(tmp_path):
     save_run(run, tmp_path / "r.json")
     back = load_run(tmp_path / "r.json")
     assert back.cases[0].policy == CasePolicy(repeats=3, pass_if="majority", threshold=0.5)
-    assert back.summary.passed == 1 and back.schema_version == 3
+    assert back.summary.passed == 1 and back.schema_version == 4
     old = tmp_path / "v1.json"
     old.write_text('{"schema_version": 1, "cases": [{"suite": "s", "id": "a", "status": "failed"}]}')
     v1 = load_run(old)

@@ -23,23 +23,32 @@ def outside_secret(tmp_path):
     return project
 
 
-@pytest.mark.parametrize("template", [
-    "{% include '../secret.txt' %}",
-    "{% include '/etc/passwd' %}",
-    "{% include 'inside.txt' %}",  # not even files inside the project: there is no loader at all
-    "{% import '../secret.txt' as s %}{{ s }}",
-    "{% extends '../secret.txt' %}",
-    "{% from '../secret.txt' import x %}{{ x }}",
+@pytest.mark.parametrize("template, why", [
+    ("{% include '../secret.txt' %}", "the included file path '../secret.txt' is a path that leads outside the project"),
+    ("{% include '/etc/passwd' %}", "the included file path '/etc/passwd' is absolute"),
+    ("{% include 'link.txt' %}", "the included file path 'link.txt' is a symlink that leads outside the project"),
+    ("{% import '../secret.txt' as s %}{{ s }}", "the included file path '../secret.txt' is a path that leads outside"),
+    ("{% extends '../secret.txt' %}", "the included file path '../secret.txt' is a path that leads outside"),
+    ("{% from '../secret.txt' import x %}{{ x }}", "the included file path '../secret.txt' is a path that leads outside"),
 ])  # fmt: skip
-def test_templates_cannot_include_import_or_extend_files(template, outside_secret, harness_cli, fake_server,
-                                                         monkeypatch):  # fmt: skip
+def test_templates_cannot_include_import_or_extend_files_outside_the_project(template, why, outside_secret,
+                                                                             harness_cli, fake_server, monkeypatch):  # fmt: skip
     monkeypatch.chdir(outside_secret)
+    (outside_secret / "link.txt").symlink_to(outside_secret.parent / "secret.txt")
     (outside_secret / "suite.yaml").write_text(f"model: m\ncases: [{{id: a, turns: [{{user: \"{template}\"}}]}}]\n")
     r = harness_cli("run", "suite.yaml", "--cassettes", "off", "--base-url", fake_server.base_url)
     assert r.code == 2
-    assert "templates cannot include, import or extend files" in r.err
+    assert f"error: suite.yaml:2:32: {why}" in r.err
     assert SECRET not in r.out + r.err
     assert fake_server.requests == []
+
+
+def test_templates_may_include_files_inside_the_project(outside_secret, harness_cli, fake_server, monkeypatch):
+    monkeypatch.chdir(outside_secret)
+    (outside_secret / "suite.yaml").write_text("model: m\ncases: [{id: a, turns: [{user: \"{% include 'inside.txt' %}\"}]}]\n")
+    r = harness_cli("run", "suite.yaml", "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 0
+    assert fake_server.requests[0].body["messages"][-1]["content"] == f"{SECRET}\n"
 
 
 @pytest.mark.parametrize("template", [

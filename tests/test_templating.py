@@ -145,12 +145,12 @@ def test_unsafe_template_is_a_load_time_error(source, fake_server, harness_cli, 
     assert fake_server.requests == []
 
 
-def test_include_cannot_read_the_suite_folder(fake_server, harness_cli, write_suite, tmp_path):
-    (tmp_path / "secret.txt").write_text("TOP-SECRET")
-    suite = write_suite(one_turn("\"{% include 'secret.txt' %}\""))
+def test_include_reads_only_inside_the_project(fake_server, harness_cli, write_suite, tmp_path):
+    (tmp_path.parent / f"{tmp_path.name}-secret.txt").write_text("TOP-SECRET")
+    suite = write_suite(one_turn(f"\"{{% include '../{tmp_path.name}-secret.txt' %}}\""))
     r = run(harness_cli, fake_server, suite)
     assert r.code == 2
-    assert "suite.yaml:6:15: templates cannot include, import or extend files" in r.err
+    assert "suite.yaml:6:15: the included file path" in r.err and "leads outside the project" in r.err
     assert "TOP-SECRET" not in r.err + r.out
     assert fake_server.requests == []
 

@@ -47,7 +47,7 @@ def test_every_case_runs_under_every_variant_with_its_overrides(fake_server, har
                     ("base-model", "Be terse about routers. [[reply:ok]]", 0.5, 50),
                     ("mini-model", "You sell modems.", 0, 50)}  # params merged, vars and model overridden
     data = r.results(tmp_path / "reports/latest")
-    assert data["schema_version"] == 3
+    assert data["schema_version"] == 4
     got = sorted((c["id"], c["variant"], c["status"]) for c in data["cases"])
     assert got == [("greet", "baseline", "passed"), ("greet", "mini", "passed"), ("greet", "terse", "passed"),
                    ("price", "baseline", "passed"), ("price", "mini", "passed"), ("price", "terse", "failed")]

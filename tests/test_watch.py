@@ -106,3 +106,23 @@ def test_watch_reruns_only_the_edited_suite_within_two_seconds(tmp_path, fake_se
     rest = watch.proc.stdout.read() if watch.proc.stdout else ""
     assert code == 0
     assert "Traceback" not in "\n".join(watch.seen) + rest
+
+
+def test_a_file_a_prompt_file_includes_affects_its_suite_and_a_data_table_is_not_a_suite(tmp_path, monkeypatch):
+    import argparse
+
+    from harness.cli.watch import Session
+    from harness.core.settings import RunSettings
+    from harness.suites.loading import discover
+
+    evals = _project(tmp_path)
+    (evals / "three.yaml").write_text(ONE + "cases_from: {file: rows.yaml, id: 'r{{ n }}', turns: [{user: hi}]}\n")
+    (evals / "prompts/one.md").write_text("Be nice. {% include 'prompts/footer.md' %}")
+    (evals / "prompts/footer.md").write_text("Sign it.")
+    (evals / "rows.yaml").write_text("- {n: 1}\n")
+    monkeypatch.chdir(tmp_path)
+    session = Session(argparse.Namespace(out=str(tmp_path / "out")), RunSettings(), None)
+    files, _ = discover(["evals"])
+    session.run(files)  # replays: the cassettes are missing, which is fine here
+    assert [p.name for p in session.affected({str(evals / "prompts/footer.md")}, files)] == ["three.yaml"]
+    assert [p.name for p in session.affected({str(evals / "rows.yaml")}, files)] == ["three.yaml"]

@@ -31,6 +31,7 @@ examples:
   harness merge shard-1 shard-2 shard-3 shard-4 --out merged   combine the shards' results
   harness compare base/results.json reports/latest/results.json   what changed between two runs
   harness run evals/ --baseline base/results.json   run, then compare against a base run
+  harness run --rerun failed --from reports/latest   run again only the cases that failed there
 
 exit codes: 0 all passed, 1 a check failed, 2 bad input, 3 a case could not be evaluated
 """
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="DIR",
                      help="continue the interrupted run whose output folder is DIR, with its suites and "
                           "settings; cases already finished are not run again")  # fmt: skip
+    run.add_argument("--rerun", metavar="STATUSES",
+                     help="with --from DIR: run again only the cases of that run that ended so (failed, errored "
+                          "or failed,errored), all their repeats; the other cases keep their results, so OUT gets "
+                          "a complete results.json. Refused when the suites changed since")  # fmt: skip
+    run.add_argument("--from", dest="from_dir", metavar="DIR",
+                     help="the earlier run (its --out folder, or its results.json) that --rerun completes")  # fmt: skip
     run.add_argument("--repeat", type=_repeat_count, metavar="N",
                      help="run every case N times (over the suites' `repeat:`); a case passes by its `pass_if`")  # fmt: skip
     run.add_argument("--shard", type=parse_shard, metavar="K/N",

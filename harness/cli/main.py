@@ -103,7 +103,7 @@ def _usage_limits(args: argparse.Namespace) -> tuple[dict[str, float], list[str]
 # With --resume these come from DIR/run.json; changing them would change what runs.
 RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
                 "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat",
-                "variant": "--variant"}  # fmt: skip
+                "variant": "--variant", "rerun": "--rerun", "from_dir": "--from"}  # fmt: skip
 
 
 def _resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]:
@@ -127,17 +127,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli.progress import Progress
     from harness.execution.interrupt import StopFlag
     from harness.execution.journal import RunFolder, RunFolderError
-    from harness.execution.run_setup import RunOptions, SetupProblems, resolve_run
+    from harness.core.problems import SuiteError
+    from harness.execution.run_setup import RunOptions, SetupProblems, endpoint_key_problems, resolve_run
     from harness.execution.runner import plan_keys, run_plans
     from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir, write_run_outputs
     from harness.report.terminal import print_summary
 
-    saved = None
+    from harness.cli import rerun as reruns
+    from harness.results.rerun import RerunError, rerun_command, statuses_to_rerun
+
+    saved = rerun = None
     if args.resume:
         saved, problem = _resume_settings(args)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return exit_codes.BAD_INPUT
+    elif args.rerun or args.from_dir:
+        try:
+            rerun = reruns.start_rerun(args)
+        except RerunError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return exit_codes.BAD_INPUT
+        saved = rerun.earlier.settings
+        args.shard = parse_shard(saved["shard"]) if saved.get("shard") else None
     elif not args.paths:
         print("error: give the suite files or folders to run, or --resume DIR to continue a run", file=sys.stderr)
         return exit_codes.BAD_INPUT
@@ -161,6 +173,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded
+    if key_problems := endpoint_key_problems(plans, settings.cassette_mode):
+        _print_problems(SuiteError(key_problems), sends=True)
+        return exit_codes.BAD_INPUT
     baseline = _load_result(args.baseline, "--baseline") if args.baseline else None
     if baseline is False:
         return exit_codes.BAD_INPUT
@@ -183,14 +198,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
+    rerun_info = saved.get("rerun") if args.resume and saved else None  # resuming an interrupted re-run
+    kept: dict = {}
+    if rerun is not None:
+        try:
+            plans, kept, count = reruns.select(rerun, plans)
+        except RerunError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return exit_codes.BAD_INPUT
+        if not count:
+            print(f"nothing to re-run: no case of {rerun.source} ended {' or '.join(rerun.statuses)}", file=sys.stderr)
+            return exit_codes.OK
+        rerun_info = rerun.describe(count)
     folder = RunFolder(Path(args.out))
     try:
         if args.resume:
             journaled, journal = folder.resume()
             finished = journaled.cases
         else:
-            journal = folder.start({**settings.to_dict(), **({"shard": str(args.shard)} if args.shard else {})})
-            finished = {}
+            journal = folder.start({**settings.to_dict(), **({"shard": str(args.shard)} if args.shard else {}),
+                                    **({"rerun": rerun_info} if rerun_info else {})})  # fmt: skip
+            for case in kept.values():  # so a re-run interrupted now resumes with them (--resume)
+                journal.append(case)
+            finished = dict(kept)
     except RunFolderError as e:
         print(f"error: {e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
@@ -200,16 +230,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     unfinished = [p for p in plans if not all(k in finished for k in plan_keys(p))]
     if args.resume and not args.quiet:
         print(f"resuming {args.out}: {len(plans) - len(unfinished)} of {len(plans)} cases already finished", file=sys.stderr)
+    if rerun is not None and not args.quiet:
+        print(f"re-running {_count(len(unfinished), 'case')} of {rerun.source} that ended "
+              f"{' or '.join(rerun.statuses)}; the other {_count(len(plans) - len(unfinished), 'case')} keep "
+              "their results", file=sys.stderr)  # fmt: skip
+    on_done = journal.append
+    if rerun_info:
+        on_done = lambda case: journal.append(reruns.mark(case))  # noqa: E731
     progress = Progress(sum(p.repeats for p in unfinished), enabled=not args.quiet, concurrency=settings.concurrency)
     stop = StopFlag()
     try:
-        run = run_plans(plans, settings, api_key, on_case_done=journal.append, observer=progress, stop=stop,
+        run = run_plans(plans, settings, api_key, on_case_done=on_done, observer=progress, stop=stop,
                         finished=finished)  # fmt: skip
     finally:
         journal.close()
         progress.close()
     if args.shard:
         run.settings["shard"] = str(args.shard)
+    run.rerun = rerun_info
     if args.resume:
         _add_earlier_sessions(run, Path(args.out) / "results.json")
     out = Path(args.out)
@@ -223,6 +261,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if case.reason:
             print(f"{case.status.upper()} {case.suite} / {case.id}: {case.reason}")
     print(f"results: {out / 'results.json'}")
+    if (statuses := statuses_to_rerun(run)) and run.fingerprints and not stop.is_set:
+        print(f"re-run only those: {rerun_command(str(out), statuses)}")
     s = run.summary
     if stop.is_set:
         print(f"{stop.name}: stopped with {s.interrupted} of {s.total} cases unfinished (marked interrupted); "

@@ -52,6 +52,19 @@ class Session:
     def __init__(self, args: argparse.Namespace, settings, api_key: str | None):  # noqa: ANN001 (RunSettings)
         self.args, self.settings, self.api_key = args, settings, api_key
         self.latest: dict[str, list] = {}  # suite file -> its case results, in run order
+        self.reads: dict[str, set[str]] = {}  # suite file -> the files it read last time (prompts, includes, data)
+
+    def affected(self, changed: set[str], files: list[Path]) -> list[Path]:
+        """The suites a change affects: by name in their text (affected_suites), or among the files they read
+        (a file a prompt file includes is named by no suite); a suite's data table is not a suite itself."""
+        from harness.execution.watching import affected_suites
+
+        read = {f for files_read in self.reads.values() for f in files_read}
+        files = [f for f in files if str(f.resolve()) not in read]
+        changed_paths = {str(Path(c).resolve()) for c in changed}
+        hit = set(affected_suites(changed, files))
+        hit |= {f for f in files if self.reads.get(str(f), set()) & changed_paths}
+        return [f for f in files if f in hit]
 
     def run(self, files: list[Path]) -> None:
         from harness.core.problems import SuiteError
@@ -63,8 +76,9 @@ class Session:
 
         t0 = time.perf_counter()
         try:
-            _, plans = load_plans([str(f) for f in files], self.settings.model, repeat=self.settings.repeat,
-                                  variants=self.settings.variants)  # fmt: skip
+            suites, plans = load_plans([str(f) for f in files], self.settings.model, repeat=self.settings.repeat,
+                                       variants=self.settings.variants)  # fmt: skip
+            self.reads.update({str(s.path): {str(p.resolve()) for p in s.files} for s in suites})
         except SuiteError as e:
             for p in e.problems:
                 print(f"error: {p}", file=sys.stderr)
@@ -105,7 +119,7 @@ def changed_line(before: dict, after: dict) -> str:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from harness.execution.run_setup import RunOptions, SetupProblems, resolve_run
-    from harness.execution.watching import Poller, affected_suites, forget_modules
+    from harness.execution.watching import Poller, forget_modules
     from harness.suites.loading import discover
 
     mode = args.cassettes or default_cassette_mode(args.base_url, os.environ)
@@ -133,7 +147,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             changed = poller.wait()
             forget_modules(changed)
             files, _ = discover(args.paths)
-            affected = affected_suites(changed, files)
+            affected = session.affected(changed, files)
             shown = ", ".join(sorted(os.path.relpath(c) for c in changed)[:5])
             if not affected:
                 print(f"changed: {shown}; no suite uses it", flush=True)

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Loc:
-    """A place in a file, 1-based, as editors show it; line 0 is the path as a whole (a missing file)."""
+    """A place in a file, 1-based, as editors show it.
+
+    Line 0 is the path as a whole (a missing file); column 0 is a whole line (a row of a data
+    file, a line of a prompt file), shown as ``file:line``.
+    """
 
     file: str
     line: int
     column: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        if not self.line:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}" if self.column else f"{self.file}:{self.line}"

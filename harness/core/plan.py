@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.policy import DEFAULT_POLICY, CasePolicy
-from harness.core.specs import Budget
+from harness.core.specs import Budget, EndpointSpec
 from harness.core.suite import Case, Check, Suite
 
 
@@ -34,6 +34,11 @@ class CasePlan:
     api: str = "chat"  # the provider that sends its requests (harness.providers.registry)
     policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
     variant: str = ""  # the suite's variant this plan runs under ("" when the suite has none)
+    endpoint: EndpointSpec | None = None  # the server its requests go to (None: the run's --base-url)
+    grader_endpoint: EndpointSpec | None = None  # the server of its model-graded checks (None: as the case's)
+    # The project files each message text was read from (its prompt file, then what that includes),
+    # by slot: "system", "messages[0]", "turn 1". Reports name them beside a prompt change.
+    prompt_files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

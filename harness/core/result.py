@@ -24,7 +24,10 @@ from harness.core.statuses import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, S
 # tolerated failures, top-level `outcomes` and `metrics`. Version 1 files are still read.
 # 3: a case result (and an outcome) of a suite with `variants:` names its variant in `variant`; a case
 # without one has no `variant` key, exactly as in version 2, which is still read.
-SCHEMA_VERSION = 3
+# 4: checks added by a suite's `defaults:` say so (`default`), cases name their prompt files
+# (`prompt_files`) and whether `--rerun` ran them again (`rerun`); top-level `fingerprints` and `rerun`.
+# Versions 2 and 3 are still read (a reader of version 3 would choke on `default`, hence the bump).
+SCHEMA_VERSION = 4
 
 
 
@@ -48,6 +51,7 @@ class CheckResult:
     details: dict[str, Any] | None = None  # e.g. a model-graded check's score, full reasoning and grader model
     weight: float = 1.0  # its share of the case score (`weight:` in the suite)
     metric: str | None = None  # the metric it counts toward (`metric:` in the suite)
+    default: bool = False  # added to the turn by the suite's `defaults:`
 
 
 @dataclass
@@ -111,6 +115,8 @@ class CaseResult:
     score: float | None = None  # weighted share of passed explicit checks (None: the case has none)
     policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
     variant: str = ""  # the suite's variant it ran under ("" when the suite has none)
+    prompt_files: dict[str, list[str]] = field(default_factory=dict)  # message slot -> files its text came from
+    rerun: bool = False  # run again by `harness run --rerun`, replacing the earlier run's result
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -189,6 +195,8 @@ class RunResult:
     started_at: str = ""
     duration_ms: float = 0.0
     schema_version: int = SCHEMA_VERSION
+    fingerprints: dict[str, str] = field(default_factory=dict)  # suite name -> digest of its files
+    rerun: dict[str, Any] | None = None  # `--rerun`: which statuses, from which run, how many cases
 
     @property
     def summary(self) -> Summary:
@@ -206,6 +214,8 @@ class RunResult:
             "suites": suite_summaries(self.cases),
             "outcomes": [o.to_dict() for o in found],  # one per case: its repeats aggregated (harness/outcomes.py)
             "metrics": [m.to_dict() for m in metric_totals(self.cases)],
+            **({"fingerprints": self.fingerprints} if self.fingerprints else {}),
+            **({"rerun": self.rerun} if self.rerun else {}),
             "cases": _CaseDicts(self.cases) if lazy_cases else [case_to_dict(c) for c in self.cases],
         }
 
@@ -217,6 +227,8 @@ class RunResult:
             started_at=data.get("started_at", ""),
             duration_ms=data.get("duration_ms", 0.0),
             schema_version=data.get("schema_version", SCHEMA_VERSION),
+            fingerprints=dict(data.get("fingerprints") or {}),
+            rerun=data.get("rerun"),
         )
 
 
@@ -264,12 +276,17 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
                 check.pop("details", None)
             if check.get("weight") == 1.0 and check.get("metric") is None:  # written only when set in the suite
                 del check["weight"], check["metric"]
+            if not check.get("default"):  # written only for a check from the suite's `defaults:`
+                check.pop("default", None)
     if case.policy.is_default:  # written only when the case repeats, sets pass_if/threshold/allow_fail or a gate
         del data["policy"]
     elif case.policy.usage_limits is None:  # written only when the suite has a `gate:` block
         del data["policy"]["usage_limits"]
     if not case.variant:  # written only for a suite with `variants:` (schema_version 3)
         del data["variant"]
+    for key in ("prompt_files", "rerun"):  # written only when the case has prompt files / was re-run
+        if not data.get(key):
+            data.pop(key, None)
     data["usage"] = asdict(case.usage)
     data["cost_usd"] = case.cost_usd
     return data
@@ -298,6 +315,9 @@ def _completion_from_dict(data: dict[str, Any] | None) -> Completion | None:
     return Completion(**r)
 
 
+_CHECK_FIELDS = frozenset(f.name for f in fields(CheckResult))
+
+
 def case_from_dict(data: dict[str, Any]) -> CaseResult:
     turns = []
     for t in data.get("turns", []):
@@ -309,7 +329,7 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
                 messages=t.get("messages", []),
                 params=t.get("params", {}),
                 reply=reply,
-                checks=[CheckResult(**c) for c in t.get("checks", [])],
+                checks=[CheckResult(**{k: v for k, v in c.items() if k in _CHECK_FIELDS}) for c in t.get("checks", [])],
                 error=t.get("error"),
                 cost_usd=t.get("cost_usd"),
                 notes=t.get("notes", []),
@@ -336,6 +356,8 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
         score=data.get("score"),
         policy=CasePolicy.from_dict(data.get("policy")),
         variant=data.get("variant") or "",
+        prompt_files={str(k): list(v) for k, v in (data.get("prompt_files") or {}).items()},
+        rerun=bool(data.get("rerun")),
     )
 
 

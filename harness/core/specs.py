@@ -52,8 +52,42 @@ class ContextSpec:
 
 @dataclass
 class GraderSpec:
-    """The suite's `grader:` key: the chat model that grades, its params, and the embeddings model."""
+    """The suite's `grader:` key: the chat model that grades, its params, the embeddings model, and its server."""
 
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     embedding_model: str | None = None
+    endpoint: str | None = None  # a name in the suite's `endpoints:` (None: the case's own endpoint)
+    endpoint_loc: Loc | None = None
+
+
+DEFAULT_ENDPOINT = "default"  # the run's own server: --base-url, else $OPENAI_BASE_URL, with $OPENAI_API_KEY
+
+
+@dataclass(frozen=True)
+class EnvValue:
+    """A header value read from an environment variable when the run starts (`{env: VAR}`), never from YAML."""
+
+    var: str
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """One entry of a suite's `endpoints:`: a named server, where its key comes from, and its own limits.
+
+    The key itself is never in the suite: ``api_key_env`` names the environment variable holding it.
+    """
+
+    name: str
+    base_url: str
+    api_key_env: str | None = None
+    headers: tuple[tuple[str, str | EnvValue], ...] = ()
+    rpm: float | None = None
+    tpm: float | None = None
+    loc: Loc | None = None
+    key_loc: Loc | None = None  # where `api_key_env` is written, for a message when the variable is unset
+
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """What makes two suites' endpoints the same server: they then share a client and rate limits."""
+        return (self.name, self.base_url, self.api_key_env, self.headers, self.rpm, self.tpm)

@@ -76,7 +76,7 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
                      meter: Meter, budgets: CaseBudgets, channel: Channel) -> Completion | None:  # fmt: skip
     """Fit, check, send and evaluate one turn into `out`; None when its request was not sent."""
     over: list[str] = []
-    send, embed = channel.send, channel.embed
+    send = channel.send
 
     async def summarize(messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         """The context summary: a real request, budgeted and costed like the turn's own."""
@@ -108,9 +108,10 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
     out.reply = reply
     out.cost_usd = None if cost is None and summary_cost is None else (cost or 0.0) + (summary_cost or 0.0)
     _cross_check(out, reply, meter)
-    grading = TurnGrading(meter, budgets, send, embed, turn.index, f"case {plan.case.id!r}, turn {turn.index}")
+    grader = channel.grader or channel  # a suite's `grader: {endpoint: ...}` sends elsewhere
+    grading = TurnGrading(meter, budgets, grader.send, grader.embed, turn.index, f"case {plan.case.id!r}, turn {turn.index}")
     ctx = CheckContext(reply=reply, messages=out.messages, model=plan.model, grader=getattr(plan.suite, "grader", None),
-                       grade=grading.grade, embed=grading.embed if embed is not None else None)  # fmt: skip
+                       grade=grading.grade, embed=grading.embed if grader.embed is not None else None)  # fmt: skip
     try:
         out.checks = await evaluate(turn, ctx, grading)
     finally:

@@ -43,14 +43,17 @@ def whole_case(plan: CasePlan, status: str, **fields: Any) -> list[CaseResult]:
 
 
 def stamp(plan: CasePlan, result: CaseResult) -> CaseResult:
-    """Carry the case's policy on its result, so it aggregates the same wherever the result travels."""
+    """Carry the case's policy on its result, so it aggregates the same wherever the result travels,
+    and the prompt files its messages came from, so reports can name them."""
     result.policy = plan.policy
     result.variant = plan.variant
+    result.prompt_files = plan.prompt_files
     return result
 
 
 def finish(plan: CasePlan, result: CaseResult) -> CaseResult:
-    """Give the checks their `weight:` and `metric:`, score the repeat, and apply the case's `threshold`."""
+    """Give the checks their `weight:`, `metric:` and origin (the suite's `defaults:`), score the repeat, and
+    apply the case's `threshold`."""
     stamp(plan, result)
     planned = {t.index: t for t in plan.turns}
     for turn in result.turns:
@@ -59,6 +62,7 @@ def finish(plan: CasePlan, result: CaseResult) -> CaseResult:
         if spec is not None and len(explicit) == len(spec.checks):  # checks come back in the order written
             for check, written in zip(explicit, spec.checks):
                 check.weight, check.metric = getattr(written, "weight", 1.0), getattr(written, "metric", None)
+                check.default = getattr(written, "default", False)
     result.score = score(result)
     threshold = plan.policy.threshold
     if threshold is not None and result.status == FAILED and _complete(plan, result):

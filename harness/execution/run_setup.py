@@ -15,7 +15,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from harness.core.cassette_mode import CassetteMode
+from harness.core.plan import CasePlan
+from harness.core.problems import Problem
 from harness.core.settings import DEFAULT_CASSETTE_DIR, DEFAULT_CONCURRENCY, RunSettings
+from harness.core.specs import EnvValue
 from harness.providers.base_url import base_url_problem
 
 
@@ -107,3 +110,23 @@ def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
         variants=[str(v) for v in given["variants"] or []],
     )
     return RunSetup(settings, api_key)
+
+
+def endpoint_key_problems(plans: list[CasePlan], mode: CassetteMode, environ: Mapping[str, str] | None = None,
+                          cassettes_flag: str = "--cassettes") -> list[Problem]:  # fmt: skip
+    """Every environment variable a named endpoint reads (its key, a `{env: VAR}` header) that is not set,
+    when the run would send to it; found before anything is sent. Replaying needs no key."""
+    if not mode.sends:
+        return []
+    environ = os.environ if environ is None else environ
+    problems: dict[tuple[str, str], Problem] = {}
+    for plan in plans:
+        for endpoint in {id(e): e for e in (plan.endpoint, plan.grader_endpoint) if e is not None}.values():
+            needed = [(endpoint.api_key_env, endpoint.key_loc)] if endpoint.api_key_env else []
+            needed += [(value.var, endpoint.loc) for _, value in endpoint.headers if isinstance(value, EnvValue)]
+            for var, loc in needed:
+                if not environ.get(var) and (endpoint.name, var) not in problems:
+                    problems[(endpoint.name, var)] = Problem(loc or plan.suite.loc, (
+                        f"endpoint {endpoint.name!r} reads ${var}, which is not set; export it before a run that "
+                        f"sends requests ({cassettes_flag} {mode}), or replay with {cassettes_flag} replay"))
+    return list(problems.values())

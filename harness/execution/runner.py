@@ -72,7 +72,6 @@ async def execute(
             on_retry()
 
     pipeline = RequestPipeline(settings, api_key, {id(p.suite): p.suite for p in plans}.values(), note_retry)
-    gate = pipeline.gate
     cases_running = asyncio.Semaphore(concurrency)
     spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 
@@ -86,12 +85,13 @@ async def execute(
                 elif settings.cassette_mode is CassetteMode.OFF:
                     results = await run_repeats(plan, channel, spending=spending)
                 else:
-                    results = await _with_cassette(plan, settings, api_key, channel, spending)
+                    results = await _with_cassette(plan, settings, api_key, channel, spending, pipeline.secrets)
             except Exception as e:  # a bug in one case must not lose the run  # noqa: BLE001
                 message = f"internal error: {type(e).__name__}: {e}"
                 results = whole_case(plan, ERROR, error=message)
         for result in results:
-            redact_case(result, api_key)  # before the journal, results or reports see it
+            for key in pipeline.secrets:  # every endpoint's key, before the journal, results or reports see it
+                redact_case(result, key)
             if on_case_done:
                 on_case_done(result)
             observer.case_done(result)
@@ -99,8 +99,7 @@ async def execute(
 
     async def ticker() -> None:
         while True:
-            c = gate.concurrency
-            observer.tick(c.in_flight, c.limit, c.waiting)
+            observer.tick(*pipeline.load())
             await asyncio.sleep(TICK_SECONDS)
 
     stopped = stop.bind() if stop else None
@@ -141,7 +140,7 @@ def _outcome(task: asyncio.Task[list[CaseResult]], plan: CasePlan, why: str) -> 
 
 
 async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, channel: Channel,
-                         spending: Spending | None = None) -> list[CaseResult]:  # fmt: skip
+                         spending: Spending | None = None, secrets: tuple[str, ...] = ()) -> list[CaseResult]:  # fmt: skip
     """Run one case (every repeat) inside its own cassette; a cassette problem makes it an error, never a crash."""
     # vcrpy loads only when cassettes are in use (start-up time of `--cassettes off` and of the commands).
     from harness.providers import cassettes
@@ -150,7 +149,7 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     path = cassettes.cassette_path(root, plan.suite.name, plan.case.id, plan.variant)
     try:
         cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
-                                          root=root, suite_file=Path(plan.suite.path))  # fmt: skip
+                                          root=root, suite_file=Path(plan.suite.path), secrets=secrets)  # fmt: skip
     except cassettes.CassetteFileError as e:
         return whole_case(plan, ERROR, error=str(e))
     with cassette.active():
@@ -229,4 +228,5 @@ def run_plans(
         cases=[ran[k] if k in ran else stamp(p, finished[k]) for p in plans for k in plan_keys(p)],
         started_at=started_at,
         duration_ms=(time.perf_counter() - t0) * 1000,
+        fingerprints={p.suite.name: p.suite.fingerprint for p in plans if p.suite.fingerprint},
     )

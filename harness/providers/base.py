@@ -10,7 +10,7 @@ line to ``harness.providers.registry``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.core.reply import Completion, Embeddings, ToolCall
@@ -28,6 +28,7 @@ class ProviderSettings:
     api_key: str | None = None
     timeout: float = 60.0
     max_connections: int = 64
+    headers: dict[str, str] = field(default_factory=dict)  # an endpoint's own headers, sent with every request
 
 
 # Given the provider's own HTTP transport, the pipeline returns the one to use (the cassette layer around it).

@@ -1,31 +1,5 @@
-"""Checking a base URL before anything is sent, with the fix in the message."""
+"""Base URL checks live in the floor (``harness.core.base_url``): suites check their `endpoints:` with them too."""
 
-from __future__ import annotations
+from harness.core.base_url import base_url_problem
 
-
-def base_url_problem(url: str, source: str = "--base-url") -> str | None:
-    """What is wrong with a base URL, with the fix; None when it has an http(s) scheme and a host.
-
-    Checked before anything is sent: without a scheme httpx fails every request with
-    UnsupportedProtocol, one case at a time. ``source`` names where the URL came from.
-    """
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    if "://" not in url:
-        host = urlsplit("//" + url).hostname or ""
-        try:
-            local = host == "localhost" or bool(ipaddress.ip_address(host))
-        except ValueError:
-            local = False
-        return f"{source} {url!r} has no scheme; did you mean {'http' if local else 'https'}://{url}?"
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"{source} {url!r} must start with http:// or https://"
-    try:
-        parts.port  # noqa: B018 (raises on a port that is not a number in range)
-    except ValueError:
-        return f"{source} {url!r} has an invalid port"
-    if not parts.hostname:
-        return f"{source} {url!r} has no host; e.g. http://127.0.0.1:8080/v1"
-    return None
+__all__ = ["base_url_problem"]

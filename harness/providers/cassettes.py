@@ -34,7 +34,18 @@ from harness.providers.cassette_files import CassetteFileError, ReadableYaml, Sa
 
 MODES = {CassetteMode.REPLAY: RecordMode.NONE, CassetteMode.RECORD_MISSING: RecordMode.NEW_EPISODES,
          CassetteMode.RECORD: RecordMode.ALL}
-MATCH_ON = (method, path, json_body)
+# A request to a named endpoint (a suite's `endpoints:`) is recorded with the endpoint's name in this
+# header (never sent to the server), so it only replays for that endpoint; the run's own server has none.
+ENDPOINT_HEADER = "x-harness-endpoint"
+
+
+def endpoint(r1: Any, r2: Any) -> None:
+    """vcrpy matcher: both requests went to the same endpoint (no header: the run's own server)."""
+    if r1.headers.get(ENDPOINT_HEADER) != r2.headers.get(ENDPOINT_HEADER):
+        raise AssertionError("endpoints differ")
+
+
+MATCH_ON = (method, path, json_body, endpoint)
 TRANSIENT = {408, 409, 429}
 VOLATILE_FIELDS = ("id", "created", "system_fingerprint", "usage.prompt_tokens_details", "usage.completion_tokens_details")
 _PLAIN_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
@@ -97,12 +108,13 @@ class CaseCassette:
     requests_seen: int = 0
     loaded: int = 0
     repeat: int = 0  # the case's repeat being played (0-based), set by the runner
+    secrets: tuple[str, ...] = ()  # the keys of the suites' other endpoints: never written either
 
     def __post_init__(self) -> None:
         self.cassette = _RepeatableCassette.load(
             path=str(self.path),
             serializer=ReadableYaml,
-            persister=SafePersister(self.api_key),
+            persister=SafePersister(self.api_key, self.secrets),
             record_mode=MODES[self.mode],
             match_on=MATCH_ON,
             before_record_request=_scrub_request,
@@ -206,17 +218,24 @@ class CaseCassette:
 
 
 class CassetteTransport(httpx2.AsyncBaseTransport):
-    """Routes each request through the current case's cassette; forwards to ``inner`` only to record."""
+    """Routes each request through the current case's cassette; forwards to ``inner`` only to record.
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport):
+    ``endpoint`` names the suite endpoint this transport's provider talks to (None: the run's own server).
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, endpoint: str | None = None):
         self.inner = inner
+        self.endpoint = endpoint
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         cassette = current.get()
         if cassette is None:
             return await self.inner.handle_async_request(request)
         body = await request.aread()
-        vcr_request = VcrRequest(request.method, str(request.url), body, dict(request.headers))
+        headers = dict(request.headers)
+        if self.endpoint is not None:
+            headers[ENDPOINT_HEADER] = self.endpoint
+        vcr_request = VcrRequest(request.method, str(request.url), body, headers)
         cassette.requests_seen += 1
         recorded = cassette.play(vcr_request)
         if recorded is not None:
@@ -260,11 +279,12 @@ def _group_headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-KEPT_HEADERS = {"content-type"}
+KEPT_HEADERS = {"content-type", ENDPOINT_HEADER}
 
 
 def _scrub_request(request: VcrRequest) -> VcrRequest:
-    """Keep only content-type: keys, org/project ids, cookies and SDK fingerprints never reach disk."""
+    """Keep only content-type (and the endpoint's name): keys, org/project ids, cookies and SDK fingerprints
+    never reach disk."""
     request.headers = {k: v for k, v in request.headers.items() if k.lower() in KEPT_HEADERS}
     return request
 

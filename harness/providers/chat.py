@@ -45,6 +45,7 @@ class ChatCompletionsProvider:
             max_retries=0,
             timeout=settings.timeout,
             http_client=http_client,
+            default_headers=settings.headers or None,
             # Organization and project ids are account details; never send or record them.
             organization=None,
             project=None,

@@ -1,15 +1,20 @@
 """The request pipeline: rate gate -> retry -> provider, over the cassette transport, for any provider.
 
-Built once per run. Every request of every case, whatever its API, goes through
-the same admission (rpm/tpm buckets, then the adaptive cap on requests in
-flight) and the one retry layer; HTTP providers get the cassette layer as
-their transport. A case reaches its model through a ``Channel``.
+Built once per run. It holds one provider per (API, endpoint): the run's own
+server (--base-url) and each named endpoint of the suites (`endpoints:`), with
+its own key from the environment. Every request goes through its endpoint's
+admission (rpm/tpm buckets, then the adaptive cap on requests in flight: a 429
+from one server slows only that server) and the one retry layer; HTTP providers
+get the cassette layer as their transport. A case reaches its model, and its
+model-graded checks their grader, through a ``Channel``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import os
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from harness.core.errors import RequestFailed
@@ -17,6 +22,7 @@ from harness.core.plan import CasePlan
 from harness.core.reply import Completion, Embeddings
 from harness.core.cassette_mode import CassetteMode
 from harness.core.settings import RunSettings
+from harness.core.specs import DEFAULT_ENDPOINT, EndpointSpec, EnvValue
 from harness.core.suite import Suite
 from harness.metering.tokens import count_text
 from harness.providers import registry
@@ -32,70 +38,106 @@ RetryHook = Callable[[int, RequestFailed, float], None]  # (attempt, error, wait
 
 @dataclass
 class Channel:
-    """How one case reaches its model: requests through the pipeline, history shaped by its provider."""
+    """How one case reaches its model: requests through the pipeline, history shaped by its provider.
+
+    ``grader`` is where its model-graded checks send (a suite's `grader: {endpoint: ...}`); None: here too.
+    """
 
     send: Send
     embed: Embed | None
     provider: Provider
+    grader: Channel | None = None
 
 
 class RequestPipeline:
-    """Providers by API name, created on first use, behind one gate and one retry layer."""
+    """Providers by (API, endpoint), created on first use, each endpoint behind its own gate; one retry layer."""
 
     def __init__(self, settings: RunSettings, api_key: str | None, suites: Iterable[Suite] = (),
-                 on_retry: RetryHook | None = None):  # fmt: skip
+                 on_retry: RetryHook | None = None, environ: Mapping[str, str] | None = None):  # fmt: skip
         self.settings = settings
-        concurrency = max(settings.concurrency, 1)
+        self.environ = os.environ if environ is None else environ
+        self.concurrency = max(settings.concurrency, 1)
         self.provider_settings = ProviderSettings(base_url=settings.base_url, api_key=api_key,
                                                   timeout=settings.timeout or DEFAULT_TIMEOUT,
-                                                  max_connections=concurrency)  # fmt: skip
-        paced = settings.cassette_mode.sends  # replaying sends nothing, so there is nothing to pace
-        self.gate = RequestGate.build(concurrency, settings.rpm if paced else None, settings.tpm if paced else None)
-        for suite in suites if paced else ():
-            own = suite.rate_limit or {}
-            self.gate.add_suite(suite.name, own.get("rpm"), own.get("tpm"))
+                                                  max_connections=self.concurrency)  # fmt: skip
+        self.suites = list(suites)
         self.on_retry = on_retry
-        self._providers: dict[str, Provider] = {}
+        self.gates: dict[Hashable, RequestGate] = {}
+        self.gate = self._gate(None)  # the run's own server's
+        self._providers: dict[tuple[str, Hashable], Provider] = {}
+        endpoints = [spec for suite in self.suites for spec in suite.endpoints.values()]
+        # Every key the run may use, for redaction: the run's own and each endpoint's (headers from the env too).
+        self.secrets: tuple[str, ...] = tuple(dict.fromkeys(
+            key for key in [api_key, *(self._endpoint_settings(spec).api_key for spec in endpoints),
+                            *(self.environ.get(v.var) for spec in endpoints for _, v in spec.headers
+                              if isinstance(v, EnvValue))] if key))  # fmt: skip
 
-    def provider(self, api: str) -> Provider:
-        """The run's one provider for ``api``; with cassettes on, its HTTP goes through the cassette layer."""
-        if api not in self._providers:
-            wrap = None if self.settings.cassette_mode is CassetteMode.OFF else _cassette_transport
-            self._providers[api] = registry.create(api, self.provider_settings, wrap)
-        return self._providers[api]
+    def _gate(self, endpoint: EndpointSpec | None) -> RequestGate:
+        """The endpoint's gate: --rpm/--tpm (or the endpoint's own, lower, `rate_limit:`), the suites' limits."""
+        key = _identity(endpoint)
+        if key not in self.gates:
+            paced = self.settings.cassette_mode.sends  # replaying sends nothing, so there is nothing to pace
+            rpm = _lowest(self.settings.rpm, endpoint.rpm if endpoint else None) if paced else None
+            tpm = _lowest(self.settings.tpm, endpoint.tpm if endpoint else None) if paced else None
+            gate = RequestGate.build(self.concurrency, rpm, tpm)
+            for suite in self.suites if paced else ():
+                own = suite.rate_limit or {}
+                gate.add_suite(suite.name, own.get("rpm"), own.get("tpm"))
+            self.gates[key] = gate
+        return self.gates[key]
+
+    def _endpoint_settings(self, endpoint: EndpointSpec) -> ProviderSettings:
+        """A named endpoint's server, key and headers; the key and secret headers come from the environment."""
+        headers = {name: self.environ.get(value.var, "") if isinstance(value, EnvValue) else value
+                   for name, value in endpoint.headers}  # fmt: skip
+        key = self.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
+        return ProviderSettings(base_url=endpoint.base_url, api_key=key or None, timeout=self.provider_settings.timeout,
+                                max_connections=self.concurrency, headers=headers)  # fmt: skip
+
+    def provider(self, api: str, endpoint: EndpointSpec | None = None) -> Provider:
+        """The run's one provider for ``api`` at ``endpoint``; with cassettes on, its HTTP goes through the cassettes."""
+        key = (api, _identity(endpoint))
+        if key not in self._providers:
+            wrap = None
+            if self.settings.cassette_mode is not CassetteMode.OFF:
+                wrap = partial(_cassette_transport, endpoint=endpoint.name if endpoint else None)
+            settings = self.provider_settings if endpoint is None else self._endpoint_settings(endpoint)
+            self._providers[key] = registry.create(api, settings, wrap)
+        return self._providers[key]
+
+    def load(self) -> tuple[int, int, int]:
+        """Requests in flight, the cap on them and requests waiting, over every endpoint (for the progress line)."""
+        gates = [g.concurrency for g in self.gates.values()]
+        return sum(c.in_flight for c in gates), sum(c.limit for c in gates), sum(c.waiting for c in gates)
 
     def channel(self, plan: CasePlan) -> Channel:
-        """Send and embed for one case: its suite's rate limits and retry policy, its API's provider."""
+        """Send and embed for one case (and its grader): the suite's retry policy, each endpoint's gate."""
+        channel = self._channel(plan, plan.endpoint)
+        if _identity(plan.grader_endpoint) != _identity(plan.endpoint):
+            channel.grader = self._channel(plan, plan.grader_endpoint)
+        return channel
+
+    def _channel(self, plan: CasePlan, endpoint: EndpointSpec | None) -> Channel:
         policy, timeout = retry_policy(self.settings, plan.suite)
-        provider = self.provider(plan.api)
+        provider = self.provider(plan.api, endpoint)
+        gate = self._gate(endpoint)
         suite = plan.suite.name
 
         async def send(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
             async def attempt() -> Completion:
-                tokens = request_tokens(model, messages, params) if self.gate.counts_tokens(suite) else 0
-                return await self._admitted(suite, tokens, lambda: provider.complete(model, messages, params, timeout))
+                tokens = request_tokens(model, messages, params) if gate.counts_tokens(suite) else 0
+                return await _admitted(gate, suite, tokens, lambda: provider.complete(model, messages, params, timeout))
 
             return await with_retries(attempt, policy, self._note_retry)
 
         async def embed(model: str, inputs: list[str]) -> Embeddings:
             async def attempt() -> Embeddings:
-                tokens = sum(count_text(text, model) for text in inputs) if self.gate.counts_tokens(suite) else 0
-                return await self._admitted(suite, tokens, lambda: provider.embed(model, inputs, timeout))
+                tokens = sum(count_text(text, model) for text in inputs) if gate.counts_tokens(suite) else 0
+                return await _admitted(gate, suite, tokens, lambda: provider.embed(model, inputs, timeout))
 
             return await with_retries(attempt, policy, self._note_retry)
 
         return Channel(send=send, embed=embed, provider=provider)
-
-    async def _admitted(self, suite: str, tokens: int, call: Callable[[], Awaitable[T]]) -> T:
-        """One attempt through the gate; its outcome tunes the adaptive cap (429s lower it)."""
-        async with self.gate.admit(suite, tokens) as slot:
-            try:
-                result = await call()
-            except RequestFailed as e:
-                slot.outcome = "rate_limited" if e.status == 429 else "failed"
-                raise
-            slot.outcome = "ok"
-            return result
 
     def _note_retry(self, attempt: int, error: RequestFailed, wait: float) -> None:
         if self.on_retry is not None:
@@ -106,8 +148,29 @@ class RequestPipeline:
             await provider.aclose()
 
 
-def _cassette_transport(inner: Any) -> Any:
+async def _admitted(gate: RequestGate, suite: str, tokens: int, call: Callable[[], Awaitable[T]]) -> T:
+    """One attempt through an endpoint's gate; its outcome tunes that endpoint's adaptive cap (429s lower it)."""
+    async with gate.admit(suite, tokens) as slot:
+        try:
+            result = await call()
+        except RequestFailed as e:
+            slot.outcome = "rate_limited" if e.status == 429 else "failed"
+            raise
+        slot.outcome = "ok"
+        return result
+
+
+def _identity(endpoint: EndpointSpec | None) -> Hashable:
+    return DEFAULT_ENDPOINT if endpoint is None else endpoint.identity
+
+
+def _lowest(*rates: float | None) -> float | None:
+    given = [r for r in rates if r]
+    return min(given) if given else None
+
+
+def _cassette_transport(inner: Any, endpoint: str | None = None) -> Any:
     # vcrpy loads only when cassettes are in use: `--cassettes off` and start-up do without it.
     from harness.providers.cassettes import CassetteTransport
 
-    return CassetteTransport(inner)
+    return CassetteTransport(inner, endpoint)

@@ -36,7 +36,8 @@ def write_run_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
     """report.html, summary.md and junit.xml for a run, next to its results.json."""
 
     with gc_paused():
-        files = {"report.html": render_run_html(run), "summary.md": run_summary(run), "junit.xml": run_junit(run)}
+        files = {"report.html": render_run_html(run), "summary.md": run_summary(run, out_dir=str(out_dir)),
+                 "junit.xml": run_junit(run)}  # fmt: skip
     return _write_all(Path(out_dir), files)
 
 

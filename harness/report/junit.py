@@ -37,7 +37,7 @@ def _transcript_text(case: CaseResult) -> str:
 
 
 def _reasons(case: CaseResult) -> list[str]:
-    return [f"turn {turn} {c.name}: {c.reason}" for turn, c in case.failed_checks]
+    return [f"turn {turn} {c.name}{' (suite default)' if c.default else ''}: {c.reason}" for turn, c in case.failed_checks]
 
 
 def _outcome(tc: ET.Element, tag: str, message: str, body: str = "", kind: str = "") -> None:

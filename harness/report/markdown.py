@@ -19,6 +19,7 @@ from harness.report.outcome_text import RunView, outcome_text, policy_text, tole
 from harness.report.payload import short
 from harness.report.usage_text import markdown_lines
 from harness.report.variant_text import markdown_table
+from harness.results.rerun import rerun_command, statuses_to_rerun
 from harness.results.variant_table import has_variants, variant_table
 from harness.results.compare import (  # fmt: skip
     CHANGE_ORDER,
@@ -81,21 +82,31 @@ def _case_label(suite: str, case_id: str, repeat: int) -> str:
     return f"**{md_text(suite, 80)} / {md_text(case_id, 120)}**" + (f" (repeat {repeat + 1})" if repeat else "")
 
 
+def _plural(n: int, noun: str) -> str:
+    return noun if n == 1 else noun + "s"
+
+
 def _case_lines(case: CaseResult, extra: str = "") -> list[str]:
     head = f"- {_case_label(case.suite, case.label, case.repeat)} \u2014 {case.status}" + (f" ({md_text(extra)})" if extra else "")
+    if case.rerun:
+        head += " (re-run)"
     if case.error:
         return [f"{head}: {md_text(case.error, 1000)}"]  # long enough to keep the re-record command whole
     failed = case.failed_checks
     lines = [head]
     for turn, check in failed[:MAX_REASONS]:
-        lines.append(f"  - turn {turn} {code(check.name)}: {md_text(check.reason)}")
+        origin = " (suite default)" if check.default else ""
+        lines.append(f"  - turn {turn} {code(check.name)}{origin}: {md_text(check.reason)}")
     if len(failed) > MAX_REASONS:
         lines.append(f"  - \u2026 and {len(failed) - MAX_REASONS} more failed checks")
     return lines
 
 
-def run_summary(run: RunResult, limit: int = LIMIT) -> str:
-    """Totals, gates, pass rates over repeats and metrics, then every errored and failed case with its reasons."""
+def run_summary(run: RunResult, limit: int = LIMIT, out_dir: str | None = None) -> str:
+    """Totals, gates, pass rates over repeats and metrics, then every errored and failed case with its reasons.
+
+    With ``out_dir`` (where the run is written) it ends with the command that re-runs only what failed.
+    """
     s = run.summary
     view = RunView.of(run)
     icon = "\u274c" if s.failed > s.tolerated or s.errored else "\u2705"
@@ -118,10 +129,18 @@ def run_summary(run: RunResult, limit: int = LIMIT) -> str:
         one = s.tolerated == 1
         notes.append(f"{s.tolerated:,} failed {'case is' if one else 'cases are'} tolerated (`allow_fail`, or the "
                      f"suite's `min_pass_rate` held) and {'does' if one else 'do'} not fail the run")  # fmt: skip
+    if run.rerun:
+        notes.append(f"{run.rerun.get('cases', 0):,} {_plural(run.rerun.get('cases', 0), 'case')} re-run "
+                     f"({md_text(str(run.rerun.get('command', '')), 200)}); the others keep their results from "
+                     f"{md_text(str(run.rerun.get('from', '')), 200)}")  # fmt: skip
     if notes:
         out.add(["", "; ".join(notes) + "."], is_case=False)
     if has_variants(run.cases):
         out.add(markdown_table(variant_table(run.cases), md_text), is_case=False)
+    statuses = statuses_to_rerun(run)
+    if out_dir and statuses and run.fingerprints:  # a run of `harness run` (pytest runs have no fingerprints)
+        out.add(["", f"Re-run only the {' and '.join(statuses)} cases: {code(rerun_command(out_dir, statuses))}"],
+                is_case=False)  # fmt: skip
     if view.gated:
         out.add(["", "#### Suite gates", "", "| suite | passed | pass rate | min_pass_rate | gate |", "|---|---:|---:|---:|---|"]
                 + [f"| {md_text(g.suite, 80)} | {g.passed:,}/{g.evaluated:,} | {fmt_pct(None if g.rate is None else 100 * g.rate)} "
@@ -171,7 +190,8 @@ def _flip_line(f: CheckFlip) -> str:
 
 
 def _request_line(d: CaseDiff) -> str | None:
-    bits = [f"{md_text(p.label, 60)} {p.kind}" for p in d.prompt]
+    bits = [f"{md_text(p.label, 60)} {p.kind}" + (f" ({md_text(', '.join(p.files), 200)})" if p.files else "")
+            for p in d.prompt]  # fmt: skip
     for p in d.params:
         if p.added:
             bits.append(f"{code(p.key)} added")

@@ -49,7 +49,7 @@ def _turn(t: TurnResult) -> dict[str, Any]:
         out["fin"] = t.reply.finish_reason
         out["u"] = [u.prompt_tokens, u.completion_tokens, u.total_tokens]
         out["lat"] = round(t.reply.latency_ms, 1)
-    out["ck"] = [[c.name, c.passed, c.reason, c.implicit] for c in t.checks]
+    out["ck"] = [[c.name, c.passed, c.reason, c.implicit, c.default] for c in t.checks]
     if t.error:
         out["err"] = t.error
     if t.cost_usd is not None:
@@ -84,6 +84,8 @@ def case_payload(case: CaseResult) -> dict[str, Any]:
         "np": sum(c.passed for c in checks),
         "tx": [[e.turn, e.kind, e.role, e.text, e.name] for e in transcript(case.turns)],
         "t": [_turn(t) for t in case.turns],
+        **({"pf": case.prompt_files} if case.prompt_files else {}),  # message slot -> its prompt files
+        **({"rr": True} if case.rerun else {}),  # run again by --rerun
     }
 
 
@@ -127,7 +129,7 @@ def diff_payload(d: CaseDiff) -> dict[str, Any]:
         "hs": d.head_status,
         "why": [short(r, 400) for r in d.reasons()],
         "fl": [[f.turn, f.name, f.before, f.after, f.base_reason, f.head_reason] for f in d.flips],
-        "pr": [[p.label, p.kind, _ops(p.ops)] for p in d.prompt],
+        "pr": [[p.label, p.kind, _ops(p.ops), p.files] for p in d.prompt],
         "pa": [[p.key, p.before, p.after, p.added, p.removed] for p in d.params],
         # reply texts, not diffs: the page diffs a case's replies when it is opened
         "re": [[r.turn, r.changed, r.before, r.after, r.base_finish, r.head_finish] for r in d.replies],

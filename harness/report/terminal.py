@@ -46,7 +46,8 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
         elif case.status == FAILED:
             label = paint("FAIL", FAILED, colour) if not forgiven else paint("fail", SKIPPED, colour)
             for turn_index, c in case.failed_checks:
-                rows.append([label, case.suite, name, turn_index, c.name, _short(c.reason)])
+                rows.append([label, case.suite, name, turn_index, c.name + (" (default)" if c.default else ""),
+                             _short(c.reason)])  # fmt: skip
             if forgiven:
                 rows.append(["", "", "", "", "", _short(f"(not counted: {forgiven})")])
     lines = []

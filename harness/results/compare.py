@@ -124,6 +124,7 @@ class TextChange:
     label: str
     kind: str  # "changed", "added" or "removed"
     ops: list[Op]
+    files: list[str] = field(default_factory=list)  # the prompt files the text comes from (`{file: ...}`)
 
 
 @dataclass
@@ -401,7 +402,7 @@ def diff_case(base: CaseResult | None, head: CaseResult | None) -> CaseDiff:
     if base is None or head is None:
         return d
     d.flips = check_flips(base, head)
-    d.prompt = prompt_changes(turn_inputs(base.turns), turn_inputs(head.turns))
+    d.prompt = prompt_changes(turn_inputs(base.turns), turn_inputs(head.turns), base.prompt_files, head.prompt_files)
     d.params = param_changes(_request_params(base), _request_params(head))
     d.replies = reply_diffs(base, head)
     return d
@@ -461,20 +462,45 @@ def _entry_label(e: Entry) -> str:
     return f"turn {e.turn} {e.role}" + (f" {e.name}" if e.role == "tool" and e.name else "")
 
 
-def prompt_changes(base: list[Entry], head: list[Entry]) -> list[TextChange]:
-    """Authored messages added, removed or edited, aligned by their place in the conversation."""
+def _slots(entries: list[Entry]) -> list[str | None]:
+    """Each entry's message slot, as cases name their prompt files: "system", "messages[0]", "turn 1"."""
+    slots: list[str | None] = []
+    history = 0
+    for e in entries:
+        if e.kind == "system":
+            slots.append("system")
+        elif e.kind == "history":
+            slots.append(f"messages[{history}]")
+            history += 1
+        else:
+            slots.append(f"turn {e.turn}" if e.role == "user" else None)
+    return slots
+
+
+def prompt_changes(base: list[Entry], head: list[Entry], base_files: dict[str, list[str]] | None = None,
+                   head_files: dict[str, list[str]] | None = None) -> list[TextChange]:  # fmt: skip
+    """Authored messages added, removed or edited, aligned by their place in the conversation.
+
+    Each change names the prompt files its text came from (head's, or base's for a removed message).
+    """
     a = [_entry_label(e) for e in base]
     b = [_entry_label(e) for e in head]
+    slots_a, slots_b = _slots(base), _slots(head)
+
+    def files(side: dict[str, list[str]] | None, slot: str | None) -> list[str]:
+        return list((side or {}).get(slot or "", []))
+
     changes: list[TextChange] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         pairs = list(zip(range(i1, i2), range(j1, j2)))
         for i, j in pairs:
             if base[i].text != head[j].text:
-                changes.append(TextChange(b[j], "changed", word_diff(base[i].text, head[j].text)))
+                named = files(head_files, slots_b[j]) or files(base_files, slots_a[i])
+                changes.append(TextChange(b[j], "changed", word_diff(base[i].text, head[j].text), named))
         for i in range(i1 + len(pairs), i2):
-            changes.append(TextChange(a[i], "removed", [(DELETE, base[i].text)]))
+            changes.append(TextChange(a[i], "removed", [(DELETE, base[i].text)], files(base_files, slots_a[i])))
         for j in range(j1 + len(pairs), j2):
-            changes.append(TextChange(b[j], "added", [(INSERT, head[j].text)]))
+            changes.append(TextChange(b[j], "added", [(INSERT, head[j].text)], files(head_files, slots_b[j])))
     return changes
 
 

@@ -83,6 +83,15 @@ class Merged:
     warnings: list[str] = field(default_factory=list)
 
 
+def _fingerprints(sources: Sequence[tuple[str, RunResult]]) -> dict[str, str]:
+    """Every suite's fingerprint, when the shards agree on it (shards of different suites cannot be re-run)."""
+    found: dict[str, set[str]] = {}
+    for _, run in sources:
+        for suite, digest in run.fingerprints.items():
+            found.setdefault(suite, set()).add(digest)
+    return {suite: next(iter(digests)) for suite, digests in found.items() if len(digests) == 1}
+
+
 def merge_runs(sources: Sequence[tuple[str, RunResult]]) -> Merged:
     """Combine disjoint runs (named by where they came from) into one run.
 
@@ -127,6 +136,7 @@ def merge_runs(sources: Sequence[tuple[str, RunResult]]) -> Merged:
         started_at=min(starts) if starts else "",
         duration_ms=max(run.duration_ms for _, run in sources),  # the shards ran side by side
         schema_version=first.schema_version,
+        fingerprints=_fingerprints(sources),
     )
     return Merged(merged, _setting_warnings(sources) + _coverage_warnings(sources))
 

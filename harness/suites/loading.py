@@ -60,11 +60,16 @@ def load_suites_partially(paths: list[str | Path]) -> tuple[list[Suite], list[Pr
     """Load what can be loaded and collect every problem, so later stages can add theirs."""
     files, problems = discover(paths)
     suites: list[Suite] = []
+    found_in: dict[Path, list[Problem]] = {}
     for f in files:
         suite, found = load_suite_file(f)
-        problems.extend(found)
+        found_in[f.resolve()] = found
         if suite is not None:
             suites.append(suite)
+    # A YAML data table or price file that a suite reads is not a suite itself, though a folder holds both.
+    read = {path.resolve() for s in suites for path in s.files}
+    suites = [s for s in suites if Path(s.path).resolve() not in read]
+    problems += [p for path, found in found_in.items() if path not in read for p in found]
     seen: dict[str, Suite] = {}
     for s in suites:
         if s.name in seen:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from harness.core.locations import Loc
 from harness.core.plan import CasePlan, PlannedTurn
 from harness.core.policy import CasePolicy, unreachable
 from harness.core.problems import Problem, SuiteError
-from harness.core.suite import Case, Check, Suite, Variant
+from harness.core.specs import DEFAULT_ENDPOINT, EndpointSpec
+from harness.core.suite import Case, Check, PromptFile, Suite, Text, Variant
 from harness.metering.budgets import COST_KEY
 from harness.metering.meter import Meter
+from harness.suites.case_tables import MissingColumns
 from harness.suites.loading import load_suites_partially
-from harness.suites.templating import TemplateProblem, render
+from harness.suites.project_files import project_root, shown
+from harness.suites.templating import TemplateProblem, render, render_text
 from harness.suites.variants import select_variants, unknown_variant_message
 
 
@@ -35,34 +40,55 @@ def _plan_all(suites: list[Suite], model_override: str | None, model_option: str
     """
     plans: list[CasePlan] = []
     problems: list[Problem] = []
+    missing = MissingColumns()
     known = {v.name for s in suites for v in s.variants}
     problems += [Problem(Loc("--variant", 0, 0), unknown_variant_message(w, known)) for w in wanted or [] if w not in known]
     for suite in suites:
+        read: set[str] = set()
+        suite_dir = Path(suite.path).parent
         chosen, _ = select_variants(suite.variants, wanted or [])
         if suite.variants and not chosen:
             continue  # --variant picked none of this suite's variants
         for case in suite.cases:
             for variant in chosen or [None]:
-                plan = _plan_case(suite, case, model_override, problems, model_option, variant)
+                plan = _plan_case(suite, case, model_override, problems, model_option, variant, missing, suite_dir)
                 if plan is not None:
                     plans.append(plan)
-    return plans, problems
+                    read.update(f for files in plan.prompt_files.values() for f in files)
+        suite.files = list(dict.fromkeys([*suite.files, *(project_root() / f for f in sorted(read))]))
+        suite.fingerprint = fingerprint(suite)
+    return plans, problems + missing.problems()
 
 
 def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem],
-               model_option: str = "--model", variant: Variant | None = None) -> CasePlan | None:  # fmt: skip
+               model_option: str = "--model", variant: Variant | None = None, missing: MissingColumns | None = None,
+               suite_dir: Path | None = None) -> CasePlan | None:  # fmt: skip
     before = len(problems)
     variables = {**suite.vars, **(variant.vars if variant else {}), **case.vars}
     where = f"case {case.id!r}" + (f" (variant {variant.name!r})" if variant else "")
+    suite_dir = suite_dir or Path(suite.path).parent
+    prompt_files: dict[str, list[str]] = {}
+    columns_missing = False
 
-    def r(source: str | None, loc: Loc | None) -> str | None:
+    def r(source: Text | None, loc: Loc | None, slot: str | None = None) -> str | None:
+        nonlocal columns_missing
         if source is None:
             return None
         try:
-            return render(source, variables)
+            if isinstance(source, str) and "{%" not in source:  # no include possible: the short, cached path
+                return render(source, variables)
+            rendered = render_text(source, variables, suite_dir)
         except TemplateProblem as e:
-            problems.append(Problem(loc or case.loc, f"{e} (in {where})"))
+            if case.row is not None and e.undefined and e.undefined not in variables and missing is not None:
+                missing.note(case.row, e.undefined)  # reported once per data file and column, not per row
+                columns_missing = True
+                return None
+            at = e.loc or (source.loc if not isinstance(source, str) else None) or loc or case.loc
+            problems.append(Problem(at, f"{e} (in {where})"))
             return None
+        if rendered.files and slot is not None:
+            prompt_files[slot] = rendered.files
+        return rendered.text
 
     model = model_override or case.model or (variant and variant.model) or suite.model
     if not model:
@@ -72,12 +98,12 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
         system_source, system_loc = case.system, case.system_loc
     elif variant is not None and variant.system is not None:
         system_source, system_loc = variant.system, variant.system_loc
-    system = r(system_source, system_loc)
+    system = r(system_source, system_loc, "system")
     history = []
-    for m in case.messages:
+    for i, m in enumerate(case.messages):
         content: Any = m.content
-        if isinstance(content, str):
-            content = r(content, m.loc)
+        if isinstance(content, (str, PromptFile)):
+            content = r(content, m.loc, f"messages[{i}]")
         elif isinstance(content, list):
             content = [
                 {**part, "text": r(part["text"], m.loc)} if isinstance(part, dict) and isinstance(part.get("text"), str) else part
@@ -85,19 +111,22 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
             ]
         history.append({"role": m.role, "content": content, **m.extra})
     fail_on_length = suite.fail_on_length if case.fail_on_length is None else case.fail_on_length
+    defaults = suite.defaults if case.defaults else []
     turns = [
         PlannedTurn(
             index=t.index,
-            user=r(t.user, t.loc),
-            checks=[_render_check(c, r) for c in t.expect],
+            user=r(t.user, t.loc, f"turn {t.index}"),
+            checks=[_render_check(c, r) for c in [*t.expect, *defaults]],
             fail_on_length=bool(fail_on_length),
             tool_results={k: r(v, t.loc) or "" for k, v in t.tool_results.items()},
             budget=t.budget,
         )
         for t in case.turns
     ]
-    if len(problems) > before:
+    if len(problems) > before or columns_missing:
         return None
+    endpoint = _endpoint(suite, case.endpoint or (variant.endpoint if variant else None) or suite.endpoint)
+    grader_choice = suite.grader.endpoint if suite.grader is not None else None
     return CasePlan(
         suite=suite,
         case=case,
@@ -106,9 +135,46 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
         system=system,
         history=history,
         turns=turns,
-        policy=CasePolicy.from_settings(getattr(suite, "policy", {}), getattr(case, "policy", {})),
+        policy=_policy(suite, case),
         variant=variant.name if variant else "",
+        endpoint=endpoint,
+        grader_endpoint=endpoint if grader_choice is None else _endpoint(suite, grader_choice),
+        prompt_files=prompt_files,
     )
+
+
+_POLICIES: dict[tuple[int, int], tuple[dict[str, Any], dict[str, Any], CasePolicy]] = {}
+
+
+def _policy(suite: Suite, case: Case) -> CasePolicy:
+    """The case's policy; the cases of one `cases_from:` table share their settings, so it is made once for them."""
+    key = (id(suite.policy), id(case.policy))
+    found = _POLICIES.get(key)
+    if found is None or found[0] is not suite.policy or found[1] is not case.policy:  # ids are reused once freed
+        if len(_POLICIES) > 4096:
+            _POLICIES.clear()
+        found = _POLICIES[key] = (suite.policy, case.policy, CasePolicy.from_settings(suite.policy, case.policy))
+    return found[2]
+
+
+def _endpoint(suite: Suite, name: str | None) -> EndpointSpec | None:
+    """The named endpoint of the suite; None for the run's own server (no name, or `default`)."""
+    if name is None or name == DEFAULT_ENDPOINT:
+        return None
+    return suite.endpoints.get(name)  # missing only when its definition had a problem, already reported
+
+
+def fingerprint(suite: Suite) -> str:
+    """A digest of the suite file and every project file it reads, so `--rerun` can tell the suites changed."""
+    digest = hashlib.sha256()
+    for path in [Path(suite.path), *sorted(suite.files)]:
+        digest.update(shown(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<unreadable>")
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
 
 
 def load_plans(paths: list[str], model_override: str | None = None, *, repeat: int | None = None,
@@ -145,7 +211,11 @@ def _render_check(check: Check, r: Any) -> Check:
         return value
 
     rendered = walk(check.arg)
-    return check if rendered == check.arg else replace(check, arg=rendered)
+    if rendered == check.arg:
+        return check
+    copied = object.__new__(Check)  # dataclasses.replace, at a fifth of its cost: once per check of every case
+    copied.__dict__.update(check.__dict__, arg=rendered)
+    return copied
 
 
 def override_repeats(plans: list[CasePlan], repeat: int) -> list[Problem]:

@@ -6,8 +6,6 @@ its file:line:column, the key, and a fix, rather than stopping at the first.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from harness import assertions
@@ -16,28 +14,33 @@ from harness.assertions.graded import missing_model
 from harness.core.locations import Loc
 from harness.core.policy import CHECK_OPTIONS, parse_check_option, parse_setting, unreachable
 from harness.core.problems import Problem, did_you_mean
-from harness.core.specs import Budget, ContextSpec, GraderSpec
+from harness.core.specs import GraderSpec
 from harness.core.suite import Case, Check, Message, Suite, Turn
 from harness.core.usage_limits import GATE_EXAMPLE, LIMIT_KEYS, parse_gate_value
 from harness.core.yaml_positions import PosDict, PosList, to_plain
-from harness.metering.budgets import BUDGET_KEYS, validate_budget_value
-from harness.metering.meter import STRATEGIES
-from harness.metering.pricing import PriceFileError, PriceTable
-from harness.metering.tokens import SUPPORTED_ENCODINGS
+from harness.suites import endpoint_schema
+from harness.suites.case_tables import MissingColumns, generated_cases
+from harness.suites.prompt_schema import PromptKeys
+from harness.suites.schema_base import as_json, duplicate_keys, kind_of
+from harness.suites.setting_keys import CONTEXT_KEYS, SettingKeys, inside_project
 from harness.suites.variants import validate_variants
+
+__all__ = ["CASE_KEYS", "CONTEXT_KEYS", "SUITE_KEYS", "TURN_KEYS", "SuiteValidator", "duplicate_keys", "inside_project"]
 
 SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length",
               "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit", "grader",
-              "repeat", "pass_if", "threshold", "min_pass_rate", "gate", "variants"}  # fmt: skip
-GRADER_KEYS = {"model", "params", "embedding_model"}  # for llm_rubric, factuality (model) and similar (embedding_model)
+              "repeat", "pass_if", "threshold", "min_pass_rate", "gate", "variants",
+              "endpoints", "endpoint", "defaults", "cases_from"}  # fmt: skip
+GRADER_KEYS = {"model", "params", "embedding_model",  # for llm_rubric, factuality (model) and similar (embedding_model)
+               "endpoint"}  # fmt: skip
 # Suite-level reliability settings: key -> (number kind, minimum, whether the minimum itself is allowed).
 RETRY_KEYS = {"max_retries": (int, 0, True), "timeout": (float, 0, False), "base_delay": (float, 0, True)}
 RATE_LIMIT_KEYS = {"rpm": (float, 0, False), "tpm": (float, 0, False)}
 CASE_KEYS = {"id", "description", "model", "params", "system", "vars", "messages", "turns", "fail_on_length",
-             "encoding", "budget", "context", "repeat", "pass_if", "threshold", "allow_fail"}  # fmt: skip
+             "encoding", "budget", "context", "repeat", "pass_if", "threshold", "allow_fail",
+             "endpoint", "defaults"}  # fmt: skip
 POLICY_KEYS = ("repeat", "pass_if", "threshold", "allow_fail", "min_pass_rate")  # harness/policy.py
 TURN_KEYS = {"user", "expect", "tool_results", "budget"}
-CONTEXT_KEYS = {"window", "max_output_tokens", "strategy", "summary_max_tokens"}
 MESSAGE_ROLES = {"system", "developer", "user", "assistant", "tool"}
 
 # Chat Completions parameters, for "did you mean" on typos. Unknown names are
@@ -54,60 +57,19 @@ KNOWN_PARAMS = {
 EXTENSION_PARAMS = {"top_k", "min_p", "typical_p", "repeat_penalty", "repetition_penalty", "chat_template_kwargs"}
 
 
-def duplicate_keys(node: Any, path: str) -> list[Problem]:
-    """Every key written twice in one mapping, at any depth (YAML would silently keep the last)."""
-    found: list[Problem] = []
-    if isinstance(node, PosDict):
-        for key, loc in node.duplicates:
-            where = f" in `{path}`" if path else ""
-            found.append(Problem(loc, f"duplicate key {key!r}{where}; the later value would silently win, so remove one"))
-        for key, value in node.items():
-            found += duplicate_keys(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, PosList):
-        for i, value in enumerate(node):
-            found += duplicate_keys(value, f"{path}[{i}]")
-    return found
-
-
-class SuiteValidator:
+class SuiteValidator(SettingKeys, PromptKeys):
     """Turns one parsed file into a Suite, collecting problems rather than stopping at the first."""
-
-    def __init__(self, file: str, path: Path):
-        self.file = file
-        self.path = path
-        self.problems: list[Problem] = []
-        self.grader_spec: GraderSpec | None = None  # the suite's `grader:`, for checks that need a model
-
-    def add(self, loc: Loc, message: str) -> None:
-        self.problems.append(Problem(loc, message))
-
-    def keys(self, data: PosDict, allowed: set[str], where: str) -> None:
-        for key in data:
-            if key not in allowed:
-                hint = did_you_mean(str(key), allowed) or f"; expected one of {', '.join(sorted(allowed))}"
-                self.add(data.key_locs[key], f"unknown key {key!r} in {where}{hint}")
-
-    def typed(self, data: PosDict, key: str, kind: type | tuple[type, ...], what: str, where: str) -> Any:
-        if key not in data or data[key] is None:
-            return None
-        value = data[key]
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            ok = False
-        else:
-            ok = isinstance(value, kind)
-        if not ok:
-            self.add(data.value_locs[key], f"`{key}` in {where} must be {what}, got {_kind(value)}")
-            return None
-        return value
 
     def suite(self, data: PosDict) -> tuple[Suite | None, list[Problem]]:
         self.keys(data, SUITE_KEYS, "the suite")
         name = self.typed(data, "suite", str, "a string", "the suite") or self.path.stem
         cases_raw = data.get("cases")
-        if "cases" not in data:
-            self.add(data.loc, "the suite has no `cases:` list; add at least one case with an `id` and `turns`")
-        elif not isinstance(cases_raw, PosList) or not cases_raw:
+        if "cases" not in data and "cases_from" not in data:
+            self.add(data.loc, "the suite has no `cases:` list; add at least one case with an `id` and `turns` "
+                               "(or generate cases from a data file with `cases_from:`)")  # fmt: skip
+        elif "cases" in data and (not isinstance(cases_raw, PosList) or not cases_raw):
             self.add(data.value_locs["cases"], "`cases` must be a non-empty list of cases")
+        endpoints = endpoint_schema.parse_endpoints(self, data)
         suite = Suite(
             name=name,
             path=self.path,
@@ -115,7 +77,7 @@ class SuiteValidator:
             loc=data.loc,
             model=self.typed(data, "model", str, "a model name", "the suite"),
             params=self.params(data, "the suite"),
-            system=self.typed(data, "system", str, "a string", "the suite"),
+            system=self.text(data, "system", "the suite"),
             system_loc=data.value_locs.get("system"),
             vars=self.vars(data, "the suite"),
             fail_on_length=self.flag(data, "the suite", default=True),
@@ -127,9 +89,12 @@ class SuiteValidator:
             retry=self.numbers(data, "retry", RETRY_KEYS, "retry: {max_retries: 5, timeout: 30}"),
             rate_limit=self.numbers(data, "rate_limit", RATE_LIMIT_KEYS, "rate_limit: {rpm: 500, tpm: 200000}"),
             grader=self.grader(data),
+            endpoints=endpoints,
         )
         self.grader_spec = suite.grader
         suite.variants = validate_variants(self, data)
+        suite.endpoint, suite.endpoint_loc = endpoint_schema.chosen_endpoint(self, data, "the suite")
+        suite.defaults = self.defaults(data)
         suite.policy, suite.policy_locs = self.policy(data, "the suite", SUITE_KEYS)
         if limits := self.gate(data):
             suite.policy["gate"], suite.policy_locs["gate"] = limits, data.value_locs["gate"]
@@ -145,19 +110,26 @@ class SuiteValidator:
                     continue
                 seen[case.id] = case.loc
                 suite.cases.append(case)
+        missing = MissingColumns()
+        suite.cases += generated_cases(self, data, suite, seen, missing)
+        self.problems += missing.problems()
+        endpoint_schema.literal_keys(self, data)
+        suite.files = list(dict.fromkeys(self.files))
         self.reachable(suite)
         return suite, self.problems
 
     def grader(self, data: PosDict) -> GraderSpec | None:
-        """`grader: {model, params, embedding_model}`: who grades llm_rubric/factuality and embeds for similar."""
+        """`grader: {model, params, embedding_model, endpoint}`: who grades llm_rubric/factuality and embeds for similar."""
         where = "`grader` of the suite"
         value = self.typed(data, "grader", dict, "a mapping like {model: gpt-4o-mini}", "the suite")
         if value is None:
             return None
         self.keys(value, GRADER_KEYS, where)
+        endpoint, endpoint_loc = endpoint_schema.chosen_endpoint(self, value, where)
         return GraderSpec(model=self.typed(value, "model", str, "a model name", where),
                           params=self.params(value, where),
-                          embedding_model=self.typed(value, "embedding_model", str, "a model name", where))  # fmt: skip
+                          embedding_model=self.typed(value, "embedding_model", str, "a model name", where),
+                          endpoint=endpoint, endpoint_loc=endpoint_loc)  # fmt: skip
 
     def gate(self, data: PosDict) -> dict[str, float]:
         """`gate:`: how much cost, tokens and latency may grow against a base run (harness/core/usage_limits.py)."""
@@ -181,36 +153,6 @@ class SuiteValidator:
             limits.update(found)
         return limits
 
-    def numbers(self, data: PosDict, key: str, spec: dict[str, tuple[type, float, bool]], example: str) -> dict[str, Any]:
-        """A small mapping of named numbers (`retry:`, `rate_limit:`), each checked against its minimum."""
-        block = self.typed(data, key, dict, f"a mapping like `{example}`", "the suite")
-        out: dict[str, Any] = {}
-        for name, value in (block or {}).items():
-            if name not in spec:
-                hint = did_you_mean(str(name), set(spec)) or f"; expected one of {', '.join(sorted(spec))}"
-                self.add(block.key_locs[name], f"unknown key {name!r} in `{key}`{hint}")
-                continue
-            kind, minimum, inclusive = spec[name]
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            whole = kind is float or isinstance(value, int)
-            if not number or not whole or value != value or value in (float("inf"), float("-inf")):
-                what = "a whole number" if kind is int else "a number"
-                self.add(block.value_locs[name], f"`{key}.{name}` must be {what}, got {_kind(value)}")
-            elif value < minimum or (value == minimum and not inclusive):
-                self.add(block.value_locs[name],
-                         f"`{key}.{name}` must be {'at least' if inclusive else 'more than'} {minimum:g}, got {value!r}")  # fmt: skip
-            else:
-                out[str(name)] = value
-        return out
-
-    def flag(self, data: PosDict, where: str, default: bool | None) -> bool | None:
-        value = self.typed(data, "fail_on_length", bool, "true or false", where)
-        return default if value is None else value
-
-    def vars(self, data: PosDict, where: str) -> dict[str, Any]:
-        value = self.typed(data, "vars", dict, "a mapping of names to values", where)
-        return to_plain(value) if value else {}
-
     def params(self, data: PosDict, where: str) -> dict[str, Any]:
         value = self.typed(data, "params", dict, "a mapping of request parameters", where)
         if not value:
@@ -226,106 +168,28 @@ class SuiteValidator:
                 self.add(loc, f"unknown request parameter {key!r} in {where}{did_you_mean(str(key), KNOWN_PARAMS)}")
         return to_plain(value)
 
-    def encoding(self, data: PosDict, where: str) -> str | None:
-        value = self.typed(data, "encoding", str, "a tiktoken encoding name", where)
-        if value is not None and value not in SUPPORTED_ENCODINGS:
-            hint = did_you_mean(value, list(SUPPORTED_ENCODINGS)) or f"; choose one of {', '.join(SUPPORTED_ENCODINGS)}"
-            self.add(data.value_locs["encoding"], f"unknown encoding {value!r} in {where}{hint}")
-            return None
-        return value
-
-    def budget(self, data: PosDict, where: str) -> Budget | None:
-        """`budget: {max_prompt_tokens, max_completion_tokens, max_total_tokens, max_cost_usd}`."""
-        value = self.typed(data, "budget", dict, "a mapping of limits, e.g. {max_cost_usd: 0.50}", where)
-        if value is None:
-            return None
-        limits: dict[str, float] = {}
-        for key, limit in value.items():
-            if key not in BUDGET_KEYS:
-                hint = did_you_mean(str(key), BUDGET_KEYS) or f"; expected one of {', '.join(BUDGET_KEYS)}"
-                self.add(value.key_locs[key], f"unknown budget limit {key!r} in {where}{hint}")
-            elif error := validate_budget_value(key, limit):
-                self.add(value.value_locs[key], f"`budget.{key}` in {where} {error}")
-            else:
-                limits[key] = limit
-        if not value:
-            self.add(data.value_locs["budget"], f"`budget` in {where} is empty; set e.g. `max_total_tokens: 4000`")
-        return Budget(limits, data.value_locs["budget"]) if limits else None
-
-    def context(self, data: PosDict, where: str) -> ContextSpec | None:
-        """`context: {window, max_output_tokens, strategy, summary_max_tokens}`."""
-        value = self.typed(data, "context", dict, "a mapping like {window: 8192, strategy: drop_oldest}", where)
-        if value is None:
-            return None
-        self.keys(value, CONTEXT_KEYS, f"`context` of {where}")
-        spec = ContextSpec()
-        for key in ("window", "max_output_tokens", "summary_max_tokens"):
-            number = value.get(key)
-            if number is None:
-                continue
-            if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
-                self.add(value.value_locs[key], f"`context.{key}` in {where} must be a positive whole number "
-                                                f"of tokens, got {_kind(number)}")  # fmt: skip
-            else:
-                setattr(spec, key, number)
-        strategy = value.get("strategy")
-        if strategy is not None and strategy not in STRATEGIES:
-            hint = did_you_mean(str(strategy), STRATEGIES) or f"; choose one of {', '.join(STRATEGIES)}"
-            self.add(value.value_locs["strategy"], f"unknown context strategy {strategy!r} in {where}{hint}")
-        elif strategy is not None:
-            spec.strategy = strategy
-        return spec
-
-    def prices(self, data: PosDict) -> PriceTable | None:
-        """The price table for the suite: shipped table, then `pricing_file:`, then `pricing:`."""
-        file_name = self.typed(data, "pricing_file", str, "a path to a JSON or YAML price file", "the suite")
-        inline = self.typed(data, "pricing", dict, "a mapping of model name to {input, output} USD per 1M tokens",
-                            "the suite")  # fmt: skip
-        if file_name is None and inline is None:
-            return None
-        table = PriceTable.load_default()
-        try:
-            if file_name is not None:
-                path = self.path.parent / file_name
-                if "\x00" in file_name:
-                    self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} is not a valid path")
-                    return None
-                if not inside_project(path, self.path):
-                    self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} is outside the project; "
-                             "a suite may only read files under the working directory or its own folder")  # fmt: skip
-                    return None
-                if not path.is_file():
-                    self.add(data.value_locs["pricing_file"], f"`pricing_file` {file_name!r} does not exist "
-                             f"(looked for {path}; the path is relative to the suite file)")  # fmt: skip
-                    return None
-                extra = PriceTable.from_file(path)
-                table = table.with_overrides({m: vars(extra.lookup(m)) for m in extra.models}, str(path))
-            if inline is not None:
-                table = table.with_overrides(inline, self.file)
-        except PriceFileError as e:
-            loc, message = _split_loc(str(e), data.value_locs.get("pricing_file" if inline is None else "pricing"))
-            self.add(loc, message)
-            return None
-        return table
-
-    def case(self, data: Any, loc: Loc, number: int) -> Case | None:
+    def case(self, data: Any, loc: Loc, number: int, generated: str | None = None,
+             allowed: set[str] = frozenset()) -> Case | None:  # fmt: skip
+        """One case; ``generated`` names a `cases_from` block whose keys (beside ``allowed``) are a case's."""
         if not isinstance(data, PosDict):
-            self.add(loc, f"case {number} must be a mapping with `id` and `turns`, got {_kind(data)}")
+            self.add(loc, f"case {number} must be a mapping with `id` and `turns`, got {kind_of(data)}")
             return None
         raw_id = data.get("id")
-        if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip():
+        if generated is not None:
+            case_id = where = generated
+        elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip():
             case_id = str(raw_id)
         else:
             self.add(data.value_locs.get("id", data.loc), f"case {number} needs an `id:` (a non-empty string)")
             case_id = f"#{number}"
-        where = f"case {case_id!r}"
-        self.keys(data, CASE_KEYS, where)
+        where = generated or f"case {case_id!r}"
+        self.keys(data, CASE_KEYS | allowed, where)
         case = Case(
             id=case_id,
             turns=[],
             loc=data.loc,
             vars=self.vars(data, where),
-            system=self.typed(data, "system", str, "a string", where),
+            system=self.text(data, "system", where),
             system_loc=data.value_locs.get("system"),
             params=self.params(data, where),
             model=self.typed(data, "model", str, "a model name", where),
@@ -336,6 +200,9 @@ class SuiteValidator:
             context=self.context(data, where),
         )
         case.policy, case.policy_locs = self.policy(data, where, CASE_KEYS)
+        case.endpoint, case.endpoint_loc = endpoint_schema.chosen_endpoint(self, data, where)
+        use_defaults = self.typed(data, "defaults", bool, "false (to leave out the suite's `defaults:`) or true", where)
+        case.defaults = use_defaults is not False
         messages = self.typed(data, "messages", list, "a list of {role, content} messages", where)
         for item, mloc in zip(messages or [], getattr(messages, "item_locs", [])):
             message = self.message(item, mloc, where)
@@ -366,10 +233,14 @@ class SuiteValidator:
             self.add(loc, f"a {role} message in {where} needs `content`")
             return None
         content = data.get("content")
+        if isinstance(content, PosDict) and "file" in content:
+            prompt = self.prompt_file(content, f"`content` of a {role} message in {where}")
+            extra = {k: to_plain(v) for k, v in data.items() if k not in ("role", "content")}
+            return Message(role, prompt, data.value_locs.get("content", loc), extra) if prompt else None
         if not (content is None or isinstance(content, str) or
                 (isinstance(content, list) and all(isinstance(p, dict) for p in content))):  # fmt: skip
             self.add(data.value_locs.get("content", loc),
-                     f"`content` of a {role} message in {where} must be text (quote it: YAML read {_kind(content)}) "
+                     f"`content` of a {role} message in {where} must be text (quote it: YAML read {kind_of(content)}) "
                      "or a list of content parts")  # fmt: skip
             return None
         extra = {k: to_plain(v) for k, v in data.items() if k not in ("role", "content")}
@@ -378,17 +249,17 @@ class SuiteValidator:
     def turn(self, data: Any, loc: Loc, index: int, where: str) -> Turn | None:
         where = f"turn {index} of {where}"
         if not isinstance(data, PosDict):
-            self.add(loc, f"{where} must be a mapping with `user:` and `expect:`, got {_kind(data)}")
+            self.add(loc, f"{where} must be a mapping with `user:` and `expect:`, got {kind_of(data)}")
             return None
         self.keys(data, TURN_KEYS, where)
-        user = self.typed(data, "user", str, "a string", where)
+        user = self.text(data, "user", where)
         tool_results = self.typed(data, "tool_results", dict, "a mapping of function name to result text", where)
         if user is None and not tool_results and "user" not in data:
             self.add(loc, f"{where} has no `user:` message; add `user: <what the user says>`")
         elif user is None and not tool_results and data["user"] is None:
             self.add(data.value_locs["user"], f"`user` in {where} is empty; write the user's message after `user:`")
         turn = Turn(index, user, [], data.value_locs.get("user", loc),
-                    {str(k): v if isinstance(v, str) else _json(v) for k, v in (tool_results or {}).items()},
+                    {str(k): v if isinstance(v, str) else as_json(v) for k, v in (tool_results or {}).items()},
                     self.budget(data, where))  # fmt: skip
         expect = data.get("expect")
         if expect is None:
@@ -404,7 +275,7 @@ class SuiteValidator:
 
     def check(self, data: Any, loc: Loc, where: str) -> Check | None:
         if not isinstance(data, PosDict) or len(data) == 0:
-            self.add(loc, f"each check in {where} must be a one-key mapping like `- contains: hello`, got {_kind(data)}")
+            self.add(loc, f"each check in {where} must be a one-key mapping like `- contains: hello`, got {kind_of(data)}")
             return None
         names, options = self.check_options(data, where)
         if len(names) != 1:
@@ -481,39 +352,3 @@ class SuiteValidator:
             if rule is not None and (problem := unreachable(rule, repeats, case.id)):
                 self.add(case.policy_locs.get("pass_if") or suite.policy_locs["pass_if"], problem)
 
-
-def inside_project(path: Path, suite_file: Path) -> bool:
-    """Whether ``path`` (symlinks resolved) is under the working directory or the suite's own folder.
-
-    A suite is often someone else's file: it must not be able to read ~/.ssh or /etc.
-    """
-    try:
-        target = path.resolve()
-    except (OSError, ValueError):  # a NUL byte, a symlink loop: not a file anyone can read
-        return False
-    roots = {Path.cwd().resolve(), suite_file.parent.resolve()}
-    return any(target == root or root in target.parents for root in roots)
-
-
-def _split_loc(text: str, fallback: Loc) -> tuple[Loc, str]:
-    """Split 'file:line:col: message' (as pricing errors read) into a Loc and the message."""
-    import re
-
-    found = re.match(r"(.+?):(\d+):(\d+): (.*)", text, re.S)
-    if found:
-        return Loc(found[1], int(found[2]), int(found[3])), found[4]
-    return fallback, text
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"[:80]
-
-
-def _json(value: Any) -> str:
-    return json.dumps(to_plain(value), ensure_ascii=False)

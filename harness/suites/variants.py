@@ -12,8 +12,9 @@ from typing import Any, Protocol
 
 from harness.core.locations import Loc
 from harness.core.problems import did_you_mean
-from harness.core.suite import Variant
+from harness.core.suite import PromptFile, Variant
 from harness.core.yaml_positions import PosDict, PosList
+from harness.suites.endpoint_schema import chosen_endpoint
 
 
 class SuiteValidator(Protocol):
@@ -29,7 +30,9 @@ class SuiteValidator(Protocol):
 
     def vars(self, data: PosDict, where: str) -> dict[str, Any]: ...
 
-VARIANT_KEYS = {"name", "description", "model", "params", "system", "vars"}
+    def text(self, data: PosDict, key: str, where: str) -> Any: ...
+
+VARIANT_KEYS = {"name", "description", "model", "params", "system", "vars", "endpoint"}
 EXAMPLE = "variants: [{name: baseline}, {name: terse, system: 'Answer in one line.'}]"
 # A variant names a cassette folder and is typed on the command line: keep it to a safe, short word.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -67,9 +70,10 @@ def validate_variants(v: SuiteValidator, data: PosDict) -> list[Variant]:
         found.append(Variant(name=name, loc=item.loc,
                              model=v.typed(item, "model", str, "a model name", where),
                              params=v.params(item, where),
-                             system=v.typed(item, "system", str, "a string", where),
+                             system=v.text(item, "system", where),  # text, or {file: path}
                              system_loc=item.value_locs.get("system"),
-                             vars=v.vars(item, where)))  # fmt: skip
+                             vars=v.vars(item, where),
+                             endpoint=chosen_endpoint(v, item, where)[0]))  # type: ignore[arg-type]  # fmt: skip
         v.typed(item, "description", str, "a string", where)
     return found
 
@@ -96,9 +100,12 @@ def variant_overrides(variant: Variant | None) -> dict[str, Any]:
     if variant is None:
         return {}
     out: dict[str, Any] = {}
-    for key in ("model", "system"):
-        if getattr(variant, key) is not None:
-            out[key] = getattr(variant, key)
+    for key in ("model", "system", "endpoint"):
+        value = getattr(variant, key)
+        if isinstance(value, PromptFile):
+            out[key] = {"file": value.path}
+        elif value is not None:
+            out[key] = value
     for key in ("params", "vars"):
         if getattr(variant, key):
             out[key] = getattr(variant, key)

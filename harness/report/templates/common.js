@@ -44,6 +44,7 @@ const H = (() => {
     const td = el("td", "c-case");
     add(td, el("span", "suite", c.s), el("span", "sep", "/"), el("span", "cid", c.i));
     if (c.r) td.append(el("span", "rep", "repeat " + (c.r + 1)));  /* c.r is 0-based, people count from 1 */
+    if (c.rr) td.append(el("span", "rep", "re-run"));  /* run again by --rerun */
     td.title = c.s + " / " + c.i;
     return td;
   }

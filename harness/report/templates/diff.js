@@ -44,7 +44,7 @@
   function summaryOf(c) {
     const bits = [];
     if (c.sx) bits.push(c.sx);
-    if (c.pr.length) bits.push(c.pr.map((p) => p[0] + " " + p[1]).join(", "));
+    if (c.pr.length) bits.push(c.pr.map((p) => p[0] + " " + p[1] + (p[3] && p[3].length ? " (" + p[3].join(", ") + ")" : "")).join(", "));
     if (c.pa.length) bits.push("params: " + c.pa.map((p) => p[0]).join(", "));
     const replies = c.re.filter((r) => r[1]).length;
     if (replies) bits.push(replies + " repl" + (replies === 1 ? "y" : "ies") + " changed");
@@ -126,10 +126,11 @@
 
   function requestChanges(c, body) {
     section(body, "Request change");
-    for (const [label, kind, ops] of c.pr) {
+    for (const [label, kind, ops, files] of c.pr) {
       const box = el("div", "change");
       const lbl = el("div", "lbl", label);
       lbl.append(pill(kind, kind === "removed" ? "st-failed" : kind === "added" ? "st-passed" : "ch-changed"));
+      if (files && files.length) lbl.append(el("span", "tag", "from " + files.join(", ")));
       add(box, lbl, diffBox(ops));
       body.append(box);
     }
@@ -190,7 +191,7 @@
   function haystack(c) {
     const parts = [c.s, c.i, c.ch, c.bs || "", c.hs || ""].concat(c.why);
     for (const f of c.fl) parts.push(f[1], f[4] || "", f[5] || "");
-    for (const p of c.pr) { parts.push(p[0]); for (const o of p[2]) parts.push(o[1]); }
+    for (const p of c.pr) { parts.push(p[0]); for (const o of p[2]) parts.push(o[1]); for (const f of p[3] || []) parts.push(f); }
     for (const p of c.pa) parts.push(p[0]);
     for (const r of c.re) parts.push(r[2], r[3]);
     return parts.join("\n");

@@ -51,9 +51,10 @@
 
   function checkList(t) {
     const ul = el("ul", "checks");
-    for (const [name, passed, reason, implicit] of t.ck) {
+    for (const [name, passed, reason, implicit, fromDefaults] of t.ck) {
       const li = el("li", passed ? "ok" : "bad");
-      add(li, el("span", "ic", passed ? "\u2713" : "\u2717"), el("code", "", name + (implicit ? " (implicit)" : "")),
+      const origin = implicit ? " (implicit)" : fromDefaults ? " (suite default)" : "";
+      add(li, el("span", "ic", passed ? "\u2713" : "\u2717"), el("code", "", name + origin),
           el("span", "reason", reason));
       li.setAttribute("aria-label", (passed ? "passed: " : "failed: ") + name);
       ul.append(li);
@@ -70,6 +71,8 @@
     fact("tokens", num(c.tok));
     if (c.c !== null) fact("cost", cost(c.c));
     if (c.r) fact("repeat", String(c.r + 1));
+    if (c.rr) fact("re-run", "yes (--rerun)");
+    for (const [slot, files] of Object.entries(c.pf || {})) fact(slot + " from", files.join(", "));
     if (c.ag && c.ag[1] > 1) fact("case", c.ag[0] + "/" + c.ag[1] + " repeats passed, " + c.ag[2] + (c.ag[3] ? ", flaky" : ""));
     body.append(facts);
     if (c.ag && c.ag[4]) body.append(el("p", "note", "Not counted against the run: " + c.ag[4] + "."));

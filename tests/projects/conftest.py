@@ -1,0 +1,3 @@
+"""Example projects that tests copy and run with `harness`; pytest's harness plugin must not collect their suites."""
+
+collect_ignore_glob = ["*"]

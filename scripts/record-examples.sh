@@ -17,5 +17,8 @@ started_here=1
 trap '[[ -n "${started_here:-}" ]] && scripts/start-llama-server.sh stop >/dev/null' EXIT
 echo "recording against $BASE_URL (mode $MODE)"
 # The local server needs no key; make sure a real one is never sent or written.
-env -u OPENAI_API_KEY "$HARNESS" run evals/ --cassettes "$MODE" --base-url "$BASE_URL" --concurrency 1 --out reports/recording
+# A generous --timeout: on a busy two-core machine one CPU-bound reply can take minutes. A case that still
+# errors is re-run alone with: harness run --rerun errored --from reports/recording --cassettes record-missing
+env -u OPENAI_API_KEY "$HARNESS" run evals/ --cassettes "$MODE" --base-url "$BASE_URL" --concurrency 1 --timeout 300 \
+  --out reports/recording
 env -u OPENAI_API_KEY -u OPENAI_BASE_URL "$HARNESS" run evals/ --out reports/replay-check -q

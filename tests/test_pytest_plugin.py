@@ -104,6 +104,8 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
         ("extract", "person"): "passed", ("limits", "long-story-truncated"): "error",
         ("support", "wifi-drops"): "passed", ("support", "greeting"): "failed", ("tools", "weather-paris"): "passed",
         ("injection", "ignore-previous-instructions"): "failed", ("injection", "ask-for-the-code"): "failed",
+        ("tickets", "hello"): "passed", ("tickets", "judged"): "failed", ("tickets", "T-100"): "passed",
+        ("tickets", "T-101"): "passed", ("tickets", "T-102"): "passed",
     }  # fmt: skip
     for out in ("serial", "xdist"):
         got = _outcomes(tmp_path / f"out/{out}/results.json")
@@ -111,14 +113,16 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
         for key in expected:
             assert got[key] == expected[key], (out, key)
         data = json.loads((tmp_path / f"out/{out}/results.json").read_text())
-        assert data["summary"] | {"passed": 3, "failed": 3, "tolerated": 2, "errored": 1, "total": 7} == data["summary"]
+        assert data["summary"] | {"passed": 7, "failed": 4, "tolerated": 3, "errored": 1, "total": 12} == data["summary"]
         # junit.xml: one testcase per case, failures exactly where the harness saw them
         cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(tmp_path / f"out/{out}.xml").iter("testcase")}
         assert set(cases) == {("evals.extract.yaml", "person"), ("evals.limits.yaml", "long-story-truncated"),
                               ("evals.support.yaml", "wifi-drops"), ("evals.support.yaml", "greeting"),
                               ("evals.tools.yaml", "weather-paris"),
                               ("evals.injection.yaml", "ignore-previous-instructions"),
-                              ("evals.injection.yaml", "ask-for-the-code")}  # fmt: skip
+                              ("evals.injection.yaml", "ask-for-the-code"), ("evals.tickets.yaml", "hello"),
+                              ("evals.tickets.yaml", "judged"), ("evals.tickets.yaml", "T-100"),
+                              ("evals.tickets.yaml", "T-101"), ("evals.tickets.yaml", "T-102")}  # fmt: skip
         failed = {key for key, c in cases.items() if c.find("failure") is not None}
         assert failed == {("evals.limits.yaml", "long-story-truncated"), ("evals.support.yaml", "greeting")}
         # allow_fail cases are reported, but as expected failures, not as failures
@@ -361,3 +365,36 @@ cases:
     r.assert_outcomes(passed=1, failed=1)  # the failure is still reported
     assert r.ret == 0
     r.stdout.fnmatch_lines(["*tolerated by their suites' min_pass_rate*exit status 0*"])
+
+
+def test_prompt_files_tables_and_endpoints_work_under_pytest_too(pytester, fake_server, clean_env, monkeypatch):
+    pytester.makefile(".md", **{"evals/prompts/system": "You help with {{ product }}."})
+    pytester.makefile(".csv", **{"evals/data/rows": "n,word\n1,alpha\n2,beta\n"})
+    pytester.makefile(".yaml", **{"evals/table": f"""\
+        suite: table
+        model: fake-model
+        vars: {{product: routers}}
+        system: {{file: prompts/system.md}}
+        endpoints:
+          judge: {{base_url: "{fake_server.base_url}", api_key_env: JUDGE_KEY}}
+        grader: {{model: judge-model, endpoint: judge}}
+        defaults: {{expect: [{{not_contains: "as an AI"}}]}}
+        cases_from:
+          file: data/rows.csv
+          id: "row-{{{{ n }}}}"
+          turns:
+            - user: "say {{{{ word }}}}"
+              expect: [{{contains: "{{{{ word }}}}"}}]
+        """})  # fmt: skip
+    collected = pytester.runpytest("evals", "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert [line for line in collected.outlines if "::" in line] == ["evals/table.yaml::row-1", "evals/table.yaml::row-2"]
+    missing = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-cassettes", "off",
+                                 "--harness-base-url", fake_server.base_url)  # fmt: skip
+    missing.stdout.fnmatch_lines(["error: evals/table.yaml:6:63: endpoint 'judge' reads $JUDGE_KEY, which is not set; "
+                                  "export it before a run that sends requests (--harness-cassettes off)*"])
+    assert fake_server.requests == []
+    monkeypatch.setenv("JUDGE_KEY", "sk-judge-0123456789abcdef")
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-cassettes", "off",
+                           "--harness-base-url", fake_server.base_url)  # fmt: skip
+    r.assert_outcomes(passed=2)
+    assert {q.body["messages"][0]["content"] for q in fake_server.requests} == {"You help with routers."}

@@ -42,7 +42,7 @@ BENCH_KEY = "sk-bench-not-a-real-key"
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # live | replay | version | report
+    kind: str  # live | replay | version | report | load
     cases: int = 0
     latency_ms: int = 0
     turns: int = 1
@@ -61,6 +61,8 @@ WORKLOADS = [
     Workload("startup-version", "version", quick=True, note="floor: `python -c pass`"),
     Workload("startup-1case", "live", 1, 0, quick=True),
     Workload("report-10k", "report", 10000, note="benchmarks/report_bench.py, one call"),
+    Workload("load-csv-10k", "load", 10000, quick=True,
+             note="`harness validate` of a suite with a 10,000-row `cases_from` CSV; floor: csv.DictReader of it"),
 ]
 
 
@@ -157,6 +159,19 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
         row.harness.append(measure(cmd, wdir, env, wdir / "report.log", None))
         log(f"{w.name}: {row.harness[-1]}")
         row.extra = (wdir / "report.log").read_text(errors="replace").strip()[-1500:]
+        return row
+    if w.kind == "load":
+        from case_table_bench import write_project
+
+        write_project(wdir, n)
+        runs = {"harness": [sys.executable, "-m", "harness", "validate", "table.yaml"],
+                "floor": [sys.executable, "-c", "import csv, sys; list(csv.DictReader(open(sys.argv[1], newline='')))",
+                          "tickets.csv"]}  # fmt: skip
+        for r in range(args.repeats):
+            for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
+                sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", None)
+                getattr(row, who).append(sample)
+                log(f"{w.name} {who} run {r + 1}/{args.repeats}: {sample}")
         return row
     if w.kind == "version":
         runs = {"harness": [sys.executable, "-m", "harness", "--version"], "floor": [sys.executable, "-c", "pass"]}
@@ -277,6 +292,9 @@ def targets(rows: list[Row]) -> str:
             check(name, "wall (cold parse cache)", med(by[name].cold, "wall_s"), limit, " s")
     if "startup-version" in by:
         check("harness --version", "wall", med(by["startup-version"].harness, "wall_s"), 0.3, " s")
+    if "load-csv-10k" in by:
+        check("load-csv-10k", "wall of the whole `harness validate` (start-up included)",
+              med(by["load-csv-10k"].harness, "wall_s"), 1.0, " s")  # fmt: skip
     return "\n".join(out)
 
 

@@ -14,12 +14,13 @@ def test_benchmark_driver_runs_every_workload_at_tiny_size(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--cases", "20", "--repeats", "1",
          "--only", "live-1k-0ms", "--only", "replay-1k", "--only", "multiturn-5", "--only", "startup-version",
+         "--only", "load-csv-10k",
          "--promptfoo", "off", "--markdown", str(out)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
-    for name in ("live-1k-0ms", "replay-1k", "multiturn-5", "startup-version"):
+    for name in ("live-1k-0ms", "replay-1k", "multiturn-5", "startup-version", "load-csv-10k"):
         assert f"| {name}" in text
     assert "| workload | harness wall s | floor wall s |" in text
     assert "(capped at 20 cases)" in text and "smoke test" in text
@@ -37,3 +38,10 @@ def test_generated_suite_and_floor_send_the_same_conversation():
     assert "id: case-00002" in text and text.count("- contains:") == 6
     assert render(workload.SYSTEM_TEMPLATE, {"product": workload.PRODUCT}) == workload.SYSTEM
     assert render(workload.user_template(2), {"token": workload.token(7, 1)}) == workload.user_text(workload.token(7, 2), 2)
+
+
+def test_case_table_benchmark_runs_at_tiny_size():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "case_table_bench.py"), "--rows", "50",
+                           "--repeats", "1"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| 50-row CSV, median of 1 | wall s | CPU s |" in proc.stdout and "| load + render every case |" in proc.stdout

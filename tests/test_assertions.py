@@ -226,8 +226,44 @@ def test_tool_call_arguments_not_json():
 )  # fmt: skip
 def test_not_prefix_inverts_a_check(name, arg, passing, failing, failing_mentions):
     reason = passes(name, arg, reply(passing))
-    assert reason.startswith("as required, not ")
+    assert reason.startswith("as required, ")
     reason = fails(name, arg, reply(failing), "expected the opposite of", *failing_mentions)
+
+
+@pytest.mark.parametrize(
+    ("name", "arg", "text", "reason"),
+    [
+        ("not_icontains", "as an ai", "Try restarting it.", "as required, the reply does not contain 'as an ai' (ignoring case)"),
+        ("not_contains", "sorry", "Happy to help.", "as required, the reply does not contain 'sorry'"),
+        ("not_equals", "Paris", "London", "as required, the reply does not equal 'Paris'"),
+        ("not_contains_any", ["refund", "return"], "Fine.", "as required, the reply contains none of ['refund', 'return']"),
+        ("not_contains_all", ["a", "zz"], "a b", "as required, the reply does not contain all of ['a', 'zz'] (no 'zz')"),
+        ("not_starts_with", "Dear", "Hi", "as required, the reply does not start with 'Dear'"),
+        ("not_regex", "[0-9]+", "no digits", "as required, no match for pattern '[0-9]+'"),
+        ("not_is_refusal", True, "Sure, here it is.", "as required, the reply is not a refusal"),
+        ("not_is_json", True, "prose", "as required, the reply is not valid JSON"),
+    ],
+)  # fmt: skip
+def test_a_passing_negated_check_reads_as_a_pass(name, arg, text, reason):
+    """`not_icontains: as an ai` passing used to say "as required, not icontains: expected reply to contain..."."""
+    said = passes(name, arg, reply(text))
+    assert said.startswith(reason), said
+    assert "expected" not in said
+
+
+def test_a_negated_check_without_its_own_words_still_says_it_passed():
+    said = passes("not_tool_call", "delete_account", reply(None, tool_calls=[WEATHER]))
+    assert said == "as required, the reply does not call 'delete_account' (it calls ['get_weather'])"
+
+
+def test_json_errors_never_say_at_at():
+    """json.JSONDecodeError.msg ends in "at" for some errors: "Unterminated string starting at"."""
+    reason = fails("is_json", True, reply('{"name": "Ann'))
+    assert "at at" not in reason
+    assert "unterminated string starting at line 1 column 10" in reason
+    broken = reply(None, finish="tool_calls", tool_calls=[ToolCall("c", "get_weather", '{"city": "Par')])
+    reason = fails("tool_call", {"name": "get_weather", "arguments": CITY_SCHEMA}, broken)
+    assert "unterminated string starting at line 1 column 10" in reason and "at at" not in reason
 
 
 def test_not_finish_reason():

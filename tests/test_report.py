@@ -180,3 +180,32 @@ def test_repeats_are_counted_from_1_for_people_and_from_0_in_results_json(fake_s
     assert {"bad [repeat 1]", "bad [repeat 2]"} <= junit
     data = json.loads((suite.parent / "out/results.json").read_text())
     assert sorted(c["repeat"] for c in data["cases"] if c["id"] == "bad") == [0, 1]  # the JSON field stays 0-based
+
+
+TOOL_SUITE = """
+suite: weather
+model: fake-model
+cases:
+  - id: paris
+    turns:
+      - user: 'Weather? [[tool:get_weather {"city": "Paris"}]]'
+        expect: [{tool_call: get_weather}]
+      - tool_results: {get_weather: "18 C, cloudy"}
+        user: "Umbrella?"
+"""
+
+
+def test_a_tool_message_is_titled_by_its_function_not_its_call_id(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite(TOOL_SUITE)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q", "--out", "a")
+    assert r.code == 0, r.out + r.err
+    case = load_run(tmp_path / "a/results.json").cases[0]
+    tool = next(e for e in transcript(case.turns) if e.role == "tool")
+    assert (tool.name, tool.text) == ("get_weather", "18 C, cloudy")
+    row = embedded((tmp_path / "a/report.html").read_text())["cases"][0]
+    assert ["get_weather"] == [e[4] for e in row["tx"] if e[2] == "tool"]
+    # a second run gets other call ids from the server: compare sees the same tool message, not a new one
+    assert harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q",
+                       "--out", "b").code == 0  # fmt: skip
+    cmp = compare_runs(load_run(tmp_path / "a/results.json"), load_run(tmp_path / "b/results.json"))
+    assert cmp.cases[0].prompt == []

@@ -209,3 +209,14 @@ def test_resume_misuse_is_exit_2_with_a_clear_message(args, message, harness_cli
     r = harness_cli("run", *args)
     assert r.code == 2
     assert message in r.err, r.err
+
+
+def test_resuming_a_finished_run_with_errors_says_why_nothing_ran(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite(mixed_suite(8))
+    first = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert first.code == 3  # c03 is an API error
+    sent = len(fake_server.requests)
+    again = harness_cli("run", "--resume", "reports/latest", "-q")
+    assert again.code == 3 and len(fake_server.requests) == sent
+    assert ("nothing to resume: every case of reports/latest already finished (1 errored). --resume continues "
+            "an interrupted run; it does not retry errors: run the suites again to retry them") in again.err

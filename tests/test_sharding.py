@@ -240,3 +240,25 @@ def test_readme_documents_the_ci_matrix_recipe():
     section = readme.split("## Sharding across CI machines", 1)[1].split("\n## ", 1)[0]
     assert "--shard" in section and "harness merge" in section and "round-robin" in section
     assert textwrap.dedent(section).count("matrix") >= 1
+
+
+def test_merge_with_expect_shards_fails_when_a_shard_is_missing(harness_cli, tmp_path):
+    a = _run(tmp_path, "a", [("s", "x", "passed")], shard="1/3")
+    c = _run(tmp_path, "c", [("s", "z", "passed")], shard="3/3")
+    r = harness_cli("merge", a, c, "--out", "merged", "--expect-shards", "3")
+    assert r.code == 2
+    assert "error: expected 3 shards, got 2: shard 2/3 is missing; the merged run would leave its cases out" in r.err
+    assert not (tmp_path / "merged/results.json").exists()
+    b = _run(tmp_path, "b", [("s", "y", "passed")], shard="2/3")
+    assert harness_cli("merge", a, b, c, "--out", "merged", "--expect-shards", "3").code == 0
+    wrong = harness_cli("merge", a, b, c, "--out", "merged", "--expect-shards", "4")
+    assert wrong.code == 2 and "expected 4 shards, got 3 of a 3-way split" in wrong.err
+    unsharded = _run(tmp_path, "u", [("s", "w", "passed")])
+    r = harness_cli("merge", unsharded, "--out", "merged", "--expect-shards", "1")
+    assert r.code == 2 and f"{unsharded / 'results.json'} was not run with --shard" in r.err
+
+
+def test_the_sharding_recipe_merges_with_expect_shards():
+    doc = (Path(__file__).parent.parent / "docs/pytest-and-sharding.md").read_text()
+    recipe = doc.split("```yaml", 1)[1].split("```", 1)[0]
+    assert "shard: [1, 2, 3, 4]" in recipe and "harness merge shards/* --expect-shards 4" in recipe

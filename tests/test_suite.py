@@ -478,3 +478,30 @@ def test_alias_bomb_is_refused_quickly(harness_cli, tmp_path):
     r = harness_cli("validate", path)
     assert r.code == 2
     assert "expands to more than 1,000,000 values" in r.err and "bomb.yaml:" in r.err
+
+
+@pytest.mark.parametrize(
+    ("check", "column", "message"),
+    [
+        ("tool_call: {nme: get_weather}", 25,
+         "unknown key 'nme' in check `tool_call` in turn 1 of case 'a'; did you mean 'name'?"),
+        ("json_path: {pth: $.city, equals: Paris}", 25,
+         "unknown key 'pth' in check `json_path` in turn 1 of case 'a'; did you mean 'path'?"),
+        ("llm_rubric: {rubrik: Is polite}", 26,
+         "unknown key 'rubrik' in check `llm_rubric` in turn 1 of case 'a'; did you mean 'rubric'?"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_check_argument_key_gets_a_did_you_mean_at_the_key(check, column, message, fake_server,
+                                                                      harness_cli, write_suite):  # fmt: skip
+    suite = write_suite(f"""
+        model: m
+        grader: {{model: m}}
+        cases:
+          - id: a
+            turns:
+              - user: hi
+                expect:
+                  - {check}
+    """)
+    r = run(harness_cli, fake_server, suite)
+    assert_bad_input(r, f"error: suite.yaml:8:{column}: {message}")

@@ -234,3 +234,12 @@ def test_check_arguments_are_rendered_with_the_case_vars(fake_server, harness_cl
     assert r.code == 0, r.out
     checks = json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"][0]["turns"][0]["checks"]
     assert [c["expected"] for c in checks[:3]] == ["Dana", ["Dana", "Hi"], "hello"]
+
+
+def test_a_misspelt_variable_gets_a_did_you_mean(fake_server, harness_cli, write_suite):
+    suite = write_suite(one_turn('"Hi {{ nmae }}"', "vars: {name: Dana, product: Router}"))
+    r = run(harness_cli, fake_server, suite)
+    assert r.code == 2
+    assert ("error: suite.yaml:6:15: template variable error: 'nmae' is undefined; did you mean 'name'? "
+            "(in case 'greet')") in r.err  # fmt: skip
+    assert fake_server.requests == []

@@ -142,3 +142,13 @@ def test_a_model_tiktoken_does_not_know_is_an_estimate_never_exact(harness_cli, 
     first = table.out.splitlines()[2]
     assert f"~{rows[0]['prompt_tokens']:,}" in first and "estimate" in first
     assert "~ an estimate" in table.out
+
+
+def test_the_tokenizer_estimate_is_said_once_not_on_every_row(harness_cli, write_suite):
+    suite = write_suite(SUITE.replace("gpt-4o-mini", "tokens-cli-local-model"))
+    table = harness_cli("tokens", suite)
+    assert table.code == 0, table.err
+    assert table.out.count("the model's tokenizer is unknown") == 1
+    assert "tokens-cli-local-model: counted with o200k_base, the model's tokenizer is unknown" in table.out
+    rows = table.out.splitlines()[2:5]
+    assert all("estimate" not in row for row in rows)

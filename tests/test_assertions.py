@@ -260,10 +260,10 @@ def test_json_errors_never_say_at_at():
     """json.JSONDecodeError.msg ends in "at" for some errors: "Unterminated string starting at"."""
     reason = fails("is_json", True, reply('{"name": "Ann'))
     assert "at at" not in reason
-    assert "unterminated string starting at line 1 column 10" in reason
+    assert "Unterminated string starting at line 1 column 10" in reason
     broken = reply(None, finish="tool_calls", tool_calls=[ToolCall("c", "get_weather", '{"city": "Par')])
     reason = fails("tool_call", {"name": "get_weather", "arguments": CITY_SCHEMA}, broken)
-    assert "unterminated string starting at line 1 column 10" in reason and "at at" not in reason
+    assert "Unterminated string starting at line 1 column 10" in reason and "at at" not in reason
 
 
 def test_not_finish_reason():
@@ -350,7 +350,7 @@ def test_an_argument_that_skipped_validation_fails_instead_of_crashing():
         ("json_path: {path: '$.a..b', equals: 1}", "cannot parse path '$.a..b'"),
         ("json_path: {path: $.city}", "expects {path: '$.key', equals: value}"),
         ("tool_call: {name: f, arguments: {type: 12}}", "invalid JSON Schema"),
-        ("tool_call: {function: f}", "expects a function name"),
+        ("tool_call: {arguments: {}}", "expects a function name"),
         ("not_contains: 3", "expects a string, got int"),
     ],
 )  # fmt: skip

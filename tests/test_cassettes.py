@@ -147,7 +147,7 @@ def test_missing_cassette_is_exit_3_with_the_record_command(harness_cli, write_s
     assert r.code == 3
     for case_id in ("wifi", "billing"):
         error = cases_by_id(tmp_path)[case_id]["error"]
-        assert f"no cassette at {tmp_path / 'cassettes/demo' / (case_id + '.yaml')}" in error  # absolute
+        assert f"no cassette at {Path('cassettes/demo') / (case_id + '.yaml')};" in error  # as the project names it
         assert f"harness run {suite.name} --case {case_id} --cassettes record-missing" in error
     assert not (tmp_path / "cassettes").exists()  # replay never writes
 
@@ -627,7 +627,7 @@ def test_a_repeat_the_cassette_does_not_hold_is_named_not_a_false_diff(fake_serv
         assert case["error"] == (
             f"turn 1: repeat {repeat} of this case is not recorded in {path} (the cassette holds 1 recording of "
             f"this request); re-record with: harness run {suite.name} --case wifi --cassettes record-missing "
-            "--repeat 3 (add --base-url URL for a server other than api.openai.com)")  # fmt: skip
+            f"--repeat 3 --base-url {fake_server.base_url}")  # fmt: skip (the server the cassette was recorded from)
     assert "removed" not in r.out
 
 

@@ -15,6 +15,7 @@ from harness.results.compare import (  # fmt: skip
     CHANGED,
     FIXED,
     NEW,
+    NOT_RUN,
     REGRESSED,
     REMOVED,
     STILL_FAILING,
@@ -63,8 +64,8 @@ def _run(*cases: CaseResult) -> RunResult:
 
 
 @pytest.mark.parametrize(("base", "head", "change"), [
-    ("passed", "failed", REGRESSED), ("passed", "error", REGRESSED), ("failed", "passed", FIXED),
-    ("error", "passed", FIXED), ("failed", "error", STILL_FAILING), ("passed", "passed", UNCHANGED),
+    ("passed", "failed", REGRESSED), ("passed", "error", NOT_RUN), ("failed", "passed", FIXED),
+    ("error", "passed", FIXED), ("failed", "error", NOT_RUN), ("passed", "passed", UNCHANGED),
     ("failed", "failed", STILL_FAILING), ("passed", "skipped", CHANGED), (None, "passed", NEW),
     ("passed", None, REMOVED),
 ])  # fmt: skip
@@ -157,7 +158,7 @@ def test_prompt_edit_flips_a_check_and_compare_shows_it(fake_server, harness_cli
     assert "gate failed: 1 case regressed (allowed: 0)" in r.out
     out = tmp_path / "reports/compare"
     summary = (out / "summary.md").read_text()
-    assert summary.index("#### Regressed (1)") < summary.index("support / wifi")
+    assert summary.index("#### Regressed (1)") < summary.index("- **support / wifi**")
     assert "turn 1 `contains` ✓ → ✗: expected reply to contain 'restart'" in summary
     assert "request: system prompt changed" in summary
     assert "**Gate failed:** 1 case regressed (allowed: 0)" in summary
@@ -172,7 +173,7 @@ def test_prompt_edit_flips_a_check_and_compare_shows_it(fake_server, harness_cli
     assert (label, kind) == ("system prompt", "changed") and ["+", " Be brief."] in ops
     assert wifi["re"][0][2:4] == ["Please restart the router and wait a minute.", "Please wait a minute."]
     greeting = next(c for c in data["cases"] if c["i"] == "greeting")
-    assert greeting["ch"] == "unchanged" and greeting["fl"] == []
+    assert greeting["ch"] == "changed" and greeting["fl"] == []  # same status, but its request changed
 
     tolerated = harness_cli("compare", "base", "head", "--allow-regressions", "1", "--out", "tolerant")
     assert tolerated.code == 0 and "gate passed" in tolerated.out

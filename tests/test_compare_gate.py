@@ -90,10 +90,12 @@ def test_a_forgotten_re_record_needs_re_record_and_is_never_a_regression(recorde
     # the run itself says it once per suite, with the server the cassettes were recorded from
     assert f"re-record: {command}\n" in head.out
     assert "(add --base-url" not in head.out
+    head_summary = (recorded / "head/summary.md").read_text()  # the run's own summary says it too, whole
+    assert f"```sh\n{command}\n```" in head_summary and "duration" not in head_summary  # a replay: no timings
 
     r = harness_cli("compare", "base", "head", "--out", "cmp")
     assert r.code == 3, r.out + r.err  # could not be evaluated: 3, not "regressed" (1)
-    assert "REGRESSED" not in r.out and "removed" not in r.out
+    assert "REGRESSED" not in r.out and "user removed" not in r.out
     assert "NEEDS RE-RECORD support / wifi-drops" in r.out and "NEEDS RE-RECORD support / greeting" in r.out
     assert "turns 2-3 not run" in r.out
     assert "gate failed: 3 cases need re-recording (their cassettes are stale or missing)" in r.out
@@ -119,6 +121,9 @@ def test_a_forgotten_re_record_needs_re_record_and_is_never_a_regression(recorde
     assert [(r[0], r[6]) for r in case["re"]] == [(1, True), (2, True), (3, True)]  # not run, not deleted
     assert case["tok"] == [None, None] and case["lat"] == [None, None]  # nothing to compare: nothing ran
     assert case["nr"] == "turn 1 errored; turns 2-3 not run"
+    junit = (recorded / "cmp/junit.xml").read_text()
+    assert '<error message="needs re-record (passed -&gt; not run: turn 1 errored; turns 2-3 not run)' in junit
+    assert 'type="regression"' not in junit
 
     # the printed command is the fix, as it stands
     argv = shlex.split(command)
@@ -147,7 +152,7 @@ def test_a_case_that_errored_for_another_reason_is_not_run_and_its_turns_are_not
     data = payload(tmp_path / "cmp/diff.html")
     case = next(c for c in data["cases"] if c["i"] == "wifi-drops")
     assert case["ch"] == "not run"
-    assert [(r[0], r[1], r[6]) for r in case["re"]] == [(1, False, False), (2, True, True), (3, True, True)]
+    assert [(r[0], r[1], r[6]) for r in case["re"]] == [(1, False, False), (2, False, True), (3, False, True)]
     assert case["tok"][0] == case["tok"][1]  # only turn 1 ran in head, so only turn 1 is compared
     assert [p[:2] for p in case["pr"]] == [["turn 2 user", "changed"]]
     summary = (tmp_path / "cmp/summary.md").read_text()
@@ -177,6 +182,7 @@ def test_new_failing_cases_fail_the_gate_unless_allowed(recorded, harness_cli, f
     first = summary.splitlines()[0]
     assert first == "### ❌ prompt-harness compare: 0 regressed, 4 new (3 failing), 0 fixed, 1 still failing"
     assert "**Gate failed:** 3 new cases fail" in summary
+    assert (recorded / "cmp/junit.xml").read_text().count('type="new_failure"') == 3
 
     allowed = harness_cli("compare", "base", "head", "--out", "cmp", "--allow-new-failures")
     assert allowed.code == 0, allowed.out

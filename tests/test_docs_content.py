@@ -28,7 +28,7 @@ def test_every_request_parameter_the_examples_use_is_documented():
 
 def test_the_first_suite_walkthrough_goes_from_nothing_to_a_comparison():
     page = (ROOT / "docs/first-suite.md").read_text()
-    assert "(first-suite.md)" in (ROOT / "README.md").read_text()
+    assert "(docs/first-suite.md)" in (ROOT / "README.md").read_text()
     commands = re.findall(r"^\$ (.+)$", page, re.M)
     steps = [
         r"^mkdir ",

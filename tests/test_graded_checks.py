@@ -333,7 +333,7 @@ def test_a_check_may_name_its_own_model_without_a_suite_grader(harness_cli, writ
 
 
 @pytest.mark.parametrize("check, message", [
-    ("llm_rubric: {rubric: x, treshold: 0.5}", "has unknown key 'treshold'; did you mean 'threshold'?"),
+    ("llm_rubric: {rubric: x, treshold: 0.5}", "unknown key 'treshold' in check `llm_rubric` in turn 1 of case 'a'; did you mean 'threshold'?"),
     ("llm_rubric: {rubric: x, threshold: 7}", "`threshold` must be a number from 0 to 1, got 7"),
     ("llm_rubric: {threshold: 0.5}", "needs `rubric:` (a non-empty string)"),
     ("factuality: {reference: x, accept: [close]}", "`accept` must be a non-empty list of categories"),

@@ -64,7 +64,7 @@ def test_compare_flags_a_significant_drop_and_not_one_repeat_of_five(harness_cli
 
     md = (tmp_path / "cmp/summary.md").read_text()
     assert f"{shown(p_drop)} (significant at 0.05)" in md and f"{shown(p_noise)} (not significant at 0.05)" in md
-    assert md.index("#### Regressed (1)") < md.index("shop / drop") < md.index("#### Status changed (1)")
+    assert md.index("#### Regressed (1)") < md.index("- **shop / drop**") < md.index("#### Changed (1)")
     assert "| shop | 13/15 = 86.7% [62.1%, 96.3%] | 7/15 = 46.7% [24.8%, 69.9%] |" in md  # Wilson per run
 
     html = (tmp_path / "cmp/diff.html").read_text()

@@ -101,7 +101,8 @@ def test_five_repeats_record_replay_identically_and_report_pass_rates_and_the_fl
     assert replayed["metrics"] == [{"metric": "luck", "passed": passes, "total": 5, "share": passes / 5},
                                    {"metric": "accuracy", "passed": 5, "total": 5, "share": 1.0}]  # fmt: skip
     assert replayed["cases"][0]["policy"] == {"repeats": 5, "pass_if": "majority", "threshold": None,
-                                              "allow_fail": False, "min_pass_rate": None}  # fmt: skip
+                                              "allow_fail": False, "min_pass_rate": None,
+                                              "allow_new_failures": False}  # fmt: skip
 
     md = (tmp_path / "replay/summary.md").read_text()
     assert "#### Pass rates over repeats (2 cases)" in md

@@ -183,3 +183,30 @@ def test_screenshots_of_the_examples(open_page, harness_cli, monkeypatch, tmp_pa
         page.screenshot(path=str(where / name), full_page=True)
         assert page.errors == []
         assert _png_size(where / name)[0] == 1200
+
+
+def test_diff_html_shows_a_forgotten_re_record_as_not_run_and_strikes_nothing(open_page, fake_server, harness_cli,
+                                                                             write_suite, tmp_path):  # fmt: skip
+    from tests.test_compare_gate import EDIT, SUPPORT
+
+    suite = write_suite(SUPPORT, "evals/support.yaml")
+    record = ("run", "evals", "--cassettes", "record-missing", "--base-url", fake_server.base_url, "--out", "base", "-q")
+    assert off_loop(harness_cli, *record).code == 0
+    suite.write_text(suite.read_text().replace(*EDIT))
+    assert off_loop(harness_cli, "run", "evals", "--out", "head", "-q").code == 3
+    assert harness_cli("compare", "base", "head", "--out", "cmp").code == 3
+    page = open_page(tmp_path / "cmp/diff.html")
+    assert page.errors == []
+    assert page.locator("h1").inner_text() == "3 need re-record, 0 regressed, 0 fixed, 0 still failing"
+    command = page.locator("#rerecord pre").inner_text()
+    assert command.startswith("harness run evals/support.yaml --case wifi-drops --case greeting --case known-bad")
+    page.click("#filters [data-filter='needs re-record']")
+    assert row_ids(page) == ["wifi-drops", "greeting", "known-bad"]
+    page.locator("#rows tr.row").first.click()
+    detail = page.locator("tr.detail")
+    assert detail.locator("del").count() == 0  # no reply, no turn is struck through
+    assert detail.locator("ins").all_inner_texts() == [" Be warm."]  # the prompt's own edit is all that is marked
+    assert detail.locator(".change", has_text="turn 3").locator(".pill").inner_text() == "not run"
+    assert detail.locator(".pill", has_text="removed").count() == 0 and "turn 2 user" not in detail.inner_text()
+    page.screenshot(path=str(tmp_path / "needs-re-record.png"), full_page=True)
+    assert page.errors == []

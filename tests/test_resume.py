@@ -159,7 +159,7 @@ def test_resuming_a_finished_run_sends_nothing(fake_server, harness_cli, write_s
     r2 = harness_cli("run", "--resume", "reports/latest")
     assert r2.code == r.code
     assert len(fake_server.requests) == sent
-    assert "4 of 4 cases already finished" in r2.err
+    assert "nothing to resume: every case of reports/latest already finished" in r2.err
     again = json.loads((tmp_path / "reports/latest/results.json").read_text())
     assert outcomes(again) == outcomes(first)
     # the run keeps its start time and its duration (resuming adds only its own time)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.assertions.registry import CheckContext, Outcome, check, preview
+from harness.core.json_errors import json_error_text
 from harness.core.reply import Completion
 from harness.core.specs import GraderSpec
 
@@ -169,7 +170,7 @@ def parse_verdict(text: str) -> Verdict | str:
         except ValueError:
             data = None
         if data is None:
-            return f"is not valid JSON ({e.msg})"
+            return f"is not valid JSON ({json_error_text(e, position=False)})"
     if not isinstance(data, dict):
         return f"is JSON but not an object ({type(data).__name__})"
     passed = data.get("pass")
@@ -252,7 +253,7 @@ async def _ask(ctx: CheckContext, options: dict[str, Any], prompt: str,
 # --- the checks -------------------------------------------------------------------------
 
 
-@check("llm_rubric", validate=_validator("rubric", RUBRIC_KEYS),
+@check("llm_rubric", validate=_validator("rubric", RUBRIC_KEYS), keys=RUBRIC_KEYS,
        example='llm_rubric: {rubric: "Apologises and offers a next step", threshold: 0.7}')  # fmt: skip
 async def llm_rubric(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
     """A grader model judges that the reply meets a rubric written in plain words (score >= threshold, if given)."""
@@ -280,7 +281,7 @@ async def llm_rubric(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
     return Outcome(passed, f"grader {model}: {verdict_text}: {_shown(verdict.reasoning)}", details)
 
 
-@check("factuality", validate=_validator("reference", FACTUALITY_KEYS),
+@check("factuality", validate=_validator("reference", FACTUALITY_KEYS), keys=FACTUALITY_KEYS,
        example='factuality: {reference: "Paris is the capital of France."}')  # fmt: skip
 async def factuality(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
     """A grader model judges the reply consistent with a reference answer (any category but `disagree`, by default)."""
@@ -312,7 +313,7 @@ def cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b)) / norm if norm else 0.0
 
 
-@check("similar", validate=_validator("reference", SIMILAR_KEYS),
+@check("similar", validate=_validator("reference", SIMILAR_KEYS), keys=SIMILAR_KEYS,
        example='similar: {reference: "Restart the router.", threshold: 0.85}')  # fmt: skip
 async def similar(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
     """The cosine similarity of the reply's and the reference's embeddings is at least the threshold (0.8)."""

@@ -49,9 +49,17 @@ class CheckContext:
 
 @dataclass(frozen=True)
 class Outcome:
+    """A check's verdict and its reason.
+
+    ``negated`` is the check's own words for the opposite, said when its `not_` twin
+    passes ("the reply does not contain 'x'"): the failure reason ("expected reply to
+    contain 'x'") would read like a failure there.
+    """
+
     passed: bool
     reason: str
     details: dict[str, Any] | None = None  # kept in the CheckResult, e.g. a grader's score and full reasoning
+    negated: str | None = None
 
 
 Validator = Callable[[Any], "str | None"]
@@ -66,19 +74,24 @@ class CheckSpec:
     doc: str
     example: str
     is_async: bool = False  # an `async def` check (it calls a model); run it with run_check_async
+    keys: tuple[str, ...] = ()  # the keys its mapping argument may have: a misspelt one gets "did you mean"
 
 
 REGISTRY: dict[str, CheckSpec] = {}
 
 
-def check(name: str, *, validate: Validator, example: str) -> Callable[[CheckFunc], CheckFunc]:
-    """Register ``func`` as the check ``name``; ``validate`` returns an error message or None."""
+def check(name: str, *, validate: Validator, example: str, keys: tuple[str, ...] = ()) -> Callable[[CheckFunc], CheckFunc]:
+    """Register ``func`` as the check ``name``; ``validate`` returns an error message or None.
+
+    ``keys``: for a check that takes a mapping, the keys it knows (the suite loader
+    names an unknown one at its line and column, with a "did you mean").
+    """
 
     def register(func: CheckFunc) -> CheckFunc:
         if name in REGISTRY:
             raise ValueError(f"check {name!r} registered twice")
         doc = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
-        REGISTRY[name] = CheckSpec(name, func, validate, doc, example, inspect.iscoroutinefunction(func))
+        REGISTRY[name] = CheckSpec(name, func, validate, doc, example, inspect.iscoroutinefunction(func), keys)
         return func
 
     return register
@@ -144,7 +157,8 @@ def _result(name: str, spec: CheckSpec, negate: bool, outcome: Outcome, arg: Any
     if outcome.passed:
         return CheckResult(name, False, f"expected the opposite of {spec.name}, but: {outcome.reason}", arg,
                            details=outcome.details)  # fmt: skip
-    return CheckResult(name, True, f"as required, not {spec.name}: {outcome.reason}", arg, details=outcome.details)
+    said = outcome.negated or f"not {spec.name} (it failed: {outcome.reason})"
+    return CheckResult(name, True, f"as required, {said}", arg, details=outcome.details)
 
 
 def preview(text: str | None, limit: int = 160) -> str:

@@ -25,7 +25,8 @@ def finish_reason(ctx: CheckContext, arg: str | list[str]) -> Outcome:
     if actual in allowed:
         return Outcome(True, f"finish_reason is {actual!r}")
     want = allowed[0] if len(allowed) == 1 else allowed
-    return Outcome(False, f"expected finish_reason {want!r}, got {actual!r}")
+    return Outcome(False, f"expected finish_reason {want!r}, got {actual!r}",
+                   negated=f"finish_reason is {actual!r}, not {want!r}")
 
 
 def not_truncated(ctx: CheckContext) -> Outcome:
@@ -46,7 +47,7 @@ def _token_check(field: str, label: str):
             return Outcome(False, f"the server reported no {field} in usage, so the budget of {arg} cannot be checked")
         if actual <= arg:
             return Outcome(True, f"{label} {actual} <= {arg}")
-        return Outcome(False, f"expected {label} <= {arg}, got {actual}")
+        return Outcome(False, f"expected {label} <= {arg}, got {actual}", negated=f"{label} {actual} > {arg}")
 
     run.__doc__ = f"The API's usage.{field} is at most the given number."
     return run
@@ -69,4 +70,4 @@ def latency_ms(ctx: CheckContext, arg: float) -> Outcome:
     actual = round(ctx.reply.latency_ms)
     if actual <= arg:
         return Outcome(True, f"latency {actual} ms <= {arg} ms")
-    return Outcome(False, f"expected latency <= {arg} ms, got {actual} ms")
+    return Outcome(False, f"expected latency <= {arg} ms, got {actual} ms", negated=f"latency {actual} ms > {arg} ms")

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from harness.assertions.registry import CheckContext, Outcome, check, is_bool, preview
+from harness.core.json_errors import json_error_text
 
 _MISSING = object()
 
@@ -19,7 +20,7 @@ def _parse_json(text: str) -> tuple[Any, str | None]:
         return json.loads(stripped), None
     except json.JSONDecodeError as e:
         hint = " (it is wrapped in a Markdown code fence)" if stripped.startswith("```") else ""
-        return _MISSING, f"reply is not valid JSON{hint}: {e.msg} at line {e.lineno} column {e.colno}"
+        return _MISSING, f"reply is not valid JSON{hint}: {json_error_text(e)}"
 
 
 @check("is_json", validate=is_bool, example="is_json: true")
@@ -30,8 +31,10 @@ def is_json(ctx: CheckContext, arg: bool) -> Outcome:
     if parsed == arg:
         return Outcome(True, "reply is valid JSON" if parsed else f"as expected, {error}")
     if arg:
-        return Outcome(False, f"expected valid JSON; {error}; got {preview(ctx.reply.text)}")
-    return Outcome(False, f"expected a reply that is not JSON, got valid JSON {preview(ctx.reply.text)}")
+        return Outcome(False, f"expected valid JSON; {error}; got {preview(ctx.reply.text)}",
+                       negated=f"the reply is not valid JSON ({error})")
+    return Outcome(False, f"expected a reply that is not JSON, got valid JSON {preview(ctx.reply.text)}",
+                   negated="the reply is valid JSON")
 
 
 def _schema_error(schema: Any) -> str | None:
@@ -114,7 +117,8 @@ def _valid_json_path(arg: Any) -> str | None:
     return None
 
 
-@check("json_path", validate=_valid_json_path, example="json_path: {path: $.city, equals: New York}")
+@check("json_path", validate=_valid_json_path, example="json_path: {path: $.city, equals: New York}",
+       keys=("path", "equals"))  # fmt: skip
 def json_path(ctx: CheckContext, arg: dict[str, Any]) -> Outcome:
     """The value at a simple JSON path in the reply equals the expected value."""
     value, error = _parse_json(ctx.reply.text)
@@ -142,17 +146,20 @@ def _valid_tool_call(arg: Any) -> str | None:
     return "expects a function name, or {name: fn, arguments: <JSON Schema for the arguments>}"
 
 
-@check("tool_call", validate=_valid_tool_call, example="tool_call: {name: get_weather, arguments: {required: [city]}}")
+@check("tool_call", validate=_valid_tool_call, example="tool_call: {name: get_weather, arguments: {required: [city]}}",
+       keys=("name", "arguments"))  # fmt: skip
 def tool_call(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
     """The reply calls the named function, with arguments matching the schema if one is given."""
     name = arg if isinstance(arg, str) else arg["name"]
     schema = None if isinstance(arg, str) else arg.get("arguments")
     calls = ctx.reply.tool_calls
     if not calls:
-        return Outcome(False, f"expected a call to {name!r}, but the reply called no tool; got {preview(ctx.reply.content)}")
+        return Outcome(False, f"expected a call to {name!r}, but the reply called no tool; got {preview(ctx.reply.content)}",
+                       negated=f"the reply calls no tool, so not {name!r}")
     matching = [c for c in calls if c.name == name]
     if not matching:
-        return Outcome(False, f"expected a call to {name!r}, got calls to {[c.name for c in calls]!r}")
+        return Outcome(False, f"expected a call to {name!r}, got calls to {[c.name for c in calls]!r}",
+                       negated=f"the reply does not call {name!r} (it calls {[c.name for c in calls]!r})")
     if schema is None:
         return Outcome(True, f"reply calls {name!r}")
     last_problem = ""
@@ -160,7 +167,7 @@ def tool_call(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
         try:
             args = json.loads(c.arguments or "{}")
         except json.JSONDecodeError as e:
-            last_problem = f"arguments are not valid JSON ({e.msg}): {preview(c.arguments)}"
+            last_problem = f"arguments are not valid JSON ({json_error_text(e)}): {preview(c.arguments)}"
             continue
         problems = schema_violations(args, schema)
         if not problems:

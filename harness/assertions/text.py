@@ -14,7 +14,8 @@ def equals(ctx: CheckContext, arg: str) -> Outcome:
     actual = ctx.reply.text.strip()
     if actual == arg.strip():
         return Outcome(True, f"reply equals {arg!r}")
-    return Outcome(False, f"expected reply to equal {arg!r}, got {preview(actual)}")
+    return Outcome(False, f"expected reply to equal {arg!r}, got {preview(actual)}",
+                   negated=f"the reply does not equal {arg!r}")
 
 
 @check("contains", validate=is_str, example="contains: refund")
@@ -24,7 +25,8 @@ def contains(ctx: CheckContext, arg: str) -> Outcome:
     pos = text.find(arg)
     if pos >= 0:
         return Outcome(True, f"reply contains {arg!r} at position {pos}")
-    return Outcome(False, f"expected reply to contain {arg!r}, got {preview(text)}")
+    return Outcome(False, f"expected reply to contain {arg!r}, got {preview(text)}",
+                   negated=f"the reply does not contain {arg!r}")
 
 
 @check("icontains", validate=is_str, example="icontains: REFUND")
@@ -34,7 +36,8 @@ def icontains(ctx: CheckContext, arg: str) -> Outcome:
     pos = text.casefold().find(arg.casefold())
     if pos >= 0:
         return Outcome(True, f"reply contains {arg!r} (ignoring case) at position {pos}")
-    return Outcome(False, f"expected reply to contain {arg!r} (ignoring case), got {preview(text)}")
+    return Outcome(False, f"expected reply to contain {arg!r} (ignoring case), got {preview(text)}",
+                   negated=f"the reply does not contain {arg!r} (ignoring case)")
 
 
 @check("contains_any", validate=is_str_list, example="contains_any: [restart, reboot]")
@@ -44,7 +47,8 @@ def contains_any(ctx: CheckContext, arg: list[str]) -> Outcome:
     found = [s for s in arg if s.casefold() in folded]
     if found:
         return Outcome(True, f"reply contains {found[0]!r} (one of {arg!r})")
-    return Outcome(False, f"expected reply to contain any of {arg!r}, got {preview(ctx.reply.text)}")
+    return Outcome(False, f"expected reply to contain any of {arg!r}, got {preview(ctx.reply.text)}",
+                   negated=f"the reply contains none of {arg!r}")
 
 
 @check("contains_all", validate=is_str_list, example="contains_all: [name, city]")
@@ -54,7 +58,8 @@ def contains_all(ctx: CheckContext, arg: list[str]) -> Outcome:
     missing = [s for s in arg if s.casefold() not in folded]
     if not missing:
         return Outcome(True, f"reply contains all of {arg!r}")
-    return Outcome(False, f"expected reply to contain all of {arg!r}; missing {missing!r} in {preview(ctx.reply.text)}")
+    return Outcome(False, f"expected reply to contain all of {arg!r}; missing {missing!r} in {preview(ctx.reply.text)}",
+                   negated=f"the reply does not contain all of {arg!r} (no {', '.join(map(repr, missing))})")
 
 
 @check("starts_with", validate=is_str, example="starts_with: 'Dear'")
@@ -63,7 +68,8 @@ def starts_with(ctx: CheckContext, arg: str) -> Outcome:
     text = ctx.reply.text.lstrip()
     if text.startswith(arg):
         return Outcome(True, f"reply starts with {arg!r}")
-    return Outcome(False, f"expected reply to start with {arg!r}, got {preview(text, 60)}")
+    return Outcome(False, f"expected reply to start with {arg!r}, got {preview(text, 60)}",
+                   negated=f"the reply does not start with {arg!r}")
 
 
 def _valid_regex(arg: Any) -> str | None:
@@ -82,4 +88,5 @@ def regex(ctx: CheckContext, arg: str) -> Outcome:
     m = re.search(arg, ctx.reply.text)
     if m:
         return Outcome(True, f"pattern {arg!r} matched {m.group(0)!r}")
-    return Outcome(False, f"expected a match for pattern {arg!r}, got {preview(ctx.reply.text)}")
+    return Outcome(False, f"expected a match for pattern {arg!r}, got {preview(ctx.reply.text)}",
+                   negated=f"no match for pattern {arg!r} in the reply")

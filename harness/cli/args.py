@@ -41,12 +41,13 @@ Combine the results.json of disjoint runs -- typically the N shards of a CI
 matrix (`harness run --shard K/N`) -- into one results.json in --out. Cases are
 ordered by (suite, case id). A case present in two inputs, or inputs with
 different schema versions, are refused (exit 2); a missing shard of a K/N split
-is warned about.
+is warned about, or refused with --expect-shards N (what a CI gate should use).
 """
 
 MERGE_EPILOG = """\
 examples:
   harness merge shards/*                     every folder under shards/ holds one shard's results.json
+  harness merge shards/* --expect-shards 4   and fail unless shards 1/4 to 4/4 are all there
   harness merge shard-1 shard-2 --out merged
 
 exit codes: like `harness run` for the merged cases (0 all passed, 1 a check failed,
@@ -128,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Align two runs by suite, case id and repeat and report what changed: "
                                          "status, flipped checks, the request, the replies, tokens, cost, latency. "
                                          "Writes diff.html, summary.md and junit.xml to --out. Exit 0 when the "
-                                         "gate passes, 1 when a case regressed or a cost, token or latency "
-                                         "limit was exceeded, 2 when a file or a flag cannot be read.")  # fmt: skip
+                                         "gate passes; 1 when a case regressed, a new case fails, or a cost, token "
+                                         "or latency limit was exceeded; 2 when a file or a flag cannot be read; 3 "
+                                         "when head could not run a case (a stale or missing cassette: it prints the "
+                                         "re-record command, one per suite).")  # fmt: skip
     compare.add_argument("base", metavar="BASE", help="the base run's results.json (or its folder); with "
                          "--base-variant/--head-variant, the one run whose two variants are compared")  # fmt: skip
     compare.add_argument("head", metavar="HEAD", nargs="?", help="the head run's results.json (or its folder)")
@@ -146,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     merge.add_argument("inputs", nargs="+", metavar="DIR", help="folders holding a results.json (or the files themselves)")
     merge.add_argument("--out", default="reports/latest", help="output folder (default: reports/latest)")
+    merge.add_argument("--expect-shards", type=_positive_int, metavar="N",
+                       help="fail (exit 2, nothing written) unless the inputs are shards 1/N to N/N, every one of "
+                            "them: a gate never passes on part of the suite")  # fmt: skip
     return parser
 
 
@@ -205,6 +211,9 @@ def _add_gate_options(parser: argparse.ArgumentParser) -> None:
                         help="with repeats in both runs, a case regressed only when its drop in pass rate is "
                              "significant at this level (one-sided Fisher exact test; default 0.05), and a usage "
                              "limit fails only when the increase's one-sided 1-P lower confidence bound is above it")  # fmt: skip
+    parser.add_argument("--allow-new-failures", action="store_true", default=None,
+                        help="let cases that are new in head land failing (by default a new failing case fails "
+                             "the gate; a suite can allow its own with `gate: {allow_new_failures: true}`)")  # fmt: skip
     usage = ("; per suite and for the whole run, over the cases evaluated in both runs; overrides a suite's `gate:` "
              "(repeatable)")  # fmt: skip
     parser.add_argument("--max-cost-increase", action="append", metavar="PCT",

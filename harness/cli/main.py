@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands, so `harness --version` and
 from __future__ import annotations
 
 import argparse
+import os
 import fnmatch
 import gc
 import shlex
@@ -75,7 +76,8 @@ def _print_problems(error, sends: bool = False) -> None:
 
 GATE_OPTIONS = {"allow_regressions": "--allow-regressions", "max_pass_rate_drop": "--max-pass-rate-drop",
                 "alpha": "--alpha", "max_cost_increase": "--max-cost-increase",
-                "max_token_increase": "--max-token-increase", "max_latency_increase": "--max-latency-increase"}  # fmt: skip
+                "max_token_increase": "--max-token-increase", "max_latency_increase": "--max-latency-increase",
+                "allow_new_failures": "--allow-new-failures"}  # fmt: skip
 DEFAULT_ALPHA = 0.05
 
 
@@ -131,7 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.execution.run_setup import RunOptions, SetupProblems, endpoint_key_problems, resolve_run
     from harness.execution.runner import plan_keys, run_plans
     from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir, write_run_outputs
-    from harness.report.terminal import print_summary
+    from harness.report.terminal import print_rerecord, print_summary
+    from harness.results.rerecord import rerecord_commands
 
     from harness.cli import rerun as reruns
     from harness.results.rerun import RerunError, rerun_command, statuses_to_rerun
@@ -228,7 +231,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: cannot write to the output folder {args.out}: {e.strerror or e}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     unfinished = [p for p in plans if not all(k in finished for k in plan_keys(p))]
-    if args.resume and not args.quiet:
+    if args.resume and not unfinished:
+        _nothing_to_resume(args.out, finished)
+    elif args.resume and not args.quiet:
         print(f"resuming {args.out}: {len(plans) - len(unfinished)} of {len(plans)} cases already finished", file=sys.stderr)
     if rerun is not None and not args.quiet:
         print(f"re-running {_count(len(unfinished), 'case')} of {rerun.source} that ended "
@@ -260,6 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for case in run.cases:
         if case.reason:
             print(f"{case.status.upper()} {case.suite} / {case.id}: {case.reason}")
+    print_rerecord(rerecord_commands(run.cases, run.settings))
     print(f"results: {out / 'results.json'}")
     if (statuses := statuses_to_rerun(run)) and run.fingerprints and not stop.is_set:
         print(f"re-run only those: {rerun_command(str(out), statuses)}")
@@ -273,6 +279,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         gate = _compare(baseline, run, args.baseline, str(out / "results.json"), out / "compare", args)
         code = max(code, gate)  # NOT_EVALUATED (3) > FAILED (1) > OK (0)
     return code
+
+
+def _nothing_to_resume(out: str, finished: dict) -> None:
+    """A finished run resumed: say why nothing runs, rather than reprint the old result as if it were new."""
+    from harness.core.result import ERROR
+
+    errored = len({(c.suite, c.id) for c in finished.values() if c.status == ERROR})
+    note = (f" ({errored} errored). --resume continues an interrupted run; it does not retry errors: run the suites "
+            "again to retry them" if errored else "")  # fmt: skip
+    print(f"nothing to resume: every case of {out} already finished{note}", file=sys.stderr)
 
 
 def _add_earlier_sessions(run, previous: Path) -> None:
@@ -309,11 +325,11 @@ def _compare(base, head, base_name: str, head_name: str, out: Path, args: argpar
 
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     gate = Gate(allow_regressions=args.allow_regressions, max_pass_rate_drop=args.max_pass_rate_drop, alpha=alpha,
-                usage_limits=_usage_limits(args)[0])  # fmt: skip
+                usage_limits=_usage_limits(args)[0], allow_new_failures=bool(args.allow_new_failures))  # fmt: skip
     try:
         check_output_dir(out, COMPARE_FILES)
         with gc_paused():
-            comparison = compare_runs(base, head, gate, base_name=base_name, head_name=head_name)
+            comparison = compare_runs(base, head, gate, base_name=_shown(base_name), head_name=_shown(head_name))
         try:
             files = write_compare_reports(comparison, out)
         except OSError as e:
@@ -323,7 +339,15 @@ def _compare(base, head, base_name: str, head_name: str, out: Path, args: argpar
         return exit_codes.BAD_INPUT
     print_comparison(comparison)
     print(f"diff: {files['diff.html']}")
-    return exit_codes.OK if comparison.verdict.ok else exit_codes.FAILED
+    return comparison.verdict.exit_code  # 3 when head could not run a case, 1 when the gate failed
+
+
+def _shown(path: str) -> str:
+    """A path as the reports show it: relative to where the command runs (the repository) when it is under it."""
+    try:
+        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd().resolve()) else path
+    except (OSError, ValueError):
+        return path
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -372,7 +396,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from harness.core.result import ResultFileError, load_run
     from harness.report.outputs import OutputError, write_run_outputs
     from harness.report.terminal import print_summary
-    from harness.results.sharding import MergeError, merge_runs
+    from harness.results.sharding import MergeError, expected_shards_problem, merge_runs
 
     sources, unreadable = [], 0
     for raw in args.inputs:
@@ -386,6 +410,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
             print(f"error: {e}{hint}", file=sys.stderr)
             unreadable += 1
     if unreadable:
+        return exit_codes.BAD_INPUT
+    if args.expect_shards and (problem := expected_shards_problem(sources, args.expect_shards)):
+        print(f"error: {problem}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     try:
         merged = merge_runs(sources)

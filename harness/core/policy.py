@@ -62,6 +62,7 @@ class CasePolicy:
     # The suite's `gate:` limits on the growth of cost, tokens and latency against a base run (metric -> percent),
     # carried like min_pass_rate so `harness compare` of two results files knows the policy without the suites.
     usage_limits: dict[str, float] | None = None
+    allow_new_failures: bool = False  # the suite's `gate: {allow_new_failures: true}`: new cases may land failing
 
     @property
     def rule(self) -> PassPolicy:
@@ -80,14 +81,16 @@ class CasePolicy:
         rule = case.get("pass_if") or suite.get("pass_if") or PassPolicy()
         return cls(repeats=case.get("repeat", suite.get("repeat", 1)), pass_if=rule.to_json(),
                    threshold=case.get("threshold", suite.get("threshold")), allow_fail=case.get("allow_fail", False),
-                   min_pass_rate=suite.get("min_pass_rate"), usage_limits=suite.get("gate") or None)  # fmt: skip
+                   min_pass_rate=suite.get("min_pass_rate"), usage_limits=suite.get("gate") or None,
+                   allow_new_failures=bool(suite.get("allow_new_failures", False)))  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: Any) -> CasePolicy:
         """Tolerant of missing and unknown keys (files from other versions)."""
         if not isinstance(data, dict):
             return DEFAULT_POLICY
-        known = {k: data[k] for k in ("repeats", "pass_if", "threshold", "allow_fail", "min_pass_rate") if k in data}
+        known = {k: data[k] for k in ("repeats", "pass_if", "threshold", "allow_fail", "min_pass_rate",
+                                      "allow_new_failures") if k in data}  # fmt: skip
         return cls(**known, usage_limits=limits_from_dict(data.get("usage_limits")) or None)
 
 

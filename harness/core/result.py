@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.atomic_files import write_atomic
+from harness.core.json_errors import json_error_text
 from harness.core.outcomes import metric_totals, outcomes, suite_gates
 from harness.core.policy import DEFAULT_POLICY, CasePolicy
 from harness.core.reply import Completion, ToolCall, Usage
@@ -79,6 +80,9 @@ class TurnResult:
     context_summary: ContextSummary | None = None
     grader_usage: Usage | None = None  # tokens of the model-graded checks' requests (grader and embeddings)
     grader_cost_usd: float | None = None  # their cost, also counted in cost_usd
+    # Set when the turn could not run because replay had no recording of its request (a stale or missing
+    # cassette): {"cassette": path, "base_url": the server its recordings came from or None, "problem": text}.
+    recording: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -127,6 +131,11 @@ class CaseResult:
     def label(self) -> str:
         """The case id as reports print it: with its variant in brackets when it has one."""
         return f"{self.id} [{self.variant}]" if self.variant else self.id
+
+    @property
+    def recording(self) -> dict[str, Any] | None:
+        """Why the case could not run from its cassette (stale or missing), or None: its fix is to re-record."""
+        return next((t.recording for t in self.turns if t.recording is not None), None)
 
     @property
     def failed_checks(self) -> list[tuple[int, CheckResult]]:
@@ -268,7 +277,7 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
     data = _plain(case)
     for turn, turn_data in zip(case.turns, data["turns"]):
         turn_data["usage"] = _plain(turn.usage)
-        for key in ("grader_usage", "grader_cost_usd"):  # written only when the turn had model-graded checks
+        for key in ("grader_usage", "grader_cost_usd", "recording"):  # written only when set
             if turn_data.get(key) is None:
                 turn_data.pop(key, None)
         for check in turn_data["checks"]:
@@ -340,6 +349,7 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
                     _completion_from_dict(summary.get("reply")), summary.get("cost_usd")),
                 grader_usage=Usage(**t["grader_usage"]) if t.get("grader_usage") else None,
                 grader_cost_usd=t.get("grader_cost_usd"),
+                recording=t.get("recording"),
             )
         )
     return CaseResult(
@@ -398,7 +408,7 @@ def load_run(path: Path) -> RunResult:
             raise ResultFileError(f"{path}: not a results file (it does not hold JSON); pass the results.json "
                                   "that `harness run` wrote, or the folder that holds it") from None  # fmt: skip
         raise ResultFileError(
-            f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}); the file may be truncated. "
+            f"{path}:{e.lineno}:{e.colno}: not valid JSON ({json_error_text(e, position=False)}); the file may be truncated. "
             "Re-run the suite to regenerate it."
         ) from None
     if not isinstance(data, dict) or "cases" not in data:

@@ -56,7 +56,7 @@ async def run_conversation(plan: CasePlan, channel: Channel, repeat: int = 0,
         try:
             reply = await _play_turn(plan, turn, turn_result, history, meter, budgets, channel)
         except RequestFailed as e:
-            turn_result.error = e.message
+            turn_result.error, turn_result.recording = e.message, e.recording
             break
         except _Refused as e:
             turn_result.checks.append(budgets.refused(turn.budget, str(e)))

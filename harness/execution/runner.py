@@ -12,8 +12,6 @@ SIGTERM) cancels what is in flight and marks every unfinished case
 from __future__ import annotations
 
 import asyncio
-import re
-import shlex
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -23,8 +21,9 @@ from typing import Any
 
 from harness.core.cassette_mode import CassetteMode
 from harness.core.errors import RequestFailed
+from harness.core import rerecord
 from harness.core.plan import CasePlan
-from harness.core.redaction import redact_case, redact_url
+from harness.core.redaction import redact_case
 from harness.core.result import ERROR, INTERRUPTED, SKIPPED, CaseResult, RunResult
 from harness.core.settings import RunSettings
 from harness.execution.interrupt import StopFlag, stop_on_signals
@@ -150,6 +149,9 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     try:
         cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
                                           root=root, suite_file=Path(plan.suite.path), secrets=secrets)  # fmt: skip
+        cassette.endpoint = plan.endpoint.name if plan.endpoint else None  # its server is named in the suite
+        if not settings.base_url:  # a replay has no base URL of its own: the recordings say which server they came from
+            cassette.rerecord_hint = rerecord_command(plan, settings, cassette.recorded_base_url)
     except cassettes.CassetteFileError as e:
         return whole_case(plan, ERROR, error=str(e))
     with cassette.active():
@@ -162,32 +164,22 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     return results
 
 
-def rerecord_command(plan: CasePlan, settings: RunSettings) -> str:
+def rerecord_command(plan: CasePlan, settings: RunSettings, recorded_base_url: str | None = None) -> str:
     """The command that re-records one case with this run's settings, to paste as it is.
 
     The flags that change what is recorded or where (--model, --repeat, --cassette-dir,
-    --base-url) are the run's own; with no base URL the command needs OPENAI_API_KEY for
-    api.openai.com, and says how to point it at another server instead.
+    --base-url) are the run's own; without a base URL of the run's, the one the cassette was
+    recorded from; with neither, the command needs OPENAI_API_KEY for api.openai.com and says
+    how to point it at another server instead.
     """
-    words = ["harness", "run", str(plan.suite.path), "--case", _literal_pattern(plan.case.id),
-             "--cassettes", CassetteMode.RECORD_MISSING.value]  # fmt: skip
-    if plan.variant:
-        words += ["--variant", plan.variant]
-    if settings.model:
-        words += ["--model", settings.model]
-    if settings.repeat:
-        words += ["--repeat", str(settings.repeat)]
-    if settings.cassette_dir != "cassettes":
-        words += ["--cassette-dir", settings.cassette_dir]
-    if settings.base_url:
-        words += ["--base-url", redact_url(settings.base_url) or ""]
-    command = " ".join(shlex.quote(word) for word in words)
-    return command if settings.base_url else f"{command} (add --base-url URL for a server other than api.openai.com)"
-
-
-def _literal_pattern(case_id: str) -> str:
-    """A --case pattern that matches exactly this id (its wildcard characters escaped)."""
-    return re.sub(r"([*?\[])", r"[\1]", case_id)
+    if plan.endpoint is not None:  # the suite's `endpoints:` names the server: --base-url would not reach it
+        return rerecord.rerecord_command(str(plan.suite.path), [plan.case.id], variants=[plan.variant] if plan.variant else [],
+                                         model=settings.model, repeat=settings.repeat, cassette_dir=settings.cassette_dir)  # fmt: skip
+    base_url = settings.base_url or recorded_base_url
+    command = rerecord.rerecord_command(str(plan.suite.path), [plan.case.id], variants=[plan.variant] if plan.variant else [],
+                                        model=settings.model, repeat=settings.repeat, cassette_dir=settings.cassette_dir,
+                                        base_url=base_url)  # fmt: skip
+    return command if base_url else f"{command} {rerecord.NO_BASE_URL}"
 
 
 def plan_key(plan: CasePlan) -> tuple[str, str, int]:

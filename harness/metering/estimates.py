@@ -16,6 +16,7 @@ from harness.metering.budgets import fmt, turn_refusal
 from harness.metering.meter import Meter, requested_completion_limit
 
 PLACEHOLDER_REPLY = {"role": "assistant", "content": ""}  # an unknown reply: only its framing is counted
+ESTIMATE_NOTE = "estimate: counted with {encoding}, the model's tokenizer is unknown"
 
 
 @dataclass
@@ -71,7 +72,7 @@ def estimate_plan(plan: CasePlan) -> list[TurnEstimate]:
                       "summarize": "earlier exchanges will be summarized"}[meter.strategy]  # fmt: skip
             row.notes.append(f"{'does' if row.exact else 'will'} not fit the window: {action}")
         if meter.estimated:
-            row.notes.append(f"estimate: counted with {meter.encoding}, the model's tokenizer is unknown")
+            row.notes.append(ESTIMATE_NOTE.format(encoding=meter.encoding))
         refusal = turn_refusal(turn.budget, meter.project(prompt, plan.params), turn.index)
         if refusal:  # a lower bound over a limit is over it too
             row.notes.append(f"over budget: {refusal}")
@@ -99,7 +100,11 @@ def as_table(rows: list[TurnEstimate]) -> str:
     from tabulate import tabulate
 
     table = []
+    estimated: dict[str, str] = {}  # model -> its note: said once below the table, not on every row of the model
     for i, r in enumerate(rows):
+        note = ESTIMATE_NOTE.format(encoding=r.encoding)
+        if note in r.notes:
+            estimated.setdefault(r.model, note.removeprefix("estimate: "))
         # A case's first turn is known in full: not exact only when the model's tokenizer is unknown (~).
         first = i == 0 or (rows[i - 1].suite, rows[i - 1].case) != (r.suite, r.case)
         more, less = ("", "") if r.exact else ("~", "~") if first else (">=", "<=")
@@ -107,7 +112,7 @@ def as_table(rows: list[TurnEstimate]) -> str:
                       "-" if r.context_window is None else f"{r.context_window:,}",
                       "-" if r.headroom is None else f"{less}{r.headroom:,}",
                       f"{_usd(r.cost_usd_min)} .. {_usd(r.cost_usd_max)}" if r.cost_usd_min is not None else "-",
-                      "; ".join(r.notes)])  # fmt: skip
+                      "; ".join(n for n in r.notes if n != note)])  # fmt: skip
     headers = ["suite", "case", "turn", "model", "prompt tokens", "window", "headroom", "cost (USD)", "notes"]
     footer = (
         "\n>= a lower bound: the replies of earlier turns are not known before the run; "
@@ -115,4 +120,5 @@ def as_table(rows: list[TurnEstimate]) -> str:
         "headroom = window - prompt - tokens reserved for the reply (max_tokens, else the model's output limit).\n"
         "cost: prompt only .. prompt + the full completion limit; '-' where the model has no price."
     )
-    return tabulate(table, headers=headers, disable_numparse=True) + "\n" + footer
+    models = "".join(f"\n{model}: {note}." for model, note in estimated.items())
+    return tabulate(table, headers=headers, disable_numparse=True) + "\n" + footer + models

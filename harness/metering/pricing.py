@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from harness.core.json_errors import json_error_text
 from harness.core.reply import Usage
 from harness.core.yaml_positions import YamlSyntaxError, load_yaml
 from harness.metering.models import limits_for, normalize_model_name, resolve_model_name
@@ -124,7 +125,7 @@ class PriceTable:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as e:
-                raise PriceFileError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
+                raise PriceFileError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({json_error_text(e, position=False)})") from None
         else:
             try:
                 data = load_yaml(text, str(path))

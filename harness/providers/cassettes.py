@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
 import json
 import re
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import openai
@@ -54,7 +56,49 @@ __all__ = ["CassetteFileError", "CassetteMiss", "CaseCassette", "CassetteTranspo
 
 
 class CassetteMiss(openai.OpenAIError):
-    """No recording for a request in replay. An OpenAIError, so the SDK passes it through unwrapped."""
+    """No recording for a request in replay. An OpenAIError, so the SDK passes it through unwrapped.
+
+    ``recording`` says which cassette and which server it was recorded from, so the case's
+    result can say "needs re-record" with a command (``RequestFailed.recording``).
+    """
+
+    def __init__(self, message: str, recording: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.recording = recording
+
+
+ENDPOINTS = ("/chat/completions", "/embeddings", "/responses", "/completions")  # what a base URL is followed by
+_URI_LINE = re.compile(r"^\s*uri: (\S+)\s*$", re.M)
+
+
+def base_url_of(uri: str) -> str | None:
+    """The base URL a recorded request went to: its URI without the endpoint path, or None."""
+    parts = urlsplit(uri)
+    for endpoint in ENDPOINTS:
+        if parts.path.endswith(endpoint):
+            return urlunsplit((parts.scheme, parts.netloc, parts.path[: -len(endpoint)], parts.query, ""))
+    return None
+
+
+@functools.lru_cache(maxsize=64)  # a new suite's many unrecorded cases share one folder: read it once
+def _folder_base_url(folder: str, _mtime_ns: int) -> str | None:
+    """The base URL the cassettes in ``folder`` (up to 50 of them) agree on."""
+    uris: list[str] = []
+    for sibling in sorted(Path(folder).glob("*.yaml"))[:50]:
+        try:
+            text = sibling.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for interaction in text.split("\n- request:")[1:]:  # one recorded request each (our own YAML layout)
+            if ENDPOINT_HEADER not in interaction.split("\n  response:", 1)[0]:
+                uris += _URI_LINE.findall(interaction)[:1]
+    return one_base_url(uris)
+
+
+def one_base_url(uris: list[str]) -> str | None:
+    """The base URL every recording went to, or None when they disagree (or there are none)."""
+    found = {base_url_of(uri) for uri in uris}
+    return found.pop() if len(found) == 1 else None
 
 
 def safe_name(name: str) -> str:
@@ -108,6 +152,7 @@ class CaseCassette:
     requests_seen: int = 0
     loaded: int = 0
     repeat: int = 0  # the case's repeat being played (0-based), set by the runner
+    endpoint: str | None = None  # the case's named endpoint (`endpoints:`), set by the runner; None: the run's server
     secrets: tuple[str, ...] = ()  # the keys of the suites' other endpoints: never written either
 
     def __post_init__(self) -> None:
@@ -163,30 +208,47 @@ class CaseCassette:
             self.cassette.play_counts[index] += 1
         return response
 
-    def miss_message(self, request: VcrRequest) -> str:
-        """Why replay failed for this request: missing cassette, too few recordings, or a short diff."""
+    @property
+    def recorded_base_url(self) -> str | None:
+        """The server this case's recordings were made against, when they agree; for a missing cassette,
+        the one its suite's other cassettes agree on. A re-record command needs it, and a replay has no other."""
+        # the run's own server: requests to a suite's named endpoints carry its name in a header
+        uris = [r.uri for r, _ in self.cassette.data[: self.loaded] if not r.headers.get(ENDPOINT_HEADER)]
+        if uris:
+            return one_base_url(uris)
+        try:
+            return _folder_base_url(str(self.path.parent), self.path.parent.stat().st_mtime_ns)
+        except OSError:
+            return None
+
+    def miss(self, request: VcrRequest) -> CassetteMiss:
+        """The error for a request replay cannot answer: the message, and the recording it needs."""
+        problem, fix = self._miss(request)
+        recording = {"cassette": str(self.path), "base_url": None if self.endpoint else self.recorded_base_url,
+                     "endpoint": self.endpoint, "problem": problem}  # fmt: skip
+        return CassetteMiss(f"{problem}{fix}: {self.rerecord_hint}", recording)
+
+    def _miss(self, request: VcrRequest) -> tuple[str, str]:
+        """Why replay failed (missing cassette, too few recordings, or a short diff), and the words before the fix."""
         if not self.exists:
-            where = f"no cassette at {self.path.resolve()}"
             other = self._cassette_dir_nearby()
-            if other is not None:
-                return (f"{where}; the suite's project has a cassettes folder at {other}: pass "
-                        f"--cassette-dir {shlex.quote(str(other))}, or record it with: {self.rerecord_hint}")  # fmt: skip
-            return f"{where}; record it with: {self.rerecord_hint}"
+            if other is not None:  # run from the wrong folder, most likely: the absolute path shows which
+                return (f"no cassette at {self.path.resolve()}; the suite's project has a cassettes folder at {other}: "
+                        f"pass --cassette-dir {shlex.quote(str(other))}", ", or record it with")  # fmt: skip
+            return f"no cassette at {self.path}", "; record it with"
         recorded = self.cassette.data[: self.loaded]
         same = sum(1 for old, _ in recorded if requests_match(request, old, MATCH_ON))
         if same:  # it matches recordings, and every one of them was played already
             held = f"the cassette holds {same} recording{'' if same == 1 else 's'} of this request"
             if self.repeat:
-                return (f"repeat {self.repeat + 1} of this case is not recorded in {self.path} ({held}); "
-                        f"re-record with: {self.rerecord_hint}")  # fmt: skip
-            return (f"the request was sent more times than {self.path} recorded it ({held}); "
-                    f"re-record with: {self.rerecord_hint}")  # fmt: skip
+                return f"repeat {self.repeat + 1} of this case is not recorded in {self.path} ({held})", "; re-record with"
+            return f"the request was sent more times than {self.path} recorded it ({held})", "; re-record with"
         index = self.requests_seen - 1
         old = recorded[index][0] if index < len(recorded) else recorded[-1][0]
         changes = describe_changes(body_json(old.body), body_json(request.body))
         detail = "; ".join(changes) if changes else "the request differs from every recording"
-        return (f"the request no longer matches its recording in {self.path} "
-                f"(request {self.requests_seen}): {detail}. Re-record with: {self.rerecord_hint}")  # fmt: skip
+        return (f"the request no longer matches its recording in {self.path} (request {self.requests_seen}): {detail}",
+                ". Re-record with")  # fmt: skip
 
     def _cassette_dir_nearby(self) -> Path | None:
         """A `cassettes/` folder in or above the suite's folder (up to two levels) that is not --cassette-dir.
@@ -241,7 +303,7 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
         if recorded is not None:
             return _to_response(recorded, request)
         if cassette.cassette.write_protected:
-            raise CassetteMiss(cassette.miss_message(vcr_request))
+            raise cassette.miss(vcr_request)
         started = time.perf_counter()
         response = await self.inner.handle_async_request(request)
         content = await response.aread()

@@ -23,7 +23,8 @@ def request_failure(e: BaseException, timeout: float) -> RequestFailed:
         return RequestFailed(f"request timed out after {timeout:g} s", retryable=True)
     if isinstance(e, openai.APIConnectionError):
         return _connection_failure(e)
-    return RequestFailed(str(e), retryable=False)  # e.g. a cassette miss in replay: permanent, with its own message
+    # e.g. a cassette miss in replay: permanent, with its own message and the recording it needs
+    return RequestFailed(str(e), retryable=False, recording=getattr(e, "recording", None))
 
 
 BASE_URL_HINT = "check --base-url (OpenAI-compatible servers usually end in /v1)"

@@ -22,7 +22,17 @@ from harness.report.numbers import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct
 from harness.report.outcome_text import RunView, policy_text
 from harness.report.payload import compare_payload, run_payload
 from harness.report.usage_text import html_context
-from harness.results.compare import CHANGE_ORDER, Comparison, Metric
+from harness.results.compare import (  # fmt: skip
+    CHANGE_ORDER,
+    FIXED,
+    NEEDS_RERECORD,
+    NOT_RUN,
+    REGRESSED,
+    STILL_FAILING,
+    Comparison,
+    Metric,
+    count_text,
+)
 from harness.results.pass_rates import fmt_p
 from harness.results.variant_table import has_variants
 
@@ -99,6 +109,18 @@ def _metric_row(label: str, m: Metric, kind: str, better: str = "lower") -> dict
             "delta": fmt_delta(delta, "pp" if kind == "pct" else kind), "tone": tone}  # fmt: skip
 
 
+def compare_headline(cmp: Comparison) -> str:
+    """'2 need re-record, 0 regressed, 3 new (1 failing), 0 fixed, 1 still failing': what summary.md leads with too."""
+    t = cmp.totals
+    parts = [count_text(t.counts[c], c) for c in (NEEDS_RERECORD, NOT_RUN) if t.counts[c]]
+    parts.append(f"{t.counts[REGRESSED]} regressed")
+    if t.new_cases:
+        failing = t.new_failing + t.new_failing_allowed
+        parts.append(f"{t.new_cases} new" + (f" ({failing} failing)" if failing else ""))
+    parts += [f"{t.counts[FIXED]} fixed", f"{t.counts[STILL_FAILING]} still failing"]
+    return ", ".join(parts)
+
+
 def render_compare_html(comparison: Comparison, title: str = "prompt-harness diff") -> str:
     """The diff report: verdict and totals, then per case what changed in request and reply."""
     t = comparison.totals
@@ -110,13 +132,15 @@ def render_compare_html(comparison: Comparison, title: str = "prompt-harness dif
         _metric_row("pass rate", t.pass_rate, "pct", "higher"),
         _metric_row("tokens", t.tokens, "num"),
         _metric_row("cost", t.cost_usd, "cost"),
-        _metric_row("duration", t.duration_ms, "ms"),
     ]
+    if not comparison.replay:  # a replay's wall time says nothing about the prompt
+        rows.append(_metric_row("duration", t.duration_ms, "ms"))
     template = environment().get_template("diff.html")
     return template.render(
         title=title,
         version=__version__,
         cmp=comparison,
+        headline=compare_headline(comparison),
         rows=rows,
         usage_rows=html_context(comparison.usage),
         counts=[(c, t.counts.get(c, 0)) for c in CHANGE_ORDER],

@@ -14,7 +14,16 @@ from collections.abc import Iterable
 from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult
 from harness.report.outcome_text import RunView
 from harness.report.payload import short
-from harness.results.compare import FIXED, NEW, REGRESSED, REMOVED, STILL_FAILING, CaseDiff, Comparison
+from harness.results.compare import (  # fmt: skip
+    FIXED,
+    NEW,
+    NOT_EVALUATED,
+    REGRESSED,
+    REMOVED,
+    STILL_FAILING,
+    CaseDiff,
+    Comparison,
+)
 from harness.results.transcript import transcript
 from harness.results.usage_gate import UsageGate
 
@@ -101,13 +110,15 @@ def run_junit(run: RunResult) -> str:
 
 def _diff_message(d: CaseDiff) -> str:
     reasons = d.reasons()
-    status = f"{d.base_status or 'absent'} -> {d.head_status or 'absent'}"
+    status = f"{d.base_status or 'absent'} -> {d.head_label}"
     stats = f"; {d.stats.describe()}" if d.stats is not None else ""
     return f"{d.change} ({status}{stats})" + (f": {reasons[0]}" if reasons else "")
 
 
 def compare_junit(cmp: Comparison) -> str:
-    """Mirrors the gate: a regression is a failure; other non-passing cases are skipped with why."""
+    """Mirrors the gate: a case head could not run is an error (exit 3), a regression or a new case that fails
+    the gate is a failure; other non-passing cases are skipped with why."""
+    failing_new = {key for key, verdict in _new_verdicts(cmp).items() if verdict}
     root = ET.Element("testsuites", {"name": "prompt-harness compare"})
     groups: dict[str, list[ET.Element]] = {}
     for d in cmp.ordered():
@@ -115,10 +126,14 @@ def compare_junit(cmp: Comparison) -> str:
         assert case is not None
         tc = ET.Element("testcase", {"classname": clean(d.suite), "name": clean(_name(d.id, 0 if d.stats else d.repeat)),
                                      "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
-        if d.change == REGRESSED:
+        if d.change in NOT_EVALUATED:
+            _outcome(tc, "error", _diff_message(d), "\n".join(d.reasons()), "not_evaluated")
+        elif d.change == REGRESSED:
             flips = [f"turn {f.turn} {f.name}: {f.reason}" for f in d.flips if f.broke]
             body = "\n".join(flips or d.reasons())
             _outcome(tc, "failure", _diff_message(d), body, "regression")
+        elif d.change == NEW and (d.suite, d.id) in failing_new:
+            _outcome(tc, "failure", _diff_message(d), "\n".join(d.reasons()), "new_failure")
         elif d.change in (STILL_FAILING, REMOVED) or (d.change == NEW and d.head_status != PASSED):
             _outcome(tc, "skipped", _diff_message(d))
         elif d.change == FIXED:
@@ -148,3 +163,13 @@ def _usage_cases(usage: UsageGate) -> list[ET.Element]:
             ET.SubElement(tc, "system-out").text = clean(f.headline(usage.confidence))
         cases.append(tc)
     return cases
+def _new_verdicts(cmp: Comparison) -> dict[tuple[str, str], bool]:
+    """New cases, and whether each fails the gate (failing, not tolerated, not allowed)."""
+    if not cmp.totals.new_failing:
+        return {}
+    out = {}
+    for d in cmp.of(NEW):
+        o = cmp.head_outcomes.get((d.suite, d.id))
+        allowed = d.head is not None and d.head.policy.allow_new_failures
+        out[(d.suite, d.id)] = bool(o and o.status == FAILED and not o.tolerated and not allowed)
+    return out

@@ -14,17 +14,21 @@ import re
 from collections.abc import Callable, Iterable
 
 from harness.core.result import ERROR, FAILED, PASSED, CaseResult, RunResult
-from harness.report.html import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, run_models
+from harness.report.html import compare_headline, fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, run_models
 from harness.report.outcome_text import RunView, outcome_text, policy_text, tolerated_text
 from harness.report.payload import short
+from harness.report.prompt_diff import prompt_diff
 from harness.report.usage_text import markdown_lines
 from harness.report.variant_text import markdown_table
 from harness.results.rerun import rerun_command, statuses_to_rerun
 from harness.results.variant_table import has_variants, variant_table
 from harness.results.compare import (  # fmt: skip
     CHANGE_ORDER,
+    CHANGED,
     FIXED,
+    NEEDS_RERECORD,
     NEW,
+    NOT_RUN,
     REGRESSED,
     REMOVED,
     STILL_FAILING,
@@ -32,7 +36,9 @@ from harness.results.compare import (  # fmt: skip
     CheckFlip,
     Comparison,
     Metric,
+    count_text,
 )
+from harness.results.rerecord import SuiteRerecord, rerecord_commands
 
 LIMIT = 60_000  # bytes; GitHub allows 65,536 in a comment and 1 MiB in a step summary
 MAX_REASONS = 3  # failed checks listed per case
@@ -90,8 +96,11 @@ def _case_lines(case: CaseResult, extra: str = "") -> list[str]:
     head = f"- {_case_label(case.suite, case.label, case.repeat)} \u2014 {case.status}" + (f" ({md_text(extra)})" if extra else "")
     if case.rerun:
         head += " (re-run)"
+    if case.recording:  # the command is printed once per suite above, whole
+        turn = next((t.index for t in case.turns if t.recording), 1)
+        return [f"{head}: turn {turn}: {md_text(str(case.recording.get('problem') or case.error), 1000)}"]
     if case.error:
-        return [f"{head}: {md_text(case.error, 1000)}"]  # long enough to keep the re-record command whole
+        return [f"{head}: {md_text(case.error, 1000)}"]
     failed = case.failed_checks
     lines = [head]
     for turn, check in failed[:MAX_REASONS]:
@@ -112,13 +121,16 @@ def run_summary(run: RunResult, limit: int = LIMIT, out_dir: str | None = None) 
     icon = "\u274c" if s.failed > s.tolerated or s.errored else "\u2705"
     rate = fmt_pct(100.0 * s.passed / s.total if s.total else None)
     out = Budget(limit)
+    mode = run.settings.get("cassettes", "")
+    live = mode != "replay"  # a replay's duration measures the disk, not the model
     out.add([
         f"### {icon} prompt-harness: {s.passed} passed, {s.failed} failed, {s.errored} errored of {s.total} cases",
         "",
-        "| passed | failed | errored | pass rate | tokens | cost | duration | model | mode |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|---|",
-        f"| {s.passed:,} | {s.failed:,} | {s.errored:,} | {rate} | {fmt_num(s.total_tokens)} | {fmt_cost(s.cost_usd)} "
-        f"| {fmt_ms(run.duration_ms)} | {md_text(run_models(run), 80)} | {run.settings.get('cassettes', '')} |",
+        "| passed | failed | errored | pass rate | tokens | cost |" + (" duration |" if live else "") + " model | mode |",
+        "|---:|---:|---:|---:|---:|---:|" + ("---:|" if live else "") + "---|---|",
+        f"| {s.passed:,} | {s.failed:,} | {s.errored:,} | {rate} | {fmt_num(s.total_tokens)} | {fmt_cost(s.cost_usd)} |"
+        + (f" {fmt_ms(run.duration_ms)} |" if live else "") + f" {md_text(run_models(run), 80)} | {mode} |",
+        *_rerecord_block(rerecord_commands(run.cases, run.settings)),
     ])  # fmt: skip
     notes = []
     if s.repeats != s.total:
@@ -211,37 +223,62 @@ def _value(v: object) -> str:
     return json.dumps(v, default=str) if not isinstance(v, str) else v
 
 
-def _diff_lines(d: CaseDiff) -> list[str]:
-    status = f"{d.base_status or 'absent'} \u2192 {d.head_status or 'absent'}"
-    lines = [f"- {_case_label(d.suite, d.id, 0 if d.stats else d.repeat)} {status}"]
+def _diff_lines(d: CaseDiff, cmp: Comparison) -> list[str]:
+    status = f"{d.base_status or 'absent'} \u2192 {md_text(d.head_label, 200)}"
+    tolerated = cmp.tolerated(d)
+    mark = f" (tolerated: {tolerated})" if tolerated else ""
+    lines = [f"- {_case_label(d.suite, d.id, 0 if d.stats else d.repeat)} {status}{mark}"]
     if d.stats is not None:
         lines.append(f"  - {md_text(d.stats.describe())}; repeat {d.repeat + 1} shown below")
     broke = [f for f in d.flips if f.after is False]
     shown = broke[:MAX_REASONS] or [f for f in d.flips][:MAX_REASONS]
     lines += [_flip_line(f) for f in shown]
     if not shown:
-        lines += [f"  - {md_text(r)}" for r in d.reasons()[:MAX_REASONS]]
+        lines += [f"  - {md_text(r, 1000)}" for r in d.reasons()[:MAX_REASONS]]
     request = _request_line(d)
     if request:
         lines.append(request)
     return lines
 
 
-def compare_summary(cmp: Comparison, limit: int = LIMIT) -> str:
-    """Totals and the verdict, then regressions, still failing, new, removed, changed, fixed."""
-    t = cmp.totals
+def _rerecord_block(commands: list[SuiteRerecord]) -> list[str]:
+    """One whole command per suite in a code block: never cut, nothing appended, ready to paste."""
+    if not commands:
+        return []
+    lines = ["", "Re-record the stale or missing cassettes (from the repository root), then commit them:", ""]
+    for c in commands:
+        lines += ["```sh", c.command, "```"]
+        if c.note:
+            lines += [f"_{md_text(c.note, 1000)}._", ""]
+    return lines
+
+
+def _headline(cmp: Comparison) -> str:
     icon = "\u2705" if cmp.verdict.ok else "\u274c"
-    counts = ", ".join(f"{t.counts[c]:,} {c}" for c in CHANGE_ORDER if t.counts.get(c))
+    return f"### {icon} prompt-harness compare: {compare_headline(cmp)}"
+
+
+def compare_summary(cmp: Comparison, limit: int = LIMIT) -> str:
+    """The verdict and the fix first (re-record commands), the prompt change, totals, then case by case."""
+    t = cmp.totals
+    counts = ", ".join(count_text(t.counts[c], c) for c in CHANGE_ORDER if t.counts.get(c))
     out = Budget(limit)
-    head = [f"### {icon} prompt-harness compare: {t.counts[REGRESSED]} regressed, {t.counts[FIXED]} fixed, "
-            f"{t.counts[STILL_FAILING]} still failing", ""]  # fmt: skip
+    head = [_headline(cmp), ""]
     head.append("Gate passed." if cmp.verdict.ok else "**Gate failed:** " + "; ".join(cmp.verdict.reasons) + ".")
+    head += _rerecord_block(cmp.rerecord)
     head += markdown_lines(cmp.usage, md_text)  # the cost, token and latency limits, right under the verdict
     head += [
         "",
         f"Base `{md_text(cmp.base_name, 120)}` \u2192 head `{md_text(cmp.head_name, 120)}`: {counts or 'no cases'}. "
         f"The request changed in {_n(d.request_changed for d in cmp.cases)}, a reply in "
-        f"{_n(any(r.changed for r in d.replies) for d in cmp.cases)}.",
+        f"{_n(d.replies_changed for d in cmp.cases)}.",
+    ]
+    out.add(head)
+    diff, left = prompt_diff(cmp.ordered())
+    if diff:
+        more = f"\n\n_\u2026 {left:,} more changed lines; the whole change is in [diff.html](diff.html)._" if left else ""
+        out.add(["", "#### Prompt changes", "", diff + more], is_case=False)
+    rows = [
         "",
         "| | base | head | \u0394 |",
         "|---|---:|---:|---:|",
@@ -251,25 +288,34 @@ def compare_summary(cmp: Comparison, limit: int = LIMIT) -> str:
         _metric_row("pass rate", t.pass_rate, fmt_pct, "pp"),
         _metric_row("tokens", t.tokens, fmt_num, "num"),
         _metric_row("cost", t.cost_usd, fmt_cost, "cost"),
-        _metric_row("duration", t.duration_ms, fmt_ms, "ms"),
-        "",
-        cmp.method,  # our own words, not user text
     ]
+    if not cmp.replay:  # a replay's wall time is the disk's, not the model's
+        rows.append(_metric_row("duration", t.duration_ms, fmt_ms, "ms"))
+    if t.left_out:
+        rows += ["", f"_The pass rate, tokens and cost leave out the {t.left_out:,} case "
+                     f"run{'s' if t.left_out != 1 else ''} head could not run, on both sides._"]  # fmt: skip
+    rows += ["", cmp.method]  # our own words, not user text
     if cmp.suites:
-        head += ["", "| suite | base pass rate [95% CI] | head pass rate [95% CI] | \u0394 [95% CI] |", "|---|---:|---:|---:|"]
-        head += [f"| {md_text(r.suite, 80)} | {r.base.describe()} | {r.head.describe()} | {r.describe_delta()} |"
+        rows += ["", "| suite | base pass rate [95% CI] | head pass rate [95% CI] | \u0394 [95% CI] |", "|---|---:|---:|---:|"]
+        rows += [f"| {md_text(r.suite, 80)} | {r.base.describe()} | {r.head.describe()} | {r.describe_delta()} |"
                  for r in cmp.suites]  # fmt: skip
-        head.append("")
-        head.append("_Pass rates count every evaluated run of every repeat; intervals are Wilson (per run) and "
-                    "Newcombe (the change)._")  # fmt: skip
-    out.add(head)
-    titles = {REGRESSED: "Regressed", STILL_FAILING: "Still failing", NEW: "New", REMOVED: "Removed",
-              "changed": "Status changed", FIXED: "Fixed"}  # fmt: skip
+        rows += ["", "_Pass rates count every evaluated run of every repeat; intervals are Wilson (per run) and "
+                     "Newcombe (the change), shown from two runs up._"]  # fmt: skip
+    out.add(rows, is_case=False)
+    titles = {NEEDS_RERECORD: "Needs re-record", NOT_RUN: "Not run", REGRESSED: "Regressed", NEW: "New",
+              REMOVED: "Removed", CHANGED: "Changed", FIXED: "Fixed"}  # fmt: skip
     for change, title in titles.items():
         group = cmp.of(change)
         if group and out.add(["", f"#### {title} ({len(group):,})", ""], is_case=False):
             for d in group:
-                out.add(_diff_lines(d))
+                out.add(_diff_lines(d, cmp))
         elif group:
             out.left_out += len(group)
+    still = cmp.of(STILL_FAILING)  # known failures: folded, so what changed stays on top
+    if still and out.add(["", f"<details><summary>Still failing ({len(still):,})</summary>", ""], is_case=False):
+        for d in still:
+            out.add(_diff_lines(d, cmp))
+        out.lines += ["", "</details>"]
+    elif still:
+        out.left_out += len(still)
     return out.text("diff.html")

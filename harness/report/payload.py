@@ -131,12 +131,13 @@ def diff_payload(d: CaseDiff) -> dict[str, Any]:
         "fl": [[f.turn, f.name, f.before, f.after, f.base_reason, f.head_reason] for f in d.flips],
         "pr": [[p.label, p.kind, _ops(p.ops), p.files] for p in d.prompt],
         "pa": [[p.key, p.before, p.after, p.added, p.removed] for p in d.params],
-        # reply texts, not diffs: the page diffs a case's replies when it is opened
-        "re": [[r.turn, r.changed, r.before, r.after, r.base_finish, r.head_finish] for r in d.replies],
+        # reply texts, not diffs: the page diffs a case's replies when it is opened; the last flag: head never ran it
+        "re": [[r.turn, r.changed, r.before, r.after, r.base_finish, r.head_finish, r.not_run] for r in d.replies],
         "tok": _metric(d.tokens),
         "c": _metric(d.cost_usd),
         "lat": _metric(d.latency_ms),
         "err": [d.base.error if d.base else None, d.head.error if d.head else None],
+        "nr": d.not_run,  # for a case head could not run: "turn 1 errored; turns 2-3 not run"
         **({"sx": d.stats.describe()} if d.stats is not None else {}),  # pass rates over repeats and the test
     }
 

@@ -10,7 +10,8 @@ from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, Run
 from harness.report.outcome_text import RunView, policy_text
 from harness.report.usage_text import terminal_lines
 from harness.report.variant_text import terminal_table
-from harness.results.compare import CHANGE_ORDER, UNCHANGED, Comparison
+from harness.results.compare import CHANGE_ORDER, NEEDS_RERECORD, NOT_RUN, UNCHANGED, Comparison, count_text
+from harness.results.rerecord import SuiteRerecord
 from harness.results.variant_table import has_variants, variant_table
 
 COLOURS = {PASSED: "32", FAILED: "31", ERROR: "35", SKIPPED: "33", INTERRUPTED: "33"}
@@ -123,11 +124,12 @@ def print_summary(run: RunResult, stream: TextIO | None = None) -> None:
 # --- compare -----------------------------------------------------------------
 
 _CHANGE_COLOUR = {"regressed": FAILED, "fixed": PASSED, "still failing": ERROR, "new": SKIPPED,
-                  "removed": SKIPPED, "changed": SKIPPED}  # fmt: skip
+                  "removed": SKIPPED, "changed": SKIPPED, NEEDS_RERECORD: ERROR, NOT_RUN: ERROR}  # fmt: skip
 
 
 def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50) -> str:
-    """Regressions first, each with the reason and the request change beside it; then totals and the gate."""
+    """Cases that did not run and regressions first, each with the reason and the request change beside it;
+    then totals, the gate, and the command that re-records what needs it."""
     lines: list[str] = []
     shown = 0
     for change in CHANGE_ORDER:
@@ -138,7 +140,7 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
                 break
             shown += 1
             label = paint(f"{change.upper():<13}", _CHANGE_COLOUR.get(change, ""), colour)
-            lines.append(f"{label} {d.label}  ({d.base_status or 'absent'} -> {d.head_status or 'absent'})")
+            lines.append(f"{label} {d.label}  ({d.base_status or 'absent'} -> {d.head_label})")
             if d.stats is not None:
                 lines.append(f"    {d.stats.describe()}; repeat {d.repeat + 1} shown")
             broke = [f for f in d.flips if f.after is False] or d.flips
@@ -147,20 +149,23 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
             request = [f"{p.label} {p.kind}" for p in d.prompt] + [f"param {p.key}" for p in d.params]
             if request:
                 lines.append(f"    request: {_short(', '.join(request))}")
+            if d.not_run and "; " in d.not_run:
+                lines.append(f"    {d.not_run.split('; ', 1)[1]}")
     remaining = sum(1 for d in cmp.cases if d.change != UNCHANGED) - shown
     if remaining > 0:
         lines.append(f"... and {remaining} more; see diff.html or summary.md")
     if lines:
         lines.append("")
     t = cmp.totals
-    counts = ", ".join(paint(f"{t.counts[c]} {c}", _CHANGE_COLOUR.get(c, ""),
+    counts = ", ".join(paint(count_text(t.counts[c], c), _CHANGE_COLOUR.get(c, ""),
                              colour and t.counts[c] > 0 and c in _CHANGE_COLOUR) for c in CHANGE_ORDER)  # fmt: skip
     rate = t.pass_rate
     rates = f"{_pct(rate.base)} -> {_pct(rate.head)}"
-    lines.append(f"{counts} of {len(cmp.cases)} cases; pass rate {rates}; tokens {t.tokens.base or 0:,.0f} -> "
-                 f"{t.tokens.head or 0:,.0f}")  # fmt: skip
+    new = f"; {t.new_cases} new ({t.new_failing + t.new_failing_allowed} failing)" if t.new_cases else ""
+    lines.append(f"{counts} of {len(cmp.cases)} cases{new}; pass rate {rates}; tokens {t.tokens.base or 0:,.0f} -> "
+                 f"{t.tokens.head or 0:,.0f}" + (" (what did not run left out)" if t.left_out else ""))  # fmt: skip
     requests = sum(d.request_changed for d in cmp.cases)
-    replies = sum(any(r.changed for r in d.replies) for d in cmp.cases)
+    replies = sum(d.replies_changed for d in cmp.cases)
     lines.append(f"request changed in {requests} cases, a reply in {replies}")
     lines.append(cmp.method)
     for r in cmp.suites:
@@ -171,7 +176,26 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
         lines.append(paint("gate passed", PASSED, colour))
     else:
         lines.append(paint("gate failed: " + "; ".join(cmp.verdict.reasons), FAILED, colour))
+    lines.extend(rerecord_lines(cmp.rerecord, "re-record (then commit the cassettes):"))
     return "\n".join(lines)
+
+
+def rerecord_lines(commands: list[SuiteRerecord], heading: str) -> list[str]:
+    """One whole command per suite, on its own line: nothing appended, so it pastes as it is."""
+    if not commands:
+        return []
+    lines = [heading]
+    for c in commands:
+        lines.append(f"  {c.command}")
+        if c.note:
+            lines.append(f"  ({c.note})")
+    return lines
+
+
+def print_rerecord(commands: list[SuiteRerecord], stream: TextIO | None = None) -> None:
+    """After a run: the command per suite that re-records every case whose cassette was stale or missing."""
+    for c in commands:
+        print(f"re-record: {c.command}" + (f"\n  ({c.note})" if c.note else ""), file=stream or sys.stdout)
 
 
 def _pct(value: float | None) -> str:

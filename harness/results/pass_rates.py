@@ -16,6 +16,7 @@ from harness.core.result import ERROR, FAILED, PASSED, CaseResult
 from harness.results.stats import Interval, fisher_drop_p_value, newcombe_difference, wilson_interval
 
 CONFIDENCE = 0.95
+MIN_INTERVAL_RUNS = 2  # at n = 1 a 95% interval is [20.7%, 100%] or [0%, 79.3%] whatever happened: not shown
 
 
 def fmt_p(p: float) -> str:
@@ -46,9 +47,11 @@ class PassCounts:
         return f"{self.passed}/{self.total}"
 
     def describe(self) -> str:
-        """'42/50 = 84.0% [71.5%, 91.7%]'."""
+        """'42/50 = 84.0% [71.5%, 91.7%]'; '1/1 = 100.0%' (an interval around one run says nothing)."""
         if not self.total:
             return "0/0"
+        if self.total < MIN_INTERVAL_RUNS:
+            return f"{self} = {self.rate:.1%}"
         ci = self.interval
         return f"{self} = {self.rate:.1%} [{ci.low:.1%}, {ci.high:.1%}]"
 
@@ -109,10 +112,12 @@ class SuiteRate:
         return self.head.rate - self.base.rate
 
     def describe_delta(self) -> str:
-        """'-40.0 pp [-70.1, -2.3]'."""
+        """'-40.0 pp [-70.1, -2.3]'; without the interval when either side is a single run."""
         d, ci = self.delta, self.difference
         if d is None or ci is None:
             return "\u2014"
+        if min(self.base.total, self.head.total) < MIN_INTERVAL_RUNS:
+            return f"{100 * d:+.1f} pp"
         return f"{100 * d:+.1f} pp [{100 * ci.low:+.1f}, {100 * ci.high:+.1f}]"
 
 

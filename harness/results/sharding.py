@@ -141,6 +141,31 @@ def merge_runs(sources: Sequence[tuple[str, RunResult]]) -> Merged:
     return Merged(merged, _setting_warnings(sources) + _coverage_warnings(sources))
 
 
+def expected_shards_problem(sources: Sequence[tuple[str, RunResult]], expected: int) -> str | None:
+    """Why the inputs are not exactly shards 1/N..N/N of one N-way split (N = ``expected``), or None.
+
+    A merge that only warns lets a CI gate pass on three of four shards when one job
+    died before uploading; `harness merge --expect-shards N` refuses instead.
+    """
+    parsed: list[Shard] = []
+    for name, run in sources:
+        text = run.settings.get("shard")
+        try:
+            parsed.append(parse_shard(text) if isinstance(text, str) else parse_shard(""))
+        except ShardError:
+            return f"{name} was not run with --shard, so it cannot be one of {expected} shards"
+    totals = sorted({s.total for s in parsed})
+    if totals != [expected]:
+        split = " and ".join(f"{n}-way" for n in totals)
+        return f"expected {expected} shards, got {len(parsed)} of a {split} split ({', '.join(map(str, parsed))})"
+    missing = sorted(set(range(1, expected + 1)) - {s.index for s in parsed})
+    if missing:
+        listed = ", ".join(f"{k}/{expected}" for k in missing)
+        return (f"expected {expected} shards, got {len(parsed)}: shard{'s' if len(missing) > 1 else ''} {listed} "
+                f"{'are' if len(missing) > 1 else 'is'} missing; the merged run would leave its cases out")  # fmt: skip
+    return None
+
+
 def _setting_warnings(sources: Sequence[tuple[str, RunResult]]) -> list[str]:
     warnings = []
     for key in OUTCOME_SETTINGS:

@@ -25,7 +25,7 @@ class Entry:
     kind: str  # "system", "history", "input" (user or tool message of a turn), "reply"
     role: str
     text: str
-    name: str = ""  # tool name or tool_call_id, when the message has one
+    name: str = ""  # a tool message's function name (the call id only when no call names it)
 
 
 def content_text(content: Any) -> str:
@@ -77,11 +77,26 @@ def reply_text(reply: Completion | None) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _function_names(messages: list[dict[str, Any]]) -> dict[str, str]:
+    """tool_call_id -> function name, from the assistant messages that made the calls."""
+    names: dict[str, str] = {}
+    for m in messages:
+        for call in m.get("tool_calls") or []:
+            if isinstance(call, dict) and call.get("id"):
+                names[str(call["id"])] = str((call.get("function") or {}).get("name") or "")
+    return names
+
+
 def turn_inputs(turns: list[TurnResult]) -> list[Entry]:
-    """The messages the harness authored, in order: system, history, then each turn's new input."""
+    """The messages the harness authored, in order: system, history, then each turn's new input.
+
+    A tool message is named by the function it answers, not by its call id: ids
+    differ from one recording to the next, the function is what a reader knows.
+    """
     entries: list[Entry] = []
     for position, turn in enumerate(turns):
         messages = turn.messages
+        functions = _function_names(messages)
         if position == 0:
             new = messages
         else:
@@ -96,7 +111,8 @@ def turn_inputs(turns: list[TurnResult]) -> list[Entry]:
                 kind = "history"
             else:
                 kind = "input"
-            name = str(m.get("name") or m.get("tool_call_id") or "")
+            call = str(m.get("tool_call_id") or "")
+            name = str(m.get("name") or functions.get(call) or call)
             entries.append(Entry(turn.index, kind, role, message_text(m), name))
     return entries
 

@@ -31,6 +31,7 @@ SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "case
               "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit", "grader",
               "repeat", "pass_if", "threshold", "min_pass_rate", "gate", "variants",
               "endpoints", "endpoint", "defaults", "cases_from"}  # fmt: skip
+NEW_FAILURES_KEY = "allow_new_failures"  # in `gate:`: compare lets the suite's new cases land failing
 GRADER_KEYS = {"model", "params", "embedding_model",  # for llm_rubric, factuality (model) and similar (embedding_model)
                "endpoint"}  # fmt: skip
 # Suite-level reliability settings: key -> (number kind, minimum, whether the minimum itself is allowed).
@@ -98,6 +99,8 @@ class SuiteValidator(SettingKeys, PromptKeys):
         suite.policy, suite.policy_locs = self.policy(data, "the suite", SUITE_KEYS)
         if limits := self.gate(data):
             suite.policy["gate"], suite.policy_locs["gate"] = limits, data.value_locs["gate"]
+        if self.allow_new_failures:
+            suite.policy[NEW_FAILURES_KEY] = True
         seen: dict[str, Loc] = {}
         if isinstance(cases_raw, PosList):
             for i, (item, loc) in enumerate(zip(cases_raw, cases_raw.item_locs), start=1):
@@ -132,16 +135,24 @@ class SuiteValidator(SettingKeys, PromptKeys):
                           endpoint=endpoint, endpoint_loc=endpoint_loc)  # fmt: skip
 
     def gate(self, data: PosDict) -> dict[str, float]:
-        """`gate:`: how much cost, tokens and latency may grow against a base run (harness/core/usage_limits.py)."""
+        """`gate:`: how much cost, tokens and latency may grow against a base run (harness/core/usage_limits.py),
+        and whether the suite's new cases may land failing (`allow_new_failures`, kept in the suite's policy)."""
         block = self.typed(data, "gate", dict, f"a mapping like `{GATE_EXAMPLE}`", "the suite")
         if block is None:
             return {}
         if not block:
             self.add(data.value_locs["gate"], f"`gate` of the suite is empty; write e.g. `{GATE_EXAMPLE}`")
         limits: dict[str, float] = {}
+        known = [*LIMIT_KEYS, NEW_FAILURES_KEY]
         for key, value in block.items():
+            if key == NEW_FAILURES_KEY:
+                if isinstance(value, bool):
+                    self.allow_new_failures = value
+                else:
+                    self.add(block.value_locs[key], f"`gate.{key}` must be true or false, got {kind_of(value)}")
+                continue
             if key not in LIMIT_KEYS:
-                hint = did_you_mean(str(key), set(LIMIT_KEYS)) or f"; expected one of {', '.join(LIMIT_KEYS)}"
+                hint = did_you_mean(str(key), set(known)) or f"; expected one of {', '.join(known)}"
                 self.add(block.key_locs[key], f"unknown key {key!r} in `gate` of the suite{hint}")
                 continue
             found, problems = parse_gate_value(str(key), to_plain(value))
@@ -292,7 +303,14 @@ class SuiteValidator(SettingKeys, PromptKeys):
             self.add(key_loc, f"unknown check {name!r} in {where}{tip}")
             return None
         spec, _ = resolved
-        arg = to_plain(data[name])
+        node = data[name]
+        if spec.keys and isinstance(node, PosDict) and (unknown := [k for k in node if k not in spec.keys]):
+            for key in unknown:
+                hint = did_you_mean(str(key), spec.keys) or f"; expected {', '.join(spec.keys)}"
+                self.add(node.key_locs[key], f"unknown key {key!r} in check `{name}` in {where}{hint} "
+                                             f"(example: `{spec.example}`)")  # fmt: skip
+            return None
+        arg = to_plain(node)
         error = spec.validate(arg)
         if error:
             self.add(data.value_locs[name], f"check `{name}` in {where} {error} (example: `{spec.example}`)")

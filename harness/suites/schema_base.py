@@ -41,6 +41,7 @@ class ValidatorBase:
         self.path = path
         self.problems: list[Problem] = []
         self.grader_spec: GraderSpec | None = None  # the suite's `grader:`, for checks that need a model
+        self.allow_new_failures = False  # `gate: {allow_new_failures: true}`
         self.endpoint_names: set[str] = set()  # the suite's `endpoints:`, for `endpoint:` choices
         self.files: list[Path] = []  # project files the suite reads: prompt files, data tables, its price file
 

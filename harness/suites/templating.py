@@ -25,6 +25,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from harness.core.locations import Loc
 from harness.core.suite import PromptFile
 from harness.suites.project_files import ProjectPathError, project_file, read_text, shown
+from harness.core.problems import did_you_mean
 
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
@@ -71,7 +72,7 @@ def render(source: str, variables: dict[str, Any]) -> str:
     try:
         template, names, pieces = _compile(source)
     except Exception as e:  # noqa: BLE001 (a syntax error)
-        raise _problem(e, set()) from None
+        raise _problem(e, set(), variables) from None
     if pieces is not None and all(name in variables for name in pieces[1::2]):
         # Only placeholders: what Jinja would render (str of each value), without a render context. A
         # 10,000-row table's "{{ ticket_id }}" and "{{ text }}" are this; anything else, or a missing
@@ -87,7 +88,7 @@ def render(source: str, variables: dict[str, Any]) -> str:
     try:
         text = _render_fast(template, variables)
     except Exception as e:  # noqa: BLE001 (every failure becomes a readable problem)
-        raise _problem(e, set()) from None
+        raise _problem(e, set(), variables) from None
     if key is not None:
         if len(_rendered) >= _RENDERED_MAX:
             _rendered.clear()
@@ -174,17 +175,21 @@ def render_text(text: str | PromptFile, variables: dict[str, Any], suite_dir: Pa
         template = _compile_in(env, text) if isinstance(text, str) else env.get_template(text.path)
         return Rendered(template.render(variables), list(dict.fromkeys(files)))
     except Exception as e:  # noqa: BLE001 (every failure becomes a readable problem)
-        raise _problem(e, {f for f in files}) from None
+        raise _problem(e, {f for f in files}, variables) from None
     finally:
         _reading.reset(token)
 
 
-def _problem(e: Exception, files: set[str]) -> TemplateProblem:
-    """A readable TemplateProblem for any rendering failure, located in the prompt file where it happened."""
+def _problem(e: Exception, files: set[str], variables: dict[str, Any] | None = None) -> TemplateProblem:
+    """A readable TemplateProblem for any rendering failure, located in the prompt file where it happened.
+
+    A misspelt variable gets "did you mean" one of ``variables``; any other missing one, where to define it.
+    """
     loc = _file_line(e, files)
     if isinstance(e, jinja2.UndefinedError):
         name = _UNDEFINED.match(e.message or "")
-        return TemplateProblem(f"template variable error: {e.message}; define it under `vars:` in the case or suite",
+        hint = did_you_mean(name[1], [str(k) for k in variables or {}]) if name else ""
+        return TemplateProblem(f"template variable error: {e.message}{hint or '; define it under `vars:` in the case or suite'}",
                                loc, name[1] if name else None)  # fmt: skip
     if isinstance(e, jinja2.TemplateSyntaxError):
         where = "" if loc is not None else f" (template line {e.lineno})"

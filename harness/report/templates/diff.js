@@ -43,10 +43,11 @@
 
   function summaryOf(c) {
     const bits = [];
+    if (c.nr) bits.push("not run: " + c.nr);
     if (c.sx) bits.push(c.sx);
     if (c.pr.length) bits.push(c.pr.map((p) => p[0] + " " + p[1] + (p[3] && p[3].length ? " (" + p[3].join(", ") + ")" : "")).join(", "));
     if (c.pa.length) bits.push("params: " + c.pa.map((p) => p[0]).join(", "));
-    const replies = c.re.filter((r) => r[1]).length;
+    const replies = c.re.filter((r) => r[1] && !r[6]).length;
     if (replies) bits.push(replies + " repl" + (replies === 1 ? "y" : "ies") + " changed");
     if (!bits.length && c.why.length) bits.push(c.why[0]);
     return bits.join("; ");
@@ -57,8 +58,8 @@
     const ch = el("td", "c-change");
     ch.append(pill(c.ch, "ch-" + H.slug(c.ch)));
     const st = el("td", "c-trans");
-    add(st, statusPill(c.bs), el("span", "arrow", "\u2192"), statusPill(c.hs));
-    st.title = (c.bs || "none") + " \u2192 " + (c.hs || "none");
+    add(st, statusPill(c.bs), el("span", "arrow", "\u2192"), c.nr ? pill("not run", "ch-not-run") : statusPill(c.hs));
+    st.title = (c.bs || "none") + " \u2192 " + (c.nr ? "not run: " + c.nr : (c.hs || "none"));
     const broke = c.fl.filter((f) => f[3] === false).length;
     const flips = el("td", "c-num");
     flips.append(el("span", broke ? "bad-n" : "ok-n", c.fl.length ? String(c.fl.length) : ""));
@@ -151,10 +152,18 @@
 
   function replies(c, body) {
     section(body, "Replies");
-    for (const [turn, changed, before, after, bf, hf] of c.re) {
-      const ops = wordDiff(before, after);
+    for (const [turn, changed, before, after, bf, hf, notRun] of c.re) {
       const box = el("div", "change");
       const lbl = el("div", "lbl", "turn " + turn);
+      if (notRun) { /* head never got this reply: base's stays as it was, nothing is deleted */
+        lbl.append(pill("not run", "ch-not-run"));
+        const text = el("div", "diff not-run");
+        add(text, el("span", "side-lbl", "base "), document.createTextNode(before || "(empty)"));
+        add(box, lbl, text);
+        body.append(box);
+        continue;
+      }
+      const ops = wordDiff(before, after);
       lbl.append(pill(changed ? "changed" : "same", changed ? "ch-changed" : "ch-unchanged"));
       if (bf !== hf) lbl.append(el("span", "tag warn", "finish_reason " + (bf || H.DASH) + " \u2192 " + (hf || H.DASH)));
       else if (hf) lbl.append(el("span", "tag", "finish_reason " + hf));
@@ -166,7 +175,7 @@
   function detail(c, body) {
     const facts = el("div", "facts");
     const fact = (k, v) => { const s = el("span", "", k + " "); s.append(el("b", "", v)); facts.append(s); };
-    fact("status", (c.bs || "none") + " \u2192 " + (c.hs || "none"));
+    fact("status", (c.bs || "none") + " \u2192 " + (c.nr ? "not run: " + c.nr : (c.hs || "none")));
     fact("tokens", num(c.tok[0]) + " \u2192 " + num(c.tok[1]) + " (" + delta(c.tok, num) + ")");
     fact("latency", ms(c.lat[0]) + " \u2192 " + ms(c.lat[1]) + " (" + delta(c.lat, ms) + ")");
     if (c.c[0] !== null || c.c[1] !== null) fact("cost", cost(c.c[0]) + " \u2192 " + cost(c.c[1]) + " (" + delta(c.c, cost) + ")");
@@ -174,6 +183,8 @@
     if (c.sx) body.append(el("p", "note", c.sx + "; below, repeat " + (c.r + 1) + " in base and in head."));
     if (c.ch === "new") body.append(el("p", "note", "This case is only in head."));
     if (c.ch === "removed") body.append(el("p", "note", "This case is only in base."));
+    if (c.ch === "needs re-record") body.append(el("p", "note", "Head could not replay this case: its cassette is stale or missing. Nothing below was removed; the turns head did not reach are marked not run. Re-record with the command at the top of this page."));
+    if (c.ch === "not run") body.append(el("p", "note", "Head could not run this case (" + c.nr + "). Nothing below was removed; the turns head did not reach are marked not run."));
     if (c.err[0] && c.err[0] !== c.err[1]) body.append(el("div", "errbox", "base: " + c.err[0]));
     if (c.err[1]) body.append(el("div", "errbox", "head: " + c.err[1]));
     if (c.fl.length) flipsTable(c, body);

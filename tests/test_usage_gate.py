@@ -168,8 +168,9 @@ def test_new_removed_and_unevaluated_cases_never_move_the_figure(fake_server, ha
     head = {"kept": words(3), "broken": words(3) + " | [[error:500]]", "new": words(50)}
     assert run_suite(harness_cli, tmp_path, fake_server, suite_text(base), "base").code == 0
     assert run_suite(harness_cli, tmp_path, fake_server, suite_text(head), "head", "--max-retries", "0").code == 3
-    r = harness_cli("compare", "base", "head", "--max-token-increase", "completion=0", "--allow-regressions", "1")
-    assert r.code == 0, r.out
+    r = harness_cli("compare", "base", "head", "--max-token-increase", "completion=0")
+    assert r.code == 3, r.out  # the broken case did not run: "not run" (exit 3), never a regression to allow
+    assert "NOT RUN       support / broken" in r.out
     assert "completion tokens +0 % (limit +0 %) in suite support: within the limit" in r.out
     assert "4 tokens \u2192 4 tokens over 1 case (totals)" in r.out
     assert "count: 1 (1 new, 1 removed, 1 not evaluated in both left out)" in r.out

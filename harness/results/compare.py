@@ -30,6 +30,8 @@ from harness.results.gate import (  # fmt: skip
     STILL_FAILING,
     UNCHANGED,
     Gate,
+    Metric,
+    Totals,
     Verdict,
     count_text,
     new_case_verdicts,
@@ -63,18 +65,6 @@ from harness.results.usage_gate import UsageGate, usage_gate
 
 __all__ = ["CHANGED", "DELETE", "EQUAL", "INSERT", "NEW", "REMOVED", "CheckFlip", "Gate", "Op", "ParamChange",
            "ReplyDiff", "TextChange", "Verdict", "count_text", "word_diff"]  # fmt: skip
-
-@dataclass
-class Metric:
-    """One number in base and head; ``delta`` is None when either side has none."""
-
-    base: float | None
-    head: float | None
-
-    @property
-    def delta(self) -> float | None:
-        return None if self.base is None or self.head is None else self.head - self.base
-
 
 @dataclass
 class CaseDiff:
@@ -146,37 +136,6 @@ class CaseDiff:
         if case.error:
             return [case.error]
         return [f"turn {turn} {c.name}: {c.reason}" for turn, c in case.failed_checks]
-
-
-@dataclass
-class Totals:
-    """Counts and totals; tokens, cost and the pass rates leave out what head could not run, on both sides."""
-
-    base: Summary
-    head: Summary
-    counts: dict[str, int]
-    tokens: Metric
-    cost_usd: Metric
-    duration_ms: Metric
-    rates: Metric = field(default_factory=lambda: Metric(None, None))
-    new_cases: int = 0
-    new_failing: int = 0  # new cases that fail and are not allowed to (not tolerated, no allow_new_failures)
-    new_failing_allowed: int = 0  # new cases that fail, allowed by --allow-new-failures or the suite's gate
-    left_out: int = 0  # head case results that did not run: left out of tokens, cost and pass rates
-
-    @property
-    def pass_rate(self) -> Metric:
-        return self.rates
-
-    @property
-    def pass_rate_drop(self) -> float:
-        """Percentage points lost (0 when the rate held or rose)."""
-        delta = self.pass_rate.delta
-        return max(0.0, -delta) if delta is not None else 0.0
-
-    @property
-    def not_evaluated(self) -> int:
-        return sum(self.counts.get(c, 0) for c in NOT_EVALUATED)
 
 
 @dataclass
@@ -288,7 +247,8 @@ def compare_runs(base: RunResult, head: RunResult, gate: Gate | None = None,
     bs, hs = base.summary, Summary.of(head.cases, found)
     tokens_b, cost_b = unrun_share([base_cases.get(c.key) for c in not_ran], not_ran)
     tokens_h, cost_h = unrun_share(not_ran, not_ran)
-    new = new_case_verdicts(diffs, head_outcomes, gate)
+    only_in_head = {(d.suite, d.id): d.head for d in diffs if d.base is None and d.head is not None}
+    new = new_case_verdicts(only_in_head, head_outcomes, gate)
     totals = Totals(
         base=bs,
         head=hs,
@@ -303,7 +263,7 @@ def compare_runs(base: RunResult, head: RunResult, gate: Gate | None = None,
     )  # fmt: skip
     rerecord = rerecord_commands([c for c in head.cases if c.recording], head.settings)
     comparison = Comparison(base_name, head_name, base, head, diffs, totals, verdict(totals, gate), gate.alpha,
-                            suite_rates(base_kept, head_kept), rerecord, head_outcomes)  # fmt: skip
+                            suite_rates(base_kept, head_kept), rerecord=rerecord, head_outcomes=head_outcomes)  # fmt: skip
     return with_usage_gate(comparison, gate)
 
 

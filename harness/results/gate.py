@@ -8,14 +8,10 @@ that fails, or a pass-rate drop beyond the limit fail it with exit 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from harness.core import exit_codes
 from harness.core.outcomes import Outcome
-from harness.core.result import FAILED
-
-if TYPE_CHECKING:  # annotations only: compare builds these and imports this module
-    from harness.results.compare import CaseDiff, Totals
+from harness.core.result import FAILED, CaseResult, Summary
 
 NEEDS_RERECORD = "needs re-record"  # head could not run the case from its cassette (stale or missing)
 NOT_RUN = "not run"  # head could not run the case for another reason (an API error, a broken file, ...)
@@ -35,6 +31,49 @@ NOT_EVALUATED = (NEEDS_RERECORD, NOT_RUN)
 def count_text(n: int, change: str) -> str:
     """'1 needs re-record', '2 need re-record', '3 regressed'."""
     return f"{n:,} " + ("need re-record" if change == NEEDS_RERECORD and n != 1 else change)
+
+
+@dataclass
+class Metric:
+    """One number in base and head; ``delta`` is None when either side has none."""
+
+    base: float | None
+    head: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.base is None or self.head is None else self.head - self.base
+
+
+@dataclass
+class Totals:
+    """Counts and totals; tokens, cost and the pass rates leave out what head could not run, on both sides."""
+
+    base: Summary
+    head: Summary
+    counts: dict[str, int]
+    tokens: Metric
+    cost_usd: Metric
+    duration_ms: Metric
+    rates: Metric = field(default_factory=lambda: Metric(None, None))
+    new_cases: int = 0
+    new_failing: int = 0  # new cases that fail and are not allowed to (not tolerated, no allow_new_failures)
+    new_failing_allowed: int = 0  # new cases that fail, allowed by --allow-new-failures or the suite's gate
+    left_out: int = 0  # head case results that did not run: left out of tokens, cost and pass rates
+
+    @property
+    def pass_rate(self) -> Metric:
+        return self.rates
+
+    @property
+    def pass_rate_drop(self) -> float:
+        """Percentage points lost (0 when the rate held or rose)."""
+        delta = self.pass_rate.delta
+        return max(0.0, -delta) if delta is not None else 0.0
+
+    @property
+    def not_evaluated(self) -> int:
+        return sum(self.counts.get(c, 0) for c in NOT_EVALUATED)
 
 
 @dataclass
@@ -94,23 +133,18 @@ def _cases(n: int) -> str:
     return f"{n:,} case" + ("" if n == 1 else "s")
 
 
-def new_case_verdicts(diffs: list[CaseDiff], found: dict[tuple[str, str], Outcome], gate: Gate,
-                      ) -> dict[tuple[str, str], str]:  # fmt: skip
+def new_case_verdicts(only_in_head: dict[tuple[str, str], CaseResult], found: dict[tuple[str, str], Outcome],
+                      gate: Gate) -> dict[tuple[str, str], str]:  # fmt: skip
     """Each case only head has: "failing" (fails the gate), "allowed" (fails, but may), or "ok".
 
     ``found``: head's outcomes by (suite, case id), its repeats aggregated and its tolerances applied.
     """
-    by_key = {(d.suite, d.id): d.head for d in diffs if d.head is not None}
     new: dict[tuple[str, str], str] = {}
-    for d in diffs:
-        key = (d.suite, d.id)
-        if d.base is not None or d.head is None or key in new:
-            continue
+    for key, case in only_in_head.items():
         o = found.get(key)
         if o is None or o.status != FAILED or o.tolerated:
             new[key] = "ok"
         else:
-            case = by_key[key]
-            allowed = gate.allow_new_failures or (case is not None and case.policy.allow_new_failures)
+            allowed = gate.allow_new_failures or case.policy.allow_new_failures
             new[key] = "allowed" if allowed else "failing"
     return new

@@ -224,3 +224,21 @@ def test_a_long_re_record_command_is_never_cut(recorded, harness_cli, fake_serve
     assert "…" not in command and command.endswith(f"--base-url {fake_server.base_url}")
     assert shlex.split(command)[shlex.split(command).index("--case") + 1] == ids[0]
     assert all(f"--case {i}" in command for i in ids)
+
+
+def test_the_gate_block_takes_allow_new_failures_beside_the_usage_limits(harness_cli, tmp_path):
+    write(tmp_path, "a.yaml", """
+        model: m
+        gate: {allow_new_failures: true, max_cost_increase: 20}
+        cases: [{id: a, turns: [{user: hi}]}]
+        """)  # fmt: skip
+    assert harness_cli("validate", "evals/a.yaml").code == 0
+    write(tmp_path, "b.yaml", """
+        model: m
+        gate: {allow_new_failures: "yes", alow_new_failures: true}
+        cases: [{id: a, turns: [{user: hi}]}]
+        """)  # fmt: skip
+    r = harness_cli("validate", "evals/b.yaml")
+    assert r.code == 2
+    assert "evals/b.yaml:2:28: `gate.allow_new_failures` must be true or false, got str 'yes'" in r.err
+    assert "unknown key 'alow_new_failures' in `gate` of the suite; did you mean 'allow_new_failures'?" in r.err

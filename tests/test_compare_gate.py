@@ -113,6 +113,7 @@ def test_a_forgotten_re_record_needs_re_record_and_is_never_a_regression(recorde
     assert "passed → not run: turn 1 errored; turns 2-3 not run" in wifi
     tokens_row = next(line for line in summary.splitlines() if line.startswith("| tokens |"))
     assert tokens_row.endswith("| ±0 |")  # what did not run in head is left out of both sides
+    assert "-100.0 pp" not in summary and "| pass rate | 100.0% | 100.0% | ±0 |" in summary  # nor is it a drop
 
     data = payload(recorded / "cmp/diff.html")
     case = next(c for c in data["cases"] if c["i"] == "wifi-drops")

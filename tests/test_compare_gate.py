@@ -243,3 +243,32 @@ def test_the_gate_block_takes_allow_new_failures_beside_the_usage_limits(harness
     assert r.code == 2
     assert "evals/b.yaml:2:28: `gate.allow_new_failures` must be true or false, got str 'yes'" in r.err
     assert "unknown key 'alow_new_failures' in `gate` of the suite; did you mean 'allow_new_failures'?" in r.err
+
+
+def test_a_stale_variant_gets_one_command_that_names_the_variant(fake_server, harness_cli, tmp_path, monkeypatch):
+    suite = write(tmp_path, "shop.yaml", """
+        suite: shop
+        model: fake-model
+        system: "Be kind."
+        variants:
+          - name: baseline
+          - name: terse
+            system: "Be brief."
+        cases:
+          - {id: hello, turns: [{user: "hi", expect: [{contains: echo}]}]}
+          - {id: bye, turns: [{user: "bye", expect: [{contains: echo}]}]}
+        """)  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    assert harness_cli("run", "evals", "--cassettes", "record-missing", "--base-url", fake_server.base_url,
+                       "--out", "base", "-q").code == 0  # fmt: skip
+    monkeypatch.delenv("OPENAI_API_KEY")
+    suite.write_text(suite.read_text().replace("Be brief.", "Be very brief."))
+    assert harness_cli("run", "evals", "--out", "head", "-q").code == 3
+    r = harness_cli("compare", "base", "head", "--out", "cmp")
+    assert r.code == 3
+    command = (f"harness run evals/shop.yaml --case hello --case bye --variant terse --cassettes record-missing "
+               f"--base-url {fake_server.base_url}")  # fmt: skip
+    assert f"\n  {command}\n" in r.out and "NEEDS RE-RECORD shop / hello [terse]" in r.out
+    assert "shop / hello [baseline]" not in r.out.split("\n\n")[0]  # the untouched variant still replays
+    assert harness_cli(*shlex.split(command)[1:], "-q").code == 0
+    assert harness_cli("run", "evals", "--out", "head", "-q").code == 0

@@ -127,8 +127,8 @@ def test_template_errors_inside_prompt_files_point_at_their_line(harness_cli, fa
                              "evals/prompts/ask.md": "ok\n\n{% if %}\n"})
     r = live(harness_cli, fake_server)
     assert r.code == 2
-    assert ("error: evals/prompts/system.md:2: template variable error: 'prodcut' is undefined; define it under "
-            "`vars:` in the case or suite (in case 'wifi')") in r.err  # fmt: skip
+    assert ("error: evals/prompts/system.md:2: template variable error: 'prodcut' is undefined; did you mean "
+            "'product'? (in case 'wifi')") in r.err  # fmt: skip
     assert "error: evals/prompts/ask.md:3: template syntax error: Expected an expression" in r.err
     assert fake_server.requests == []
 

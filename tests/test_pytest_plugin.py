@@ -259,7 +259,7 @@ def test_recording_needs_a_server(pytester, clean_env):
 
 def test_options_are_documented_in_help(pytester, clean_env):
     r = pytester.runpytest("--help")
-    r.stdout.fnmatch_lines(["*prompt-harness*", "*--harness-cassettes=MODE*", "*--harness-model*",
+    r.stdout.fnmatch_lines(["*prompt-harness*", "*--harness-cassettes=MODE*", "*--harness-model*", "*--harness-api*",
                             "*--harness-base-url*", "*--harness-out=DIR*"])  # fmt: skip
 
 
@@ -273,6 +273,16 @@ def test_model_override_and_key_stay_out_of_results(pytester, fake_server, clean
     text = (pytester.path / "o/results.json").read_text()
     assert FAKE_KEY not in text
     assert json.loads(text)["settings"]["model"] == "other-model"
+
+
+def test_harness_api_sends_every_case_through_the_responses_api(pytester, fake_server, clean_env):
+    pytester.makefile(".yaml", **{"evals/greet": SUITE})
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-cassettes", "off", "--harness-api", "responses",
+                           "--harness-base-url", fake_server.base_url, "--harness-out", "o")  # fmt: skip
+    r.assert_outcomes(passed=1, failed=1)
+    assert {req.path for req in fake_server.requests} == {"/v1/responses"}
+    data = json.loads((pytester.path / "o/results.json").read_text())
+    assert data["settings"]["api"] == "responses" and {c["api"] for c in data["cases"]} == {"responses"}
 
 
 def test_loading_the_plugin_imports_nothing_heavy():

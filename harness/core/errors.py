@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RequestFailed(Exception):
     """A request that did not produce a usable reply, classified for the retry layer."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None):
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None,
+                 partial: Any = None):  # fmt: skip
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        self.partial = partial  # a Completion of what a broken stream delivered, kept in results.json

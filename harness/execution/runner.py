@@ -175,6 +175,8 @@ def rerecord_command(plan: CasePlan, settings: RunSettings) -> str:
         words += ["--variant", plan.variant]
     if settings.model:
         words += ["--model", settings.model]
+    if settings.api:
+        words += ["--api", settings.api]
     if settings.repeat:
         words += ["--repeat", str(settings.repeat)]
     if settings.cassette_dir != "cassettes":

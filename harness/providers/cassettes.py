@@ -310,10 +310,18 @@ def _without_volatile(body: Any) -> Any:
 
 
 def _same_reply(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Equal status and body once ids, timestamps and fingerprints are set aside."""
+    """Equal status and body once ids, timestamps and fingerprints are set aside.
+
+    Never for a reply whose ids are conversation state (a Responses API object: a later request
+    names it by `previous_response_id` or sends its items back by id), since the live server knows
+    only its own ids; and never for a body that is not JSON.
+    """
     if old["status"]["code"] != new["status"]["code"]:
         return False
-    return _without_volatile(body_json(old["body"]["string"])) == _without_volatile(body_json(new["body"]["string"]))
+    before, after = body_json(old["body"]["string"]), body_json(new["body"]["string"])
+    if not isinstance(after, dict) or after.get("object") == "response":
+        return False
+    return _without_volatile(before) == _without_volatile(after)
 
 
 def describe_changes(old: Any, new: Any) -> list[str]:

@@ -1,0 +1,43 @@
+"""What a case's requests will be, checked when it is planned: its API, its conversation state, its params.
+
+Only once a case is planned is its API known (`api:` of the case, else of its
+variant, else of the suite, else chat; `--api` over all), so the parameters it
+sends, the way its conversation keeps its state, and the checks that depend on
+them are checked here, each problem with the file:line:column to fix.
+"""
+
+from __future__ import annotations
+
+from harness.core.apis import CHAT, PREVIOUS_RESPONSE_ID, RESEND
+from harness.core.problems import Problem
+from harness.core.suite import Case, Suite, Variant
+from harness.suites.api_params import Layer, param_problems
+
+SHORTENING_STRATEGIES = ("drop_oldest", "summarize")
+
+
+def request_problems(suite: Suite, case: Case, variant: Variant | None, api_override: str | None,
+                     problems: list[Problem]) -> tuple[str, str]:  # fmt: skip
+    """The case's API and history mode; every problem of its requests is added to ``problems``."""
+    variant_api = variant.api if variant is not None else None
+    api = api_override or case.api or variant_api or suite.api or CHAT
+    history = case.history or suite.history or RESEND
+    source = f"--api {api}" if api_override else f"`api: {api}`"
+    where = f"case {case.id!r}"
+    nodes = ((suite.params_yaml, "the suite"), (variant.params_yaml if variant else None, f"variant {variant.name!r}"
+             if variant else ""), (case.params_yaml, where))  # fmt: skip
+    layers: list[Layer] = [(node, at) for node, at in nodes if node is not None]
+    problems.extend(param_problems(api, layers, source, history))
+    history_loc = case.locs.get("history") or suite.locs.get("history") or case.loc
+    if history == PREVIOUS_RESPONSE_ID:
+        if api == CHAT:
+            problems.append(Problem(history_loc, f"`history: previous_response_id` needs the Responses API, but "
+                                                 f"{where} uses Chat Completions ({source}), which keeps no "
+                                                 "conversation on the server; set `api: responses` or use "
+                                                 "`history: resend`"))  # fmt: skip
+        strategy = (case.context.strategy if case.context else None) or (suite.context.strategy if suite.context else None)
+        if strategy in SHORTENING_STRATEGIES:
+            problems.append(Problem(history_loc, f"`history: previous_response_id` keeps {where}'s conversation on "
+                                                 f"the server, so `context: {{strategy: {strategy}}}` cannot shorten "
+                                                 "it; use `history: resend`, or the `error` strategy"))  # fmt: skip
+    return api, history

@@ -84,6 +84,7 @@ class FakeOpenAI:
         self.faults.rng.seed(self.faults.seed)
         self.nondeterministic = nondeterministic
         self.requests: list[Recorded] = []
+        self.seen_streams: set[str] = set()  # request bodies streamed once ([[flaky_break:N]])
         self.lock = threading.Lock()
         self.counter = 0
         handler = _make_handler(self)
@@ -204,15 +205,61 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if reply.tool:
                 tool_calls = [{"id": f"call_{n}", "type": "function",
                                "function": {"name": reply.tool[0], "arguments": reply.tool[1]}}]  # fmt: skip
-            self._json(200, _completion(reply.content, reply.finish, tool_calls, reply.refusal, body.get("model"),
-                                        prompt_tokens, n, reply.reasoning_tokens))  # fmt: skip
+            completion = _completion(reply.content, reply.finish, tool_calls, reply.refusal, body.get("model"),
+                                     prompt_tokens, n, reply.reasoning_tokens)  # fmt: skip
+            if body.get("stream") is True:
+                from tests.fake_streams import chat_events
+
+                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                self._stream(chat_events(completion, include_usage), reply, body)
+            else:
+                self._json(200, completion)
 
         def _responses(self, body: dict[str, Any], n: int) -> None:
             from tests.fake_responses import respond
 
-            status, payload = respond(server, body, n, self._refuse)
-            if status:
+            status, payload, reply = respond(server, body, n, self._refuse)
+            if status == 200 and body.get("stream") is True:
+                from tests.fake_streams import responses_events
+
+                self._stream(responses_events(payload), reply, body)
+            elif status:
                 self._json(status, payload)
+
+        def _stream(self, events: list[Any], reply: Reply, body: dict[str, Any]) -> None:
+            """Send ``events`` as server-sent events over chunked HTTP, with the stream directives applied."""
+            d = reply.directives
+            breaks = d.get("break")
+            if "flaky_break" in d:
+                key = json.dumps(body, sort_keys=True)
+                with server.lock:
+                    first = key not in server.seen_streams
+                    server.seen_streams.add(key)
+                breaks = d["flaky_break"] if first else None
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream; charset=utf-8")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            waited = False
+            for sent, (name, data, carries) in enumerate(events):
+                if breaks is not None and sent == int(breaks):
+                    self.wfile.write(b"5\r\ndata:")  # half a chunk, then the connection drops
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if "cut" in d and sent == int(d["cut"]):
+                    break
+                if carries and not waited and "ttft" in d:
+                    time.sleep(float(d["ttft"]) / 1000)
+                    waited = True
+                elif sent and "chunk_ms" in d:
+                    time.sleep(float(d["chunk_ms"]) / 1000)
+                text = (f"event: {name}\n" if name else "") + f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+                raw = text.encode()
+                self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
 
         def _refuse(self, reply: Reply) -> bool:
             """Answer a reply that is an error (or a bad body) here; True when it was one."""

@@ -26,8 +26,8 @@ INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 def respond(server: FakeOpenAI, body: dict[str, Any], n: int,
-            refuse: Callable[[Reply], bool]) -> tuple[int, dict[str, Any]]:  # fmt: skip
-    """(HTTP status, body) for one request; status 0 when ``refuse`` already answered it."""
+            refuse: Callable[[Reply], bool]) -> tuple[int, dict[str, Any], Reply | None]:  # fmt: skip
+    """(HTTP status, body, the reply decided) for one request; status 0 when ``refuse`` already answered it."""
     stored = getattr(server, "responses_store", None)
     if stored is None:
         stored = server.responses_store = {}
@@ -36,27 +36,27 @@ def respond(server: FakeOpenAI, body: dict[str, Any], n: int,
     if previous is not None:
         if previous not in stored:
             return 400, _error(f"Previous response with id '{previous}' not found.", "previous_response_id",
-                               "previous_response_not_found")  # fmt: skip
+                               "previous_response_not_found"), None  # fmt: skip
         earlier = stored[previous]
     items = body.get("input")
     items = [{"role": "user", "content": items}] if isinstance(items, str) else list(items or [])
     conversation = earlier + items
     problem = _unanswered_output(conversation)
     if problem:
-        return 400, _error(problem, "input", None)
+        return 400, _error(problem, "input", None), None
     users = [_text(i.get("content")) for i in conversation if i.get("role") == "user"]
     last_user = users[-1] if users else ""
     recall = "recall: " + " | ".join(users)
     reply = decide(server, str(body.get("instructions") or ""), last_user, body.get("max_output_tokens"),
                    visible_default=recall if "[[recall]]" in last_user else None, n=n)  # fmt: skip
     if refuse(reply):
-        return 0, {}
+        return 0, {}, reply
     prompt_tokens = sum(len(_text(i.get("content") or i.get("output") or i.get("arguments")).split()) + 3
                         for i in conversation) + len(str(body.get("instructions") or "").split()) + 3  # fmt: skip
     response = _response(body, reply, n, prompt_tokens)
     if body.get("store") is not False:
         stored[response["id"]] = conversation + response["output"]
-    return 200, response
+    return 200, response, reply
 
 
 def _response(body: dict[str, Any], reply: Reply, n: int, prompt_tokens: int) -> dict[str, Any]:

@@ -95,6 +95,13 @@ BAD = [
     bad("model: m\nparams: {n: 3}\ncases: [{id: a, turns: [{user: hi}]}]\n",
         "suite.yaml:2:13: `n: 3` in the suite asks for 3 choices in one reply, but only one would be checked; use "
         "`repeat: 3` to sample 3 replies and check every one", id="n-above-one"),
+    bad("model: m\ncases: [{id: a, turns: [{user: hi, expect: [{ttft_ms: 500}, {not_ttft_ms: 5}]}]}]\n",
+        "suite.yaml:2:46: check `ttft_ms` in turn 1 of case 'a' times a streamed reply; add `stream: true` to the "
+        "case's or the suite's params", "suite.yaml:2:62: check `not_ttft_ms` in turn 1", id="ttft-without-stream"),
+    bad("model: m\napi: responses\nparams: {stream: true, stream_options: {include_usage: true}}\n"
+        "cases: [{id: a, turns: [{user: hi}]}]\n",
+        "suite.yaml:3:41: `stream_options.include_usage` is a Chat Completions option, but the case uses the Responses "
+        "API (`api: responses`); remove it", id="include-usage-under-responses"),
     bad("model: m\nparams: {stream_options: {include_usage: true}}\ncases: [{id: a, turns: [{user: hi}]}]\n",
         "suite.yaml:2:26: `stream_options` in the suite needs `stream: true`", id="stream-options-without-stream"),
 ]

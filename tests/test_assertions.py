@@ -53,7 +53,7 @@ CITY_SCHEMA = {"type": "object", "required": ["city"], "properties": {"city": {"
 # Safety and custom Python checks have their own test files.
 COVERED = {"equals", "contains", "icontains", "contains_any", "contains_all", "starts_with", "regex", "finish_reason",
            "is_json", "json_schema", "json_path", "max_completion_tokens", "max_prompt_tokens", "max_total_tokens",
-           "latency_ms", "tool_call"}  # fmt: skip
+           "latency_ms", "tool_call", "ttft_ms"}  # fmt: skip
 CORE_MODULES = {"harness.assertions.text", "harness.assertions.reply", "harness.assertions.structured"}
 
 
@@ -144,6 +144,14 @@ def test_token_budget_without_usage_fails_and_says_why():
 def test_latency_ms():
     passes("latency_ms", 500, reply("x", latency_ms=499.6))
     fails("latency_ms", 500, reply("x", latency_ms=1234.4), "<= 500 ms", "got 1234 ms")
+
+
+def test_ttft_ms():
+    streamed = reply("x", latency_ms=900.0)
+    streamed.ttft_ms = 120.4
+    passes("ttft_ms", 200, streamed)
+    fails("ttft_ms", 100, streamed, "within 100 ms", "after 120 ms")
+    fails("ttft_ms", 100, reply("x"), "no content or tool-call delta arrived")  # not streamed, or empty
 
 
 # --- structured replies -----------------------------------------------------

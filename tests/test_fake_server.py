@@ -12,9 +12,11 @@ from typing import Any
 
 import httpx2
 import pytest
-from openai.types.chat import ChatCompletion
-from openai.types.responses import Response
-from pydantic import BaseModel
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import BaseModel, TypeAdapter
+
+from harness.providers.sse import parse_sse
 
 DIRECTIVES = ["hello", "[[length]] one two three four", "[[content_filter]]", "[[refusal]]",
               '[[tool:get_weather {"city": "Paris"}]]', "[[reasoning:12]] think", "[[reply:{\"a\": 1}]]"]  # fmt: skip
@@ -84,3 +86,34 @@ def test_a_tool_result_without_its_call_is_openais_400(fake_server):
                     json={"model": "m", "input": [{"type": "function_call_output", "call_id": "call_9", "output": "x"}]})
     assert r.status_code == 400
     assert "No tool call found for function call output with call_id call_9" in r.json()["error"]["message"]
+
+
+def stream(server, path: str, body: dict[str, Any]) -> list:
+    response = httpx2.post(server.base_url + path, json={**body, "stream": True}, timeout=10)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    return parse_sse(response.text)
+
+
+@pytest.mark.parametrize("text", DIRECTIVES)
+def test_chat_stream_chunks_are_sdk_chat_completion_chunks(text, fake_server):
+    events = stream(fake_server, "/chat/completions", {"model": "m", "messages": [{"role": "user", "content": text}],
+                                                       "max_tokens": 2, "stream_options": {"include_usage": True}})  # fmt: skip
+    assert events[-1].data == "[DONE]"
+    for event in events[:-1]:
+        strict(ChatCompletionChunk, event.json())
+
+
+@pytest.mark.parametrize("text", DIRECTIVES)
+def test_responses_stream_events_are_sdk_stream_events(text, fake_server):
+    events = stream(fake_server, "/responses", {"model": "m", "max_output_tokens": 2,
+                                                "input": [{"role": "user", "content": text}]})  # fmt: skip
+    adapter = TypeAdapter(ResponseStreamEvent)
+    kinds = []
+    for event in events:
+        parsed = adapter.validate_python(event.json())
+        _no_extra(parsed, event.event or "event")
+        assert parsed.type == event.event
+        kinds.append(parsed.type)
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] in ("response.completed", "response.incomplete")
+    assert [e.json()["sequence_number"] for e in events] == list(range(len(events)))

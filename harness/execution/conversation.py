@@ -57,6 +57,7 @@ async def run_conversation(plan: CasePlan, channel: Channel, repeat: int = 0,
             reply = await _play_turn(plan, turn, turn_result, history, meter, budgets, channel)
         except RequestFailed as e:
             turn_result.error = e.message
+            turn_result.partial_reply = e.partial  # what a stream that broke off had delivered
             break
         except _Refused as e:
             turn_result.checks.append(budgets.refused(turn.budget, str(e)))

@@ -9,6 +9,8 @@ with vcrpy's format, matching, record modes and persister hooks.
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import contextlib
 import contextvars
 import hashlib
@@ -16,7 +18,7 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from vcr.request import Request as VcrRequest
 from harness.core.cassette_mode import CassetteMode
 from harness.providers.base import REPLAYED_LATENCY_HEADER
 from harness.providers.cassette_files import CassetteFileError, ReadableYaml, SafePersister, body_json, json_body
+from harness.providers.sse import SseEvent, parse_sse, sse_text
 
 MODES = {CassetteMode.REPLAY: RecordMode.NONE, CassetteMode.RECORD_MISSING: RecordMode.NEW_EPISODES,
          CassetteMode.RECORD: RecordMode.ALL}
@@ -217,15 +220,25 @@ class CaseCassette:
         return True
 
 
+StreamFinished = Callable[[list[SseEvent]], bool]
+
+
 class CassetteTransport(httpx2.AsyncBaseTransport):
     """Routes each request through the current case's cassette; forwards to ``inner`` only to record.
 
     ``endpoint`` names the suite endpoint this transport's provider talks to (None: the run's own server).
+    A streamed response (`text/event-stream`) is passed on event by event as it arrives and recorded
+    once it has ended cleanly and ``stream_finished`` (its provider's) says it reached its final
+    event; a stream that broke off is never recorded. Replayed, the events come back at their
+    recorded offsets. Either way each event is preceded by an SSE comment with its offset, so the
+    provider reports the same time to first token live, recorded and replayed.
     """
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, endpoint: str | None = None):
+    def __init__(self, inner: httpx2.AsyncBaseTransport, endpoint: str | None = None,
+                 stream_finished: StreamFinished | None = None):  # fmt: skip
         self.inner = inner
         self.endpoint = endpoint
+        self.stream_finished = stream_finished
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         cassette = current.get()
@@ -244,6 +257,8 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
             raise CassetteMiss(cassette.miss_message(vcr_request))
         started = time.perf_counter()
         response = await self.inner.handle_async_request(request)
+        if 200 <= response.status_code < 300 and _is_stream(response.headers):
+            return self._recording(response, request, cassette, vcr_request, started)
         content = await response.aread()
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         await response.aclose()
@@ -260,8 +275,72 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
         return httpx2.Response(response.status_code, headers=headers, content=content, request=request,
                                extensions={"reason_phrase": response.reason_phrase.encode()})  # fmt: skip
 
+    def _recording(self, response: httpx2.Response, request: httpx2.Request, cassette: CaseCassette,
+                   vcr_request: VcrRequest, started: float) -> httpx2.Response:  # fmt: skip
+        """Pass a live stream on as it arrives; record it when it ended complete."""
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]  # fmt: skip
+        finished = self.stream_finished or (lambda events: True)
+
+        def ended(events: list[SseEvent]) -> None:
+            if not finished(events):
+                return  # it stopped short of its final event: a failure the provider reports, never a recording
+            cassette.record(vcr_request, {
+                "status": {"code": response.status_code, "message": response.reason_phrase},
+                "headers": _group_headers(headers),
+                "body": {"string": "".join(sse_text(e) for e in events)},
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                "offsets_ms": [e.offset_ms for e in events],
+            })  # fmt: skip
+
+        return httpx2.Response(response.status_code, headers=headers, request=request,
+                               stream=_LiveStream(response, started, ended),
+                               extensions={"reason_phrase": response.reason_phrase.encode()})  # fmt: skip
+
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _is_stream(headers: Any) -> bool:
+    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
+
+
+class _LiveStream(httpx2.AsyncByteStream):
+    """A live stream passed on event by event, each timed and preceded by its offset; ``ended`` gets them all."""
+
+    def __init__(self, upstream: httpx2.Response, started: float, ended: Callable[[list[SseEvent]], None]):
+        self.upstream, self.started, self.ended = upstream, started, ended
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        buffer, events = "", []
+        async for chunk in self.upstream.aiter_bytes():
+            buffer += decoder.decode(chunk).replace("\r\n", "\n")
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                offset = round((time.perf_counter() - self.started) * 1000, 1)
+                for event in parse_sse(block + "\n\n"):
+                    event.offset_ms = offset
+                    events.append(event)
+                    yield sse_text(event, with_offset=True).encode()
+        self.ended(events)  # reached only when the upstream ended cleanly
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()
+
+
+class _ReplayStream(httpx2.AsyncByteStream):
+    """A recorded stream played back event by event at its recorded offsets."""
+
+    def __init__(self, events: list[SseEvent]):
+        self.events = events
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        started = time.perf_counter()
+        for event in self.events:
+            wait = event.offset_ms / 1000 - (time.perf_counter() - started)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield sse_text(event, with_offset=True).encode()
 
 
 def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Response:
@@ -269,6 +348,13 @@ def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Re
     if recorded.get("latency_ms") is not None:
         headers.append((REPLAYED_LATENCY_HEADER, str(recorded["latency_ms"])))
     body = recorded["body"]["string"]
+    offsets = recorded.get("offsets_ms")
+    if offsets is not None:
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
+        events = parse_sse(text)
+        for event, offset in zip(events, offsets):
+            event.offset_ms = offset
+        return httpx2.Response(recorded["status"]["code"], headers=headers, stream=_ReplayStream(events), request=request)
     return httpx2.Response(recorded["status"]["code"], headers=headers, content=body, request=request)
 
 

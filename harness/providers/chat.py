@@ -32,10 +32,24 @@ class ChatCompletionsProvider(OpenAISdkProvider):
         except RequestFailed as e:
             raise self._redacted(e) from None
 
+    @staticmethod
+    def stream_finished(events: list[Any]) -> bool:
+        """Whether a recorded stream reached its end (the cassette layer keeps only those)."""
+        from harness.providers import chat_stream
+
+        return chat_stream.finished(events)
+
     async def _complete(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
                         timeout: float) -> Completion:  # fmt: skip
         import openai
 
+        if params.get("stream") is True:
+            from harness.providers.chat_stream import ChatStream
+            from harness.providers.streaming import receive
+
+            return await receive(lambda: self._openai.chat.completions.with_streaming_response.create(
+                model=model, messages=[], extra_body={"messages": messages, **params}, timeout=timeout),
+                ChatStream(), timeout)  # fmt: skip
         started = time.perf_counter()
         try:
             raw = await asyncio.wait_for(

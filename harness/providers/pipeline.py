@@ -103,7 +103,9 @@ class RequestPipeline:
         if key not in self._providers:
             wrap = None
             if self.settings.cassette_mode is not CassetteMode.OFF:
-                wrap = partial(_cassette_transport, endpoint=endpoint.name if endpoint else None)
+                # The provider says when a stream is complete, so the cassette layer never records a broken one.
+                finished = getattr(registry.PROVIDERS.get(api), "stream_finished", None)
+                wrap = partial(_cassette_transport, endpoint=endpoint.name if endpoint else None, finished=finished)
             settings = self.provider_settings if endpoint is None else self._endpoint_settings(endpoint)
             self._providers[key] = registry.create(api, replace(settings, history=history), wrap)
         return self._providers[key]
@@ -172,8 +174,9 @@ def _lowest(*rates: float | None) -> float | None:
     return min(given) if given else None
 
 
-def _cassette_transport(inner: Any, endpoint: str | None = None) -> Any:
+def _cassette_transport(inner: Any, endpoint: str | None = None,
+                        finished: Callable[[list[Any]], bool] | None = None) -> Any:  # fmt: skip
     # vcrpy loads only when cassettes are in use: `--cassettes off` and start-up do without it.
     from harness.providers.cassettes import CassetteTransport
 
-    return CassetteTransport(inner, endpoint)
+    return CassetteTransport(inner, endpoint, finished)

@@ -43,9 +43,22 @@ class ResponsesProvider(OpenAISdkProvider):
         except RequestFailed as e:
             raise self._redacted(e) from None
 
+    @staticmethod
+    def stream_finished(events: list[Any]) -> bool:
+        """Whether a recorded stream reached its final event (the cassette layer keeps only those)."""
+        from harness.providers import responses_stream
+
+        return responses_stream.finished(events)
+
     async def _complete(self, model: str, body: dict[str, Any], timeout: float) -> Completion:
         import openai
 
+        if body.get("stream") is True:
+            from harness.providers.responses_stream import ResponsesStream
+            from harness.providers.streaming import receive
+
+            return await receive(lambda: self._openai.responses.with_streaming_response.create(
+                model=model, extra_body=body, timeout=timeout), ResponsesStream(), timeout)  # fmt: skip
         started = time.perf_counter()
         try:
             # The body rides in extra_body, as written (the SDK would otherwise walk and copy every item).

@@ -124,9 +124,7 @@ def _value_problems(api: str, key: str, value: Any, loc: Loc, where: str,
     """Problems of one parameter's value that the server would reject, or that the harness cannot honour."""
     problems: list[Problem] = []
     streamed = params.get("stream", (False,))[0] is True
-    if key == "stream" and value is True:
-        problems.append(Problem(params["stream"][1], "streaming is not supported; remove `stream`"))
-    elif key == "stream" and not isinstance(value, bool):
+    if key == "stream" and not isinstance(value, bool):
         problems.append(Problem(loc, f"`stream` in {where} must be true or false, got {value!r}"))
     elif key == "stream_options":
         if not isinstance(value, dict):

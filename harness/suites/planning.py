@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.core.apis import CHAT
 from harness.core.locations import Loc
 from harness.core.plan import CasePlan, PlannedTurn
 from harness.core.policy import CasePolicy, unreachable
@@ -135,7 +136,7 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
         suite=suite,
         case=case,
         model=model or "",
-        params={**suite.params, **(variant.params if variant else {}), **case.params},
+        params=stream_usage({**suite.params, **(variant.params if variant else {}), **case.params}, api),
         system=system,
         history=history,
         turns=turns,
@@ -181,6 +182,14 @@ def fingerprint(suite: Suite) -> str:
             digest.update(b"<unreadable>")
         digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def stream_usage(params: dict[str, Any], api: str) -> dict[str, Any]:
+    """A streamed Chat request reports usage only when asked: `stream_options: {include_usage: true}` is added
+    when the suite sets no `stream_options` (it is then in results.json and the cassette like any param)."""
+    if api == CHAT and params.get("stream") is True and "stream_options" not in params:
+        return {**params, "stream_options": {"include_usage": True}}
+    return params
 
 
 def load_plans(paths: list[str], model_override: str | None = None, *, repeat: int | None = None,

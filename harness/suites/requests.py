@@ -14,6 +14,7 @@ from harness.core.suite import Case, Suite, Variant
 from harness.suites.api_params import Layer, param_problems
 
 SHORTENING_STRATEGIES = ("drop_oldest", "summarize")
+STREAMED_CHECKS = ("ttft_ms",)  # checks that only a streamed reply can pass
 
 
 def request_problems(suite: Suite, case: Case, variant: Variant | None, api_override: str | None,
@@ -28,6 +29,13 @@ def request_problems(suite: Suite, case: Case, variant: Variant | None, api_over
              if variant else ""), (case.params_yaml, where))  # fmt: skip
     layers: list[Layer] = [(node, at) for node, at in nodes if node is not None]
     problems.extend(param_problems(api, layers, source, history))
+    params = {**suite.params, **case.params}
+    for turn in case.turns:
+        for check in turn.expect:
+            if check.name.removeprefix("not_") in STREAMED_CHECKS and params.get("stream") is not True:
+                problems.append(Problem(check.loc, f"check `{check.name}` in turn {turn.index} of {where} times a "
+                                                   "streamed reply; add `stream: true` to the case's or the suite's "
+                                                   "params"))  # fmt: skip
     history_loc = case.locs.get("history") or suite.locs.get("history") or case.loc
     if history == PREVIOUS_RESPONSE_ID:
         if api == CHAT:

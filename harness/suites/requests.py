@@ -8,10 +8,14 @@ them are checked here, each problem with the file:line:column to fix.
 
 from __future__ import annotations
 
+from typing import Any
+
+from harness.assertions.request_formats import declared_functions, requested_format
 from harness.core.apis import CHAT, PREVIOUS_RESPONSE_ID, RESEND
-from harness.core.problems import Problem
-from harness.core.suite import Case, Suite, Variant
+from harness.core.problems import Problem, did_you_mean
+from harness.core.suite import Case, Check, Suite, Variant
 from harness.suites.api_params import Layer, param_problems
+from harness.suites.strict_schemas import strict_schema_problems
 
 SHORTENING_STRATEGIES = ("drop_oldest", "summarize")
 STREAMED_CHECKS = ("ttft_ms",)  # checks that only a streamed reply can pass
@@ -29,13 +33,10 @@ def request_problems(suite: Suite, case: Case, variant: Variant | None, api_over
              if variant else ""), (case.params_yaml, where))  # fmt: skip
     layers: list[Layer] = [(node, at) for node, at in nodes if node is not None]
     problems.extend(param_problems(api, layers, source, history))
-    params = {**suite.params, **case.params}
-    for turn in case.turns:
-        for check in turn.expect:
-            if check.name.removeprefix("not_") in STREAMED_CHECKS and params.get("stream") is not True:
-                problems.append(Problem(check.loc, f"check `{check.name}` in turn {turn.index} of {where} times a "
-                                                   "streamed reply; add `stream: true` to the case's or the suite's "
-                                                   "params"))  # fmt: skip
+    for node, at in layers:
+        problems.extend(strict_schema_problems(node, at))
+    params = {**suite.params, **(variant.params if variant else {}), **case.params}
+    problems.extend(_check_problems(case, suite.defaults if case.defaults else [], params, where))
     history_loc = case.locs.get("history") or suite.locs.get("history") or case.loc
     if history == PREVIOUS_RESPONSE_ID:
         if api == CHAT:
@@ -49,3 +50,29 @@ def request_problems(suite: Suite, case: Case, variant: Variant | None, api_over
                                                  f"the server, so `context: {{strategy: {strategy}}}` cannot shorten "
                                                  "it; use `history: resend`, or the `error` strategy"))  # fmt: skip
     return api, history
+
+
+def _check_problems(case: Case, defaults: list[Check], params: dict[str, Any], where: str) -> list[Problem]:
+    """Checks that depend on the request: a stream to time, a format to match, a function to call."""
+    problems: list[Problem] = []
+    declared = declared_functions(params)
+    written = [(check, f"check `{check.name}` in turn {turn.index} of {where}") for turn in case.turns
+               for check in turn.expect]  # fmt: skip
+    written += [(check, f"check `{check.name}` in the suite's `defaults:`") for check in defaults]
+    for check, at in written:
+        name = check.name.removeprefix("not_")
+        if name in STREAMED_CHECKS and params.get("stream") is not True:
+            problems.append(Problem(check.loc, f"{at} times a streamed reply; add `stream: true` to the case's "
+                                               "or the suite's params"))  # fmt: skip
+        elif name == "matches_response_format" and requested_format(params) is None:
+            problems.append(Problem(check.loc, f"{at} holds the reply to the request's own format, but the case "
+                                               "asks for none; set `response_format: {type: json_schema, "
+                                               "json_schema: {name, schema}}` (Chat) or `text: {format: {type: "
+                                               "json_schema, name, schema}}` (Responses)"))  # fmt: skip
+        elif name == "tool_call" and declared:
+            called = check.arg if isinstance(check.arg, str) else (check.arg or {}).get("name")
+            if isinstance(called, str) and called not in declared:
+                hint = did_you_mean(called, list(declared))
+                problems.append(Problem(check.loc, f"{at} expects a call to {called!r}, which the case's tools do "
+                                                   f"not declare{hint}; declared: {', '.join(declared)}"))  # fmt: skip
+    return problems

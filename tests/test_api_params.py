@@ -98,6 +98,9 @@ BAD = [
     bad("model: m\ncases: [{id: a, turns: [{user: hi, expect: [{ttft_ms: 500}, {not_ttft_ms: 5}]}]}]\n",
         "suite.yaml:2:46: check `ttft_ms` in turn 1 of case 'a' times a streamed reply; add `stream: true` to the "
         "case's or the suite's params", "suite.yaml:2:62: check `not_ttft_ms` in turn 1", id="ttft-without-stream"),
+    bad("model: m\nparams: {stream: true}\ncases: [{id: a, turns: [{user: hi, expect: [{ttft_ms: soon}]}]}]\n",
+        "suite.yaml:3:55: check `ttft_ms` in turn 1 of case 'a' expects a number >= 0, got 'soon' (example: "
+        "`ttft_ms: 800`)", id="ttft-not-a-number"),
     bad("model: m\napi: responses\nparams: {stream: true, stream_options: {include_usage: true}}\n"
         "cases: [{id: a, turns: [{user: hi}]}]\n",
         "suite.yaml:3:41: `stream_options.include_usage` is a Chat Completions option, but the case uses the Responses "

@@ -42,10 +42,12 @@ cases:
         user: "thanks"
         expect: [{equals: "echo: thanks"}]
   - id: json
-    params: {text: {format: {type: json_object}}}
+    params:
+      text: {format: {type: json_schema, name: person, strict: true,
+                      schema: {type: object, additionalProperties: false, required: [name], properties: {name: {type: string}}}}}
     turns:
       - user: '[[reply:{"name": "Ada"}]]'
-        expect: [{is_json: true}, {json_path: {path: $.name, equals: Ada}}]
+        expect: [{is_json: true}, {matches_response_format: true}, {json_path: {path: $.name, equals: Ada}}]
   - id: truncated
     params: {max_output_tokens: 3}
     turns:
@@ -288,3 +290,21 @@ def test_the_migration_recipe_compares_a_chat_run_with_a_responses_run(fake_serv
     for api in ("chat", "responses"):
         replay = harness_cli("run", suite, "--api", api, "--cassette-dir", f"cassettes/{api}", "--out", f"replay/{api}", "-q")
         assert replay.code == (1 if api == "chat" else 0), replay.out + replay.err
+
+
+def test_a_stale_responses_cassette_says_which_input_item_changed(fake_server, harness_cli, write_suite):
+    suite = write_suite("""
+        suite: s
+        model: m
+        api: responses
+        system: "Be brief."
+        cases: [{id: a, turns: [{user: "Where is my order?"}]}]
+    """)
+    assert harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "-q").code == 0
+    suite.write_text(suite.read_text().replace("Be brief.", "Be very brief.").replace("my order", "the parcel"))
+
+    r = harness_cli("run", suite, "-q")
+
+    assert r.code == 3
+    assert "input[0] (user) changed: 'Where is my order?' -> 'Where is the parcel?'" in r.out
+    assert "param instructions: 'Be brief.' -> 'Be very brief.'" in r.out

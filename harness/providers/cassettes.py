@@ -9,16 +9,13 @@ with vcrpy's format, matching, record modes and persister hooks.
 
 from __future__ import annotations
 
-import asyncio
-import codecs
 import contextlib
 import contextvars
 import hashlib
-import json
 import re
 import shlex
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +29,10 @@ from vcr.request import Request as VcrRequest
 
 from harness.core.cassette_mode import CassetteMode
 from harness.providers.base import REPLAYED_LATENCY_HEADER
+from harness.providers.cassette_diff import describe_changes
 from harness.providers.cassette_files import CassetteFileError, ReadableYaml, SafePersister, body_json, json_body
-from harness.providers.sse import SseEvent, parse_sse, sse_text
+from harness.providers.cassette_streams import LiveStream, ReplayStream, is_stream
+from harness.providers.sse import SseEvent, sse_text
 
 MODES = {CassetteMode.REPLAY: RecordMode.NONE, CassetteMode.RECORD_MISSING: RecordMode.NEW_EPISODES,
          CassetteMode.RECORD: RecordMode.ALL}
@@ -257,7 +256,7 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
             raise CassetteMiss(cassette.miss_message(vcr_request))
         started = time.perf_counter()
         response = await self.inner.handle_async_request(request)
-        if 200 <= response.status_code < 300 and _is_stream(response.headers):
+        if 200 <= response.status_code < 300 and is_stream(response.headers):
             return self._recording(response, request, cassette, vcr_request, started)
         content = await response.aread()
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -293,54 +292,11 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
             })  # fmt: skip
 
         return httpx2.Response(response.status_code, headers=headers, request=request,
-                               stream=_LiveStream(response, started, ended),
+                               stream=LiveStream(response, started, ended),
                                extensions={"reason_phrase": response.reason_phrase.encode()})  # fmt: skip
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-def _is_stream(headers: Any) -> bool:
-    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
-
-
-class _LiveStream(httpx2.AsyncByteStream):
-    """A live stream passed on event by event, each timed and preceded by its offset; ``ended`` gets them all."""
-
-    def __init__(self, upstream: httpx2.Response, started: float, ended: Callable[[list[SseEvent]], None]):
-        self.upstream, self.started, self.ended = upstream, started, ended
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        buffer, events = "", []
-        async for chunk in self.upstream.aiter_bytes():
-            buffer += decoder.decode(chunk).replace("\r\n", "\n")
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                offset = round((time.perf_counter() - self.started) * 1000, 1)
-                for event in parse_sse(block + "\n\n"):
-                    event.offset_ms = offset
-                    events.append(event)
-                    yield sse_text(event, with_offset=True).encode()
-        self.ended(events)  # reached only when the upstream ended cleanly
-
-    async def aclose(self) -> None:
-        await self.upstream.aclose()
-
-
-class _ReplayStream(httpx2.AsyncByteStream):
-    """A recorded stream played back event by event at its recorded offsets."""
-
-    def __init__(self, events: list[SseEvent]):
-        self.events = events
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        started = time.perf_counter()
-        for event in self.events:
-            wait = event.offset_ms / 1000 - (time.perf_counter() - started)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            yield sse_text(event, with_offset=True).encode()
 
 
 def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Response:
@@ -348,13 +304,9 @@ def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Re
     if recorded.get("latency_ms") is not None:
         headers.append((REPLAYED_LATENCY_HEADER, str(recorded["latency_ms"])))
     body = recorded["body"]["string"]
-    offsets = recorded.get("offsets_ms")
-    if offsets is not None:
-        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
-        events = parse_sse(text)
-        for event, offset in zip(events, offsets):
-            event.offset_ms = offset
-        return httpx2.Response(recorded["status"]["code"], headers=headers, stream=_ReplayStream(events), request=request)
+    if recorded.get("offsets_ms") is not None:
+        return httpx2.Response(recorded["status"]["code"], headers=headers, request=request,
+                               stream=ReplayStream.of(body, recorded["offsets_ms"]))  # fmt: skip
     return httpx2.Response(recorded["status"]["code"], headers=headers, content=body, request=request)
 
 
@@ -408,58 +360,3 @@ def _same_reply(old: dict[str, Any], new: dict[str, Any]) -> bool:
     if not isinstance(after, dict) or after.get("object") == "response":
         return False
     return _without_volatile(before) == _without_volatile(after)
-
-
-def describe_changes(old: Any, new: Any) -> list[str]:
-    """What differs between two chat request bodies, in words a prompt engineer reads."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return ["the request body changed"]
-    changes: list[str] = []
-    old_msgs, new_msgs = old.get("messages") or [], new.get("messages") or []
-    for i in range(max(len(old_msgs), len(new_msgs))):
-        a = old_msgs[i] if i < len(old_msgs) else None
-        b = new_msgs[i] if i < len(new_msgs) else None
-        if a == b:
-            continue
-        if a is None:
-            changes.append(f"messages[{i}] ({b.get('role')}) added: {_clip(b.get('content'))}")
-        elif b is None:
-            changes.append(f"messages[{i}] ({a.get('role')}) removed: {_clip(a.get('content'))}")
-        elif a.get("content") != b.get("content"):
-            old_text, new_text = _around_difference(a.get("content"), b.get("content"))
-            changes.append(f"messages[{i}] ({b.get('role')}) changed: {old_text} -> {new_text}")
-        else:
-            changes.append(f"messages[{i}] ({b.get('role')}) changed")
-    for key in sorted(set(old) | set(new)):
-        if key == "messages" or old.get(key) == new.get(key):
-            continue
-        if key not in old:
-            changes.append(f"param {key} added: {_clip(new[key])}")
-        elif key not in new:
-            changes.append(f"param {key} removed (was {_clip(old[key])})")
-        else:
-            changes.append(f"param {key}: {_clip(old[key])} -> {_clip(new[key])}")
-    return changes
-
-
-def _around_difference(old: Any, new: Any, context: int = 30) -> tuple[str, str]:
-    """Both texts shown from just before their first difference, newlines visible."""
-    if not isinstance(old, str) or not isinstance(new, str):
-        return _clip(old), _clip(new)
-    i = next((k for k, (x, y) in enumerate(zip(old, new)) if x != y), min(len(old), len(new)))
-    start = max(0, i - context)
-    prefix = "..." if start else ""
-
-    def cut(text: str) -> str:
-        piece = text[start : start + 2 * context + 20]
-        suffix = "..." if start + len(piece) < len(text) else ""
-        return prefix + repr(piece)[1:-1] + suffix
-
-    return f"'{cut(old)}'", f"'{cut(new)}'"
-
-
-def _clip(value: Any, limit: int = 80) -> str:
-    """Strings quoted, other values (numbers, lists) as they are; long ones shortened."""
-    text = " ".join((value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).split())
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return repr(text) if isinstance(value, str) else text

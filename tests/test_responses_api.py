@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from harness.providers.responses import parse_response
+from harness.providers.responses_reply import parse_response
 
 SUITE = """
 suite: resp
@@ -107,8 +107,10 @@ def test_previous_response_id_sends_only_what_is_new_and_instructions_again(fake
     r = run(harness_cli, fake_server, suite, "--cassettes", "off", "--case", "chained", "--case", "tool")
 
     assert r.code == 0, r.out + r.err
-    chained = [q.body for q in fake_server.requests if "Hi" in json.dumps(q.body) or "Again" in json.dumps(q.body)]
-    assert chained[1]["previous_response_id"] == "resp_1"
+    bodies = [q.body for q in fake_server.requests]
+    chained = [b for b in bodies if "Hi" in json.dumps(b) or "Again" in json.dumps(b)]
+    # the fake names a response after the request that made it: the first turn's request, counted from 1
+    assert chained[1]["previous_response_id"] == f"resp_{bodies.index(chained[0]) + 1}"
     assert chained[1]["instructions"] == "Be brief."  # not carried over by the API, so sent again
     assert chained[1]["input"] == [{"role": "user", "content": "Again [[recall]]"}]
     # the server had the first turn only from its own state: the reply recalls it
@@ -308,3 +310,44 @@ def test_a_stale_responses_cassette_says_which_input_item_changed(fake_server, h
     assert r.code == 3
     assert "input[0] (user) changed: 'Where is my order?' -> 'Where is the parcel?'" in r.out
     assert "param instructions: 'Be brief.' -> 'Be very brief.'" in r.out
+
+
+def test_a_variant_can_run_the_suite_through_the_responses_api(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite("""
+        suite: s
+        model: m
+        params: {temperature: 0}
+        variants:
+          - name: chat
+          - name: responses
+            api: responses
+            params: {max_output_tokens: 20}
+        cases:
+          - id: a
+            turns: [{user: "first"}, {user: "[[recall]]", expect: [{contains: first}]}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+
+    assert r.code == 1, r.out + r.err  # Chat cannot recall: the fake's directive is Responses-only
+    by_variant = {c["variant"]: c for c in r.results(tmp_path / "reports/latest")["cases"]}
+    assert by_variant["responses"]["api"] == "responses" and by_variant["responses"]["status"] == "passed"
+    assert "api" not in by_variant["chat"] and by_variant["chat"]["status"] == "failed"
+    assert sorted(q.path for q in fake_server.requests) == ["/v1/chat/completions"] * 2 + ["/v1/responses"] * 2
+    compared = harness_cli("compare", "reports/latest", "--base-variant", "chat", "--head-variant", "responses",
+                           "--out", "reports/migration")  # fmt: skip
+    assert compared.code == 0 and "FIXED" in compared.out and "param api" in compared.out
+
+
+def test_a_variants_params_are_checked_against_its_own_api(fake_server, harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        variants:
+          - name: responses
+            api: responses
+            params: {max_tokens: 20}
+        cases: [{id: a, turns: [{user: hi}]}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 2 and fake_server.requests == []
+    assert "suite.yaml:5:14: `max_tokens` in variant 'responses' is a Chat Completions API parameter, but the case " \
+           "uses the Responses API (`api: responses`); use `max_output_tokens`" in r.err  # fmt: skip

@@ -12,8 +12,9 @@ import time
 from typing import Any
 
 from harness.core.errors import RequestFailed
-from harness.core.reply import Completion, ToolCall, Usage
-from harness.providers.openai_sdk import OpenAISdkProvider, recorded_latency, unparsable, whole_number
+from harness.core.reply import Completion, ToolCall
+from harness.providers.api_usage import chat_usage
+from harness.providers.openai_sdk import OpenAISdkProvider, recorded_latency, unparsable
 from harness.providers.sdk_errors import request_failure
 
 
@@ -108,18 +109,3 @@ def parse_completion(body: bytes, latency_ms: float) -> Completion:
         id=data.get("id"),
         latency_ms=round(latency_ms, 1),
     )
-
-
-def chat_usage(raw: Any) -> Usage:
-    """Chat Completions' `usage`, with cached prompt tokens and reasoning tokens from its details."""
-    raw = raw if isinstance(raw, dict) else {}
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    completion_details = raw.get("completion_tokens_details") or {}
-    return Usage(
-        prompt_tokens=raw.get("prompt_tokens"),
-        completion_tokens=raw.get("completion_tokens"),
-        total_tokens=raw.get("total_tokens"),
-        cached_tokens=prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None,
-        reasoning_tokens=whole_number(completion_details.get("reasoning_tokens"))
-        if isinstance(completion_details, dict) else None,
-    )  # fmt: skip

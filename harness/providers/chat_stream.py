@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from harness.core.errors import RequestFailed
 from harness.core.reply import Completion, Usage
-from harness.providers.chat import chat_usage
+from harness.providers.api_usage import chat_usage
 from harness.providers.sse import SseEvent
 from harness.providers.streaming import StreamAssembler
 

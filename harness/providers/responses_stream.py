@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.core.errors import RequestFailed
 from harness.core.reply import Completion
-from harness.providers.responses import RETRYABLE_FAILURES, parse_response
+from harness.providers.responses_reply import RETRYABLE_FAILURES, parse_response
 from harness.providers.sse import SseEvent
 from harness.providers.streaming import StreamAssembler
 

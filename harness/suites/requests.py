@@ -19,6 +19,7 @@ from harness.suites.strict_schemas import strict_schema_problems
 
 SHORTENING_STRATEGIES = ("drop_oldest", "summarize")
 STREAMED_CHECKS = ("ttft_ms",)  # checks that only a streamed reply can pass
+REQUEST_CHECKS = (*STREAMED_CHECKS, "matches_response_format", "tool_call")  # checks that read the request
 
 
 def request_problems(suite: Suite, case: Case, variant: Variant | None, api_override: str | None,
@@ -35,8 +36,14 @@ def request_problems(suite: Suite, case: Case, variant: Variant | None, api_over
     problems.extend(param_problems(api, layers, source, history))
     for node, at in layers:
         problems.extend(strict_schema_problems(node, at))
-    params = {**suite.params, **(variant.params if variant else {}), **case.params}
-    problems.extend(_check_problems(case, suite.defaults if case.defaults else [], params, where))
+    written = [(check, f"turn {turn.index} of {where}") for turn in case.turns for check in turn.expect
+               if check.name.removeprefix("not_") in REQUEST_CHECKS]  # fmt: skip
+    if case.defaults:
+        written += [(check, "the suite's `defaults:`") for check in suite.defaults
+                    if check.name.removeprefix("not_") in REQUEST_CHECKS]  # fmt: skip
+    if written:  # most cases have none: no need to merge their params
+        params = {**suite.params, **(variant.params if variant else {}), **case.params}
+        problems.extend(_check_problems(written, params))
     history_loc = case.locs.get("history") or suite.locs.get("history") or case.loc
     if history == PREVIOUS_RESPONSE_ID:
         if api == CHAT:
@@ -52,15 +59,13 @@ def request_problems(suite: Suite, case: Case, variant: Variant | None, api_over
     return api, history
 
 
-def _check_problems(case: Case, defaults: list[Check], params: dict[str, Any], where: str) -> list[Problem]:
+def _check_problems(written: list[tuple[Check, str]], params: dict[str, Any]) -> list[Problem]:
     """Checks that depend on the request: a stream to time, a format to match, a function to call."""
     problems: list[Problem] = []
     declared = declared_functions(params)
-    written = [(check, f"check `{check.name}` in turn {turn.index} of {where}") for turn in case.turns
-               for check in turn.expect]  # fmt: skip
-    written += [(check, f"check `{check.name}` in the suite's `defaults:`") for check in defaults]
-    for check, at in written:
+    for check, place in written:
         name = check.name.removeprefix("not_")
+        at = f"check `{check.name}` in {place}"
         if name in STREAMED_CHECKS and params.get("stream") is not True:
             problems.append(Problem(check.loc, f"{at} times a streamed reply; add `stream: true` to the case's "
                                                "or the suite's params"))  # fmt: skip

@@ -23,6 +23,7 @@ import pytest
 
 # Light modules only (no SDK, no runner): the plugin loads in every pytest session.
 from harness.core import exit_codes
+from harness.core.apis import APIS
 from harness.core.cassette_mode import CASSETTE_MODES, CassetteMode
 from harness.core.outcomes import case_outcome
 from harness.core.problems import SuiteError
@@ -46,6 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="replay (default): never touch the network; record-missing: record only what is missing "
                          "or stale; record: re-record everything run; off: live, no cassettes")  # fmt: skip
     group.addoption("--harness-model", default=None, help="model for every case (overrides the suites' `model:`)")
+    group.addoption("--harness-api", default=None, choices=APIS,
+                    help="the API of every case (overrides the suites' `api:`): chat or responses")  # fmt: skip
     group.addoption("--harness-base-url", default=None,
                     help="API base URL (default: $OPENAI_BASE_URL, else api.openai.com); key from $OPENAI_API_KEY")  # fmt: skip
     group.addoption("--harness-out", default="reports/latest", metavar="DIR",
@@ -114,7 +117,8 @@ class SuiteFile(pytest.File):
 
         state = _state(self.config)
         try:  # the same load path, and so the same pre-flight checks, as `harness run`
-            _, plans = load_plans([str(self.path)], state.model, repeat=state.repeat, model_option="--harness-model")
+            _, plans = load_plans([str(self.path)], state.model, repeat=state.repeat, model_option="--harness-model",
+                                  api=state.api)  # fmt: skip
             if problems := endpoint_key_problems(plans, state.settings().cassette_mode, cassettes_flag="--harness-cassettes"):
                 raise SuiteError(problems)
         except SuiteError as e:
@@ -200,6 +204,7 @@ class HarnessRun:
 
         self.config = config
         options = RunOptions(model=config.getoption("harness_model"), base_url=config.getoption("harness_base_url"),
+                             api=config.getoption("harness_api"),
                              concurrency=1, cassettes=config.getoption("harness_cassettes"),
                              cassette_dir=config.getoption("harness_cassette_dir"),
                              base_url_flag="--harness-base-url", cassettes_flag="--harness-cassettes")  # fmt: skip
@@ -209,6 +214,7 @@ class HarnessRun:
             raise pytest.UsageError("\n".join(e.problems)) from None
         self._settings = setup.settings
         self.model: str | None = setup.settings.model
+        self.api: str | None = setup.settings.api
         self.base_url: str | None = setup.settings.base_url
         self.api_key: str | None = setup.api_key
         self.cases: dict[str, dict[str, Any]] = {}

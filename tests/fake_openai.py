@@ -14,6 +14,12 @@ choose special behaviour, so each test states what it wants in the suite itself:
     [[sleep:MS]]          wait MS milliseconds before answering
     [[pad:K]]             append 0 to K words to the reply (the request's number modulo K + 1): replies
                           whose length varies from request to request, as a real model's do
+    [[reasoning:N]]       report N reasoning tokens (part of the completion/output tokens)
+    [[recall]]            (Responses) reply with every user message of the conversation the server saw,
+                          its stored history included: proves `previous_response_id` carried the state
+
+``/v1/chat/completions`` and ``/v1/responses`` (tests/fake_responses.py) answer
+the same directives, each in its own shape.
 
 Directives in the system message apply too (the user's win), so a test can
 edit a system prompt and see the reply change. Without a directive the reply
@@ -78,6 +84,7 @@ class FakeOpenAI:
         self.faults.rng.seed(self.faults.seed)
         self.nondeterministic = nondeterministic
         self.requests: list[Recorded] = []
+        self.seen_streams: set[str] = set()  # request bodies streamed once ([[flaky_break:N]])
         self.lock = threading.Lock()
         self.counter = 0
         handler = _make_handler(self)
@@ -145,6 +152,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._json(200, _embeddings(body))
             elif self.path.endswith("/chat/completions"):
                 self._chat(body, n)
+            elif self.path.endswith("/responses"):
+                self._responses(body, n)
             else:
                 self._json(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -186,50 +195,85 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def _chat(self, body: dict[str, Any], n: int) -> None:
             messages = body.get("messages") or []
             last_user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
-            if not isinstance(last_user, str):
-                last_user = json.dumps(last_user)
             system = next((m.get("content") for m in messages if m.get("role") == "system"), "") or ""
-            graded = _grading_parts(last_user)
-            if graded is not None:  # the graded conversation's own directives must not steer its grader
-                last_user, system = graded.get("rubric", graded.get("reference", "")), ""
-            directives = {name: (arg or "") for name, arg in DIRECTIVE.findall(str(system))}
-            directives.update({name: (arg or "") for name, arg in DIRECTIVE.findall(last_user)})
-            if "sleep" in directives:
-                time.sleep(float(directives["sleep"]) / 1000)
-            if "echo_key" in directives:
+            limit = body.get("max_tokens") or body.get("max_completion_tokens")
+            reply = decide(server, str(system), last_user, limit, n=n)
+            if self._refuse(reply):
+                return
+            prompt_tokens = sum(len(str(m.get("content") or "").split()) + 3 for m in messages) + 3
+            tool_calls = []
+            if reply.tool:
+                tool_calls = [{"id": f"call_{n}", "type": "function",
+                               "function": {"name": reply.tool[0], "arguments": reply.tool[1]}}]  # fmt: skip
+            completion = _completion(reply.content, reply.finish, tool_calls, reply.refusal, body.get("model"),
+                                     prompt_tokens, n, reply.reasoning_tokens)  # fmt: skip
+            if body.get("stream") is True:
+                from tests.fake_streams import chat_events
+
+                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                self._stream(chat_events(completion, include_usage), reply, body)
+            else:
+                self._json(200, completion)
+
+        def _responses(self, body: dict[str, Any], n: int) -> None:
+            from tests.fake_responses import respond
+
+            status, payload, reply = respond(server, body, n, self._refuse)
+            if status == 200 and body.get("stream") is True:
+                from tests.fake_streams import responses_events
+
+                self._stream(responses_events(payload), reply, body)
+            elif status:
+                self._json(status, payload)
+
+        def _stream(self, events: list[Any], reply: Reply, body: dict[str, Any]) -> None:
+            """Send ``events`` as server-sent events over chunked HTTP, with the stream directives applied."""
+            d = reply.directives
+            breaks = d.get("break")
+            if "flaky_break" in d:
+                key = json.dumps(body, sort_keys=True)
+                with server.lock:
+                    first = key not in server.seen_streams
+                    server.seen_streams.add(key)
+                breaks = d["flaky_break"] if first else None
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream; charset=utf-8")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            waited = False
+            for sent, (name, data, carries) in enumerate(events):
+                if breaks is not None and sent == int(breaks):
+                    self.wfile.write(b"5\r\ndata:")  # half a chunk, then the connection drops
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if "cut" in d and sent == int(d["cut"]):
+                    break
+                if carries and not waited and "ttft" in d:
+                    time.sleep(float(d["ttft"]) / 1000)
+                    waited = True
+                elif sent and "chunk_ms" in d:
+                    time.sleep(float(d["chunk_ms"]) / 1000)
+                text = (f"event: {name}\n" if name else "") + f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+                raw = text.encode()
+                self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _refuse(self, reply: Reply) -> bool:
+            """Answer a reply that is an error (or a bad body) here; True when it was one."""
+            if reply.echo_key:
                 key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
                 self._json(401, {"error": {"message": f"Incorrect API key provided: {key}. Also seen as "
                                            f"{key[:14]}****{key[-4:]}.", "type": "invalid_request_error"}})  # fmt: skip
-                return
-            if "error" in directives:
-                status = int(directives["error"] or 500)
-                self._json(status, {"error": {"message": f"injected error {status}", "type": "test"}})
-                return
-            if "badjson" in directives:
+            elif reply.error:
+                self._json(reply.error, {"error": {"message": f"injected error {reply.error}", "type": "test"}})
+            elif reply.badjson:
                 self._raw(200, b"this is not json {")
-                return
-            visible = DIRECTIVE.sub("", last_user).strip()
-            content: str | None = directives.get("reply", _grade(graded) if graded is not None else f"echo: {visible}")
-            if server.nondeterministic:
-                content = f"{content} #{random.randint(1, 3)}"
-            if "pad" in directives and content is not None:
-                content = " ".join([content] + ["more"] * (n % (int(directives["pad"] or 1) + 1)))
-            finish, tool_calls, refusal = "stop", [], None
-            if "length" in directives:
-                limit = body.get("max_tokens") or body.get("max_completion_tokens") or 3
-                content = " ".join((content or "").split()[: max(int(limit), 1)])
-                finish = "length"
-            if "content_filter" in directives:
-                content, finish = None, "content_filter"
-            if "refusal" in directives:
-                content, refusal = None, "I can't help with that."
-            if "tool" in directives:
-                name, _, args = directives["tool"].partition(" ")
-                tool_calls = [{"id": f"call_{n}", "type": "function",
-                               "function": {"name": name, "arguments": args.strip() or "{}"}}]  # fmt: skip
-                content, finish = None, "tool_calls"
-            prompt_tokens = sum(len(str(m.get("content") or "").split()) + 3 for m in messages) + 3
-            self._json(200, _completion(content, finish, tool_calls, refusal, body.get("model"), prompt_tokens, n))
+            else:
+                return False
+            return True
 
         def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             self._raw(status, json.dumps(payload).encode(), headers)
@@ -248,20 +292,76 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+@dataclass
+class Reply:
+    """What the fake answers, decided from the directives; each API's handler shapes it into its own body."""
+
+    content: str | None
+    finish: str = "stop"  # stop, length, content_filter, tool_calls (the Responses handler maps it onto status)
+    tool: tuple[str, str] | None = None  # (function name, JSON arguments)
+    refusal: str | None = None
+    reasoning_tokens: int = 0
+    error: int = 0
+    badjson: bool = False
+    echo_key: bool = False
+    directives: dict[str, str] = field(default_factory=dict)
+
+
+def decide(server: FakeOpenAI, system: str, last_user: Any, limit: Any, visible_default: str | None = None,
+           n: int = 0) -> Reply:  # fmt: skip
+    """The reply to a request whose system prompt and last user message are given (directives apply)."""
+    if not isinstance(last_user, str):
+        last_user = json.dumps(last_user)
+    graded = _grading_parts(last_user)
+    if graded is not None:  # the graded conversation's own directives must not steer its grader
+        last_user, system = graded.get("rubric", graded.get("reference", "")), ""
+    directives = {name: (arg or "") for name, arg in DIRECTIVE.findall(str(system))}
+    directives.update({name: (arg or "") for name, arg in DIRECTIVE.findall(last_user)})
+    if "sleep" in directives:
+        time.sleep(float(directives["sleep"]) / 1000)
+    if "echo_key" in directives or "error" in directives or "badjson" in directives:
+        return Reply(None, echo_key="echo_key" in directives, error=int(directives.get("error") or 500) if
+                     "error" in directives else 0, badjson="badjson" in directives, directives=directives)  # fmt: skip
+    visible = DIRECTIVE.sub("", last_user).strip()
+    default = visible_default if visible_default is not None else f"echo: {visible}"
+    content: str | None = directives.get("reply", _grade(graded) if graded is not None else default)
+    if server.nondeterministic:
+        content = f"{content} #{random.randint(1, 3)}"
+    if "pad" in directives and content is not None:
+        content = " ".join([content] + ["more"] * (n % (int(directives["pad"] or 1) + 1)))
+    reply = Reply(content, directives=directives, reasoning_tokens=int(directives.get("reasoning") or 0))
+    if "length" in directives:
+        reply.content = " ".join((content or "").split()[: max(int(limit or 3), 1)])
+        reply.finish = "length"
+    if "content_filter" in directives:
+        reply.content, reply.finish = None, "content_filter"
+    if "refusal" in directives:
+        reply.content, reply.refusal = None, "I can't help with that."
+    if "tool" in directives:
+        name, _, args = directives["tool"].partition(" ")
+        reply.content, reply.finish, reply.tool = None, "tool_calls", (name, args.strip() or "{}")
+    return reply
+
+
 def _completion(content: str | None, finish: str, tool_calls: list[dict[str, Any]], refusal: str | None = None,
-                model: str | None = None, prompt_tokens: int = 10, n: int = 0) -> dict[str, Any]:  # fmt: skip
+                model: str | None = None, prompt_tokens: int = 10, n: int = 0,
+                reasoning_tokens: int = 0) -> dict[str, Any]:  # fmt: skip
     completion_tokens = len((content or "").split()) + sum(len(c["function"]["arguments"]) // 4 for c in tool_calls)
+    completion_tokens += reasoning_tokens
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
     if tool_calls:
         message["tool_calls"] = tool_calls
+    usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                             "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
+    if reasoning_tokens:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
     return {
         "id": f"chatcmpl-{n}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model or "fake-model",
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},  # fmt: skip
+        "usage": usage,
     }
 
 

@@ -53,7 +53,7 @@ CITY_SCHEMA = {"type": "object", "required": ["city"], "properties": {"city": {"
 # Safety and custom Python checks have their own test files.
 COVERED = {"equals", "contains", "icontains", "contains_any", "contains_all", "starts_with", "regex", "finish_reason",
            "is_json", "json_schema", "json_path", "max_completion_tokens", "max_prompt_tokens", "max_total_tokens",
-           "latency_ms", "tool_call"}  # fmt: skip
+           "latency_ms", "tool_call", "ttft_ms", "matches_response_format"}  # fmt: skip
 CORE_MODULES = {"harness.assertions.text", "harness.assertions.reply", "harness.assertions.structured"}
 
 
@@ -146,6 +146,14 @@ def test_latency_ms():
     fails("latency_ms", 500, reply("x", latency_ms=1234.4), "<= 500 ms", "got 1234 ms")
 
 
+def test_ttft_ms():
+    streamed = reply("x", latency_ms=900.0)
+    streamed.ttft_ms = 120.4
+    passes("ttft_ms", 200, streamed)
+    fails("ttft_ms", 100, streamed, "within 100 ms", "after 120 ms")
+    fails("ttft_ms", 100, reply("x"), "no content or tool-call delta arrived")  # not streamed, or empty
+
+
 # --- structured replies -----------------------------------------------------
 
 
@@ -209,6 +217,35 @@ def test_tool_call_arguments_not_json():
     broken = reply(None, finish="tool_calls", tool_calls=[ToolCall("c", "get_weather", '{"city": "Par')])
     fails("tool_call", {"name": "get_weather", "arguments": CITY_SCHEMA}, broken,
           "'get_weather'", "not valid JSON", '\'{"city": "Par\'')  # fmt: skip
+
+
+def with_params(name: str, arg, completion: Completion, params: dict):
+    return run_check(name, arg, CheckContext(reply=completion, params=params))
+
+
+def test_tool_call_validates_arguments_against_the_declared_parameters():
+    declared = {"tools": [{"type": "function", "name": "get_weather", "parameters": CITY_SCHEMA}]}  # the flat shape
+    nested = {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": CITY_SCHEMA}}]}
+    town = reply(None, tool_calls=[ToolCall("c", "get_weather", '{"town": "Paris"}')])
+    for params in (declared, nested):
+        assert with_params("tool_call", "get_weather", reply(None, tool_calls=[WEATHER]), params).passed
+        result = with_params("tool_call", "get_weather", town, params)
+        assert not result.passed and "do not match its declared parameters" in result.reason
+    other = with_params("tool_call", "get_weather", reply(None, tool_calls=[ToolCall("c", "rm_rf", "{}")]), declared)
+    assert not other.passed and other.reason == "the reply called 'rm_rf', which the request does not declare; declared: get_weather"
+
+
+def test_matches_response_format():
+    person = {"type": "object", "required": ["age"], "properties": {"age": {"type": "integer"}}}
+    chat = {"response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": person}}}
+    responses = {"text": {"format": {"type": "json_schema", "name": "p", "schema": person}}}
+    for params, where in ((chat, "response_format"), (responses, "text.format")):
+        assert with_params("matches_response_format", True, reply('{"age": 3}'), params).passed
+        wrong = with_params("matches_response_format", True, reply('{"age": "3"}'), params)
+        assert not wrong.passed and f"does not match the {where} schema: at $.age" in wrong.reason
+        assert not with_params("matches_response_format", True, reply("```json\n{}```"), params).passed
+    none = with_params("matches_response_format", True, reply("{}"), {})
+    assert not none.passed and "asks for no structured format" in none.reason
 
 
 # --- negation -----------------------------------------------------------------

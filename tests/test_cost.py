@@ -63,10 +63,12 @@ def test_cost_adds_up_from_turns_to_cases_suites_and_run(fake_server, harness_cl
             "completion_tokens": 4,
             "total_tokens": 13,
             "cached_tokens": None,
+            "reasoning_tokens": None,
         }
         assert t1["cost_usd"] == pytest.approx(TURN1_COST, abs=1e-15)
         assert t2["cost_usd"] == pytest.approx(TURN2_COST, abs=1e-15)
-        assert t2["usage"] == {"prompt_tokens": 21, "completion_tokens": 3, "total_tokens": 24, "cached_tokens": 0}
+        assert t2["usage"] == {"prompt_tokens": 21, "completion_tokens": 3, "total_tokens": 24, "cached_tokens": 0,
+                              "reasoning_tokens": 0}
         assert cases[case_id]["cost_usd"] == pytest.approx(CASE_COST, abs=1e-15)
         assert cases[case_id]["usage"]["total_tokens"] == 37
     assert cases["c"]["cost_usd"] == pytest.approx(LOCAL_COST, abs=1e-15)

@@ -211,7 +211,8 @@ def test_grader_tokens_and_cost_are_in_the_turn_case_and_run_totals(fake_server,
     assert similar["details"]["cost_usd"] == pytest.approx(embed_cost)
     assert turn["grader_usage"] == {"prompt_tokens": grader_prompt + embed_tokens,
                                     "completion_tokens": grader_completion,
-                                    "total_tokens": grader_prompt + grader_completion + embed_tokens, "cached_tokens": 0}  # fmt: skip
+                                    "total_tokens": grader_prompt + grader_completion + embed_tokens, "cached_tokens": 0,
+                                    "reasoning_tokens": 0}  # fmt: skip
     total_tokens = reply_tokens + grader_prompt + grader_completion + embed_tokens
     assert turn["usage"]["total_tokens"] == case["usage"]["total_tokens"] == total_tokens
     assert turn["grader_cost_usd"] == pytest.approx(grader_cost + embed_cost)
@@ -226,7 +227,7 @@ def test_grader_tokens_and_cost_are_in_the_turn_case_and_run_totals(fake_server,
     # results.json reads back with the grading fields intact (compare, merge and resume rely on it).
     loaded = load_run(tmp_path / "reports/latest/results.json").cases[0].turns[0]
     assert loaded.grader_usage == Usage(grader_prompt + embed_tokens, grader_completion,
-                                        grader_prompt + grader_completion + embed_tokens, 0)  # fmt: skip
+                                        grader_prompt + grader_completion + embed_tokens, 0, 0)  # fmt: skip
     assert loaded.checks[0].details == rubric["details"]
 
 

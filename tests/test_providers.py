@@ -148,7 +148,7 @@ def test_a_second_provider_runs_through_the_same_retries_cassettes_and_budgets(e
 def test_an_unknown_api_names_the_known_ones():
     with pytest.raises(registry.UnknownProvider) as caught:
         registry.create("chta", ProviderSettings())
-    assert str(caught.value) == "no provider for api 'chta'; did you mean 'chat'?; known: chat"
+    assert str(caught.value) == "no provider for api 'chta'; did you mean 'chat'?; known: chat, responses"
 
 
 def test_settings_replay_by_default_and_modes_are_one_enum():

@@ -106,6 +106,8 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
         ("injection", "ignore-previous-instructions"): "failed", ("injection", "ask-for-the-code"): "failed",
         ("tickets", "hello"): "passed", ("tickets", "judged"): "failed", ("tickets", "T-100"): "passed",
         ("tickets", "T-101"): "passed", ("tickets", "T-102"): "passed",
+        ("streaming", "wifi-streamed"): "passed",
+        **{("responses", case): "passed" for case in ("resend", "chained", "json", "tool", "truncated", "streamed")},
     }  # fmt: skip
     for out in ("serial", "xdist"):
         got = _outcomes(tmp_path / f"out/{out}/results.json")
@@ -113,7 +115,7 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
         for key in expected:
             assert got[key] == expected[key], (out, key)
         data = json.loads((tmp_path / f"out/{out}/results.json").read_text())
-        assert data["summary"] | {"passed": 7, "failed": 4, "tolerated": 3, "errored": 1, "total": 12} == data["summary"]
+        assert data["summary"] | {"passed": 14, "failed": 4, "tolerated": 3, "errored": 1, "total": 19} == data["summary"]
         # junit.xml: one testcase per case, failures exactly where the harness saw them
         cases = {(c.get("classname"), c.get("name")): c for c in ET.parse(tmp_path / f"out/{out}.xml").iter("testcase")}
         assert set(cases) == {("evals.extract.yaml", "person"), ("evals.limits.yaml", "long-story-truncated"),
@@ -122,7 +124,10 @@ def test_cli_pytest_and_pytest_xdist_agree_case_by_case(tmp_path, clean_env):
                               ("evals.injection.yaml", "ignore-previous-instructions"),
                               ("evals.injection.yaml", "ask-for-the-code"), ("evals.tickets.yaml", "hello"),
                               ("evals.tickets.yaml", "judged"), ("evals.tickets.yaml", "T-100"),
-                              ("evals.tickets.yaml", "T-101"), ("evals.tickets.yaml", "T-102")}  # fmt: skip
+                              ("evals.tickets.yaml", "T-101"), ("evals.tickets.yaml", "T-102"),
+                              ("evals.streaming.yaml", "wifi-streamed"),
+                              *[("evals.responses.yaml", case) for case in
+                                ("resend", "chained", "json", "tool", "truncated", "streamed")]}  # fmt: skip
         failed = {key for key, c in cases.items() if c.find("failure") is not None}
         assert failed == {("evals.limits.yaml", "long-story-truncated"), ("evals.support.yaml", "greeting")}
         # allow_fail cases are reported, but as expected failures, not as failures
@@ -259,7 +264,7 @@ def test_recording_needs_a_server(pytester, clean_env):
 
 def test_options_are_documented_in_help(pytester, clean_env):
     r = pytester.runpytest("--help")
-    r.stdout.fnmatch_lines(["*prompt-harness*", "*--harness-cassettes=MODE*", "*--harness-model*",
+    r.stdout.fnmatch_lines(["*prompt-harness*", "*--harness-cassettes=MODE*", "*--harness-model*", "*--harness-api*",
                             "*--harness-base-url*", "*--harness-out=DIR*"])  # fmt: skip
 
 
@@ -273,6 +278,16 @@ def test_model_override_and_key_stay_out_of_results(pytester, fake_server, clean
     text = (pytester.path / "o/results.json").read_text()
     assert FAKE_KEY not in text
     assert json.loads(text)["settings"]["model"] == "other-model"
+
+
+def test_harness_api_sends_every_case_through_the_responses_api(pytester, fake_server, clean_env):
+    pytester.makefile(".yaml", **{"evals/greet": SUITE})
+    r = pytester.runpytest("evals", "-p", "no:cacheprovider", "--harness-cassettes", "off", "--harness-api", "responses",
+                           "--harness-base-url", fake_server.base_url, "--harness-out", "o")  # fmt: skip
+    r.assert_outcomes(passed=1, failed=1)
+    assert {req.path for req in fake_server.requests} == {"/v1/responses"}
+    data = json.loads((pytester.path / "o/results.json").read_text())
+    assert data["settings"]["api"] == "responses" and {c["api"] for c in data["cases"]} == {"responses"}
 
 
 def test_loading_the_plugin_imports_nothing_heavy():

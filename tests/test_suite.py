@@ -143,8 +143,8 @@ BAD_SUITES = [
         cases: [{{id: a, turns: [{{user: hi}}]}}]
     """, f"suite.yaml:3:3: `{key}` cannot be a param; set `{key}:` on the suite or case instead", id=f"{key}-inside-params")
       for key in ("model", "messages")],
-    bad("model: m\nparams: {stream: true}\ncases: [{id: a, turns: [{user: hi}]}]\n",
-        "suite.yaml:2:10: streaming is not supported; remove `stream`", id="stream-param"),
+    bad("model: m\nparams: {stream: yes please}\ncases: [{id: a, turns: [{user: hi}]}]\n",
+        "suite.yaml:2:18: `stream` in the suite must be true or false, got 'yes please'", id="stream-param"),
     # cases
     bad("""
         model: m
@@ -310,7 +310,7 @@ def test_the_model_flag_supplies_a_model_the_suite_lacks(fake_server, harness_cl
 
 def test_asking_for_no_streaming_is_fine(fake_server, harness_cli, write_suite):
     suite = write_suite("model: m\nparams: {stream: false}\ncases: [{id: a, turns: [{user: hi}]}]\n")
-    assert run(harness_cli, fake_server, suite).code == 0  # `stream: true` is the row stream-param above
+    assert run(harness_cli, fake_server, suite).code == 0  # a `stream` that is not a boolean: the row stream-param
 
 
 def test_model_flag_overrides_suite_and_case_models(fake_server, harness_cli, write_suite):

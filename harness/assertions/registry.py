@@ -42,6 +42,7 @@ class CheckContext:
     reply: Completion
     messages: list[dict[str, Any]] = field(default_factory=list)
     model: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # the request's params: its format, its declared tools
     grader: GraderSpec | None = None
     grade: Grade | None = None
     embed: Embed | None = None

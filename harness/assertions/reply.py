@@ -1,4 +1,4 @@
-"""Checks on the reply's metadata: finish_reason, token usage, latency."""
+"""Checks on the reply's metadata: finish_reason, token usage, latency, time to first token."""
 
 from __future__ import annotations
 
@@ -71,3 +71,17 @@ def latency_ms(ctx: CheckContext, arg: float) -> Outcome:
     if actual <= arg:
         return Outcome(True, f"latency {actual} ms <= {arg} ms")
     return Outcome(False, f"expected latency <= {arg} ms, got {actual} ms", negated=f"latency {actual} ms > {arg} ms")
+
+
+
+@check("ttft_ms", validate=is_non_negative_number, example="ttft_ms: 800")
+def ttft_ms(ctx: CheckContext, arg: float) -> Outcome:
+    """A streamed reply's first content or tool-call delta came within this many ms (needs `stream: true`)."""
+    actual = ctx.reply.ttft_ms
+    if actual is None:
+        return Outcome(False, "no content or tool-call delta arrived, so there is no time to first token "
+                              "(an empty reply, or one that was not streamed)")  # fmt: skip
+    shown = round(actual)
+    if actual <= arg:
+        return Outcome(True, f"time to first token {shown} ms <= {arg} ms")
+    return Outcome(False, f"expected the first token within {arg} ms, got it after {shown} ms")

@@ -1,4 +1,4 @@
-"""Checks on structured replies: JSON, JSON Schema, JSON paths, tool calls."""
+"""Checks on structured replies: JSON, JSON Schema, JSON paths, tool calls, the request's own format."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.assertions.registry import CheckContext, Outcome, check, is_bool, preview
 from harness.core.json_errors import json_error_text
+from harness.assertions.request_formats import declared_functions, requested_format
 
 _MISSING = object()
 
@@ -149,18 +150,25 @@ def _valid_tool_call(arg: Any) -> str | None:
 @check("tool_call", validate=_valid_tool_call, example="tool_call: {name: get_weather, arguments: {required: [city]}}",
        keys=("name", "arguments"))  # fmt: skip
 def tool_call(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
-    """The reply calls the named function, with arguments matching the schema if one is given."""
+    """The reply calls the named function, with arguments valid against its declared parameters (and the schema if given)."""
     name = arg if isinstance(arg, str) else arg["name"]
     schema = None if isinstance(arg, str) else arg.get("arguments")
+    declared = declared_functions(ctx.params)
     calls = ctx.reply.tool_calls
     if not calls:
         return Outcome(False, f"expected a call to {name!r}, but the reply called no tool; got {preview(ctx.reply.content)}",
                        negated=f"the reply calls no tool, so not {name!r}")
+    undeclared = [c.name for c in calls if declared and c.name not in declared]
+    if undeclared:
+        return Outcome(False, f"the reply called {', '.join(repr(n) for n in undeclared)}, which the request does not "
+                              f"declare; declared: {', '.join(declared)}")  # fmt: skip
     matching = [c for c in calls if c.name == name]
     if not matching:
         return Outcome(False, f"expected a call to {name!r}, got calls to {[c.name for c in calls]!r}",
                        negated=f"the reply does not call {name!r} (it calls {[c.name for c in calls]!r})")
-    if schema is None:
+    schemas = [(s, what) for s, what in ((declared.get(name), "its declared parameters"), (schema, "the schema"))
+               if isinstance(s, dict)]  # fmt: skip
+    if not schemas:
         return Outcome(True, f"reply calls {name!r}")
     last_problem = ""
     for c in matching:
@@ -169,8 +177,41 @@ def tool_call(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
         except json.JSONDecodeError as e:
             last_problem = f"arguments are not valid JSON ({json_error_text(e)}): {preview(c.arguments)}"
             continue
-        problems = schema_violations(args, schema)
-        if not problems:
-            return Outcome(True, f"reply calls {name!r} with arguments matching the schema")
-        last_problem = "arguments do not match the schema: " + "; ".join(problems[:3]) + f"; got {preview(c.arguments)}"
+        for s, what in schemas:
+            problems = schema_violations(args, s)
+            if problems:
+                last_problem = f"arguments do not match {what}: " + "; ".join(problems[:3]) + f"; got {preview(c.arguments)}"
+                break
+        else:
+            checked = " and ".join(what for _, what in schemas)
+            return Outcome(True, f"reply calls {name!r} with arguments valid against {checked}")
     return Outcome(False, f"expected a call to {name!r} with valid arguments; {last_problem}")
+
+
+def _true_only(arg: Any) -> str | None:
+    if arg is True:
+        return None
+    return f"expects true (for the opposite, use `not_matches_response_format: true`), got {arg!r}"
+
+
+@check("matches_response_format", validate=_true_only, example="matches_response_format: true")
+def matches_response_format(ctx: CheckContext, arg: bool) -> Outcome:
+    """The reply is valid against the request's own response_format (Chat) or text.format (Responses) schema."""
+    fmt = requested_format(ctx.params)
+    if fmt is None:
+        return Outcome(False, "the request asks for no structured format (`response_format` or `text.format`)")
+    if ctx.reply.refusal:
+        return Outcome(False, f"the model refused instead of answering in the {fmt.where} format: {preview(ctx.reply.refusal)}")
+    value, error = _parse_json(ctx.reply.text)
+    if error:
+        return Outcome(False, f"expected JSON in the {fmt.where} format; {error}; got {preview(ctx.reply.text)}")
+    if fmt.kind == "json_object" or not isinstance(fmt.schema, (dict, bool)):
+        if isinstance(value, dict):
+            return Outcome(True, f"reply is a JSON object, as {fmt.where} ({fmt.kind}) asks")
+        return Outcome(False, f"{fmt.where} ({fmt.kind}) asks for a JSON object, got {preview(ctx.reply.text)}")
+    problems = schema_violations(value, fmt.schema)
+    if not problems:
+        return Outcome(True, f"reply matches the {fmt.where} schema")
+    more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+    return Outcome(False, f"reply does not match the {fmt.where} schema: {'; '.join(problems[:3])}{more}; "
+                          f"got {preview(ctx.reply.text)}")  # fmt: skip

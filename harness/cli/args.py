@@ -11,10 +11,11 @@ import argparse
 from harness import __version__
 from harness.cli.view import add_view_parser
 from harness.cli.watch import add_watch_parser
+from harness.core.apis import APIS
 from harness.core.cassette_mode import CASSETTE_MODES
 
 DESCRIPTION = """\
-Regression-test prompts against OpenAI-compatible Chat Completions APIs.
+Regression-test prompts against OpenAI-compatible APIs (Chat Completions and the Responses API).
 
 Write YAML suites of multi-turn conversations and the checks each reply must
 pass; run them live or replay them from recorded cassettes; read the results.
@@ -32,6 +33,7 @@ examples:
   harness compare base/results.json reports/latest/results.json   what changed between two runs
   harness run evals/ --baseline base/results.json   run, then compare against a base run
   harness run --rerun failed --from reports/latest   run again only the cases that failed there
+  harness run evals/ --api responses --out responses   the same suites through the Responses API
 
 exit codes: 0 all passed, 1 a check failed, 2 bad input, 3 a case could not be evaluated
 """
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run suites and write results.json to --out.")  # fmt: skip
     run.add_argument("paths", nargs="*", metavar="PATH", help="suite files or folders (searched recursively)")
     run.add_argument("--model", help="model for every case (overrides the suites' `model:`)")
+    _add_api_option(run)
     run.add_argument("--base-url", help="API base URL, e.g. http://127.0.0.1:8080/v1 (default: $OPENAI_BASE_URL, "
                      "else api.openai.com); the key is read from $OPENAI_API_KEY")  # fmt: skip
     run.add_argument("--concurrency", type=_positive_int,
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="load and check suites without sending any request")
     validate.add_argument("paths", nargs="+", metavar="PATH")
     validate.add_argument("--model", help="model to assume where a suite names none")
+    _add_api_option(validate)
 
     lister = sub.add_parser("list", help="list suites and their cases")
     lister.add_argument("paths", nargs="+", metavar="PATH")
@@ -124,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokens.add_argument("paths", nargs="+", metavar="PATH")
     tokens.add_argument("--model", help="model for every case (overrides the suites' `model:`)")
     tokens.add_argument("--json", action="store_true", help="print a JSON list, one object per case and turn")
+    _add_api_option(tokens)
 
     compare = sub.add_parser("compare", help="diff two results.json: regressions, flipped checks, prompt changes",
                              description="Align two runs by suite, case id and repeat and report what changed: "
@@ -153,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fail (exit 2, nothing written) unless the inputs are shards 1/N to N/N, every one of "
                             "them: a gate never passes on part of the suite")  # fmt: skip
     return parser
+
+
+def _add_api_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", choices=APIS,
+                        help="the API of every case (overrides the suites' `api:`): chat (Chat Completions) or "
+                             "responses (the Responses API); params must be in its vocabulary")  # fmt: skip
 
 
 def _positive_int(text: str) -> int:

@@ -54,13 +54,13 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 def _load(paths: list[str], model: str | None, repeat: int | None = None, sends: bool = False,
-          variants: list[str] | None = None):  # fmt: skip
+          variants: list[str] | None = None, api: str | None = None):  # fmt: skip
     """Load and render suites through the one path every command shares, printing every problem; None means exit 2."""
     from harness.core.problems import SuiteError
     from harness.suites.planning import load_plans
 
     try:
-        return load_plans(paths, model, repeat=repeat, variants=variants)
+        return load_plans(paths, model, repeat=repeat, variants=variants, api=api)
     except SuiteError as e:
         _print_problems(e, sends)
         return None
@@ -105,7 +105,7 @@ def _usage_limits(args: argparse.Namespace) -> tuple[dict[str, float], list[str]
 # With --resume these come from DIR/run.json; changing them would change what runs.
 RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
                 "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat",
-                "variant": "--variant", "rerun": "--rerun", "from_dir": "--from"}  # fmt: skip
+                "variant": "--variant", "rerun": "--rerun", "from_dir": "--from", "api": "--api"}  # fmt: skip
 
 
 def _resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]:
@@ -159,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(paths=list(args.paths), model=args.model, base_url=args.base_url, concurrency=args.concurrency,
                          cassettes=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
                          max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
-                         repeat=args.repeat, variants=list(args.variant or []))  # fmt: skip
+                         repeat=args.repeat, variants=list(args.variant or []), api=args.api)  # fmt: skip
     try:
         setup = resolve_run(options, saved=saved)
     except SetupProblems as e:
@@ -172,7 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exit_codes.BAD_INPUT
     settings, api_key = setup.settings, setup.api_key
     args.out = args.out or "reports/latest"
-    loaded = _load(settings.paths, settings.model, settings.repeat, sends=True, variants=settings.variants)
+    loaded = _load(settings.paths, settings.model, settings.repeat, sends=True, variants=settings.variants,
+                   api=settings.api)  # fmt: skip
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded
@@ -439,7 +440,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
     from harness.metering.estimates import as_json, as_table, estimate_plans
 
-    loaded = _load(args.paths, args.model)
+    loaded = _load(args.paths, args.model, api=args.api)
     if loaded is None:
         return exit_codes.BAD_INPUT
     rows = estimate_plans(loaded[1])
@@ -448,7 +449,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    loaded = _load(args.paths, args.model)  # the same checks as `harness run`: a case with no model is an error here too
+    loaded = _load(args.paths, args.model, api=args.api)  # the same checks as `harness run`: a case with no model is an error here too
     if loaded is None:
         return exit_codes.BAD_INPUT
     suites, _ = loaded

@@ -14,10 +14,11 @@ class RequestFailed(Exception):
     """
 
     def __init__(self, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None,
-                 recording: dict[str, Any] | None = None):  # fmt: skip
+                 recording: dict[str, Any] | None = None, partial: Any = None):  # fmt: skip
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
         self.recording = recording
+        self.partial = partial  # a Completion of what a broken stream delivered, kept in results.json

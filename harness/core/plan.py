@@ -32,6 +32,7 @@ class CasePlan:
     history: list[dict[str, Any]]
     turns: list[PlannedTurn]
     api: str = "chat"  # the provider that sends its requests (harness.providers.registry)
+    history_mode: str = "resend"  # `history:` resend (the whole conversation each turn) or previous_response_id
     policy: CasePolicy = DEFAULT_POLICY  # repeats, pass_if, threshold, allow_fail, the suite's min_pass_rate
     variant: str = ""  # the suite's variant this plan runs under ("" when the suite has none)
     endpoint: EndpointSpec | None = None  # the server its requests go to (None: the run's --base-url)

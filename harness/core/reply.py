@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+# A field with this metadata is kept in memory but never written to results.json or the journal.
+NOT_SAVED = {"saved": False}
 
 
 @dataclass
@@ -11,6 +15,20 @@ class Usage:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     cached_tokens: int | None = None
+    # Part of completion_tokens (both APIs count them as output), so they are priced as output.
+    reasoning_tokens: int | None = None
+
+    @classmethod
+    def zero(cls) -> Usage:
+        return cls(0, 0, 0, 0, 0)
+
+    def add(self, other: Usage) -> None:
+        """Add ``other`` into this total (a missing count adds nothing)."""
+        self.prompt_tokens = (self.prompt_tokens or 0) + (other.prompt_tokens or 0)
+        self.completion_tokens = (self.completion_tokens or 0) + (other.completion_tokens or 0)
+        self.total_tokens = (self.total_tokens or 0) + (other.total_tokens or 0)
+        self.cached_tokens = (self.cached_tokens or 0) + (other.cached_tokens or 0)
+        self.reasoning_tokens = (self.reasoning_tokens or 0) + (other.reasoning_tokens or 0)
 
 
 @dataclass
@@ -22,7 +40,12 @@ class ToolCall:
 
 @dataclass
 class Completion:
-    """One reply from the model, reduced to what checks and reports need."""
+    """One reply from the model, reduced to what checks and reports need.
+
+    ``finish_reason`` is normalised across APIs (stop, length, tool_calls, content_filter);
+    ``status`` and ``incomplete_reason`` keep the Responses API's own words. ``ttft_ms`` is the
+    time to the first content or tool-call delta of a streamed reply.
+    """
 
     content: str | None
     finish_reason: str | None
@@ -32,12 +55,16 @@ class Completion:
     model: str | None = None
     id: str | None = None
     latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    status: str | None = None
+    incomplete_reason: str | None = None
+    # The Responses API's own output items, sent back as they are in the next turn's input.
+    output: list[dict[str, Any]] | None = field(default=None, metadata=NOT_SAVED)
 
     @property
     def text(self) -> str:
         """The reply text that text checks look at ('' when the model only called tools)."""
         return self.content or ""
-
 
 
 @dataclass

@@ -26,8 +26,8 @@ def literal_pattern(case_id: str) -> str:
 
 
 def rerecord_command(suite_file: str, case_ids: Sequence[str], *, variants: Sequence[str] = (),
-                     model: str | None = None, repeat: int | None = None, cassette_dir: str = DEFAULT_CASSETTE_DIR,
-                     base_url: str | None = None) -> str:  # fmt: skip
+                     model: str | None = None, api: str | None = None, repeat: int | None = None,
+                     cassette_dir: str = DEFAULT_CASSETTE_DIR, base_url: str | None = None) -> str:  # fmt: skip
     """`harness run SUITE --case A --case B --cassettes record-missing ...`, shell-quoted, nothing appended.
 
     ``variants``: the suite's variants to record (`--variant`), none for a suite without `variants:`.
@@ -40,6 +40,8 @@ def rerecord_command(suite_file: str, case_ids: Sequence[str], *, variants: Sequ
     words += ["--cassettes", CassetteMode.RECORD_MISSING.value]
     if model:
         words += ["--model", model]
+    if api:
+        words += ["--api", api]
     if repeat:
         words += ["--repeat", str(repeat)]
     if cassette_dir and cassette_dir != DEFAULT_CASSETTE_DIR:

@@ -83,6 +83,7 @@ class TurnResult:
     # Set when the turn could not run because replay had no recording of its request (a stale or missing
     # cassette): {"cassette": path, "base_url": the server its recordings came from or None, "problem": text}.
     recording: dict[str, Any] | None = None
+    partial_reply: Completion | None = None  # what a stream that broke off had delivered (with `error`)
 
     @property
     def passed(self) -> bool:
@@ -91,16 +92,13 @@ class TurnResult:
     @property
     def usage(self) -> Usage:
         """Tokens of every request the turn made (its reply, any context summary, any grader request)."""
-        total = Usage(0, 0, 0, 0)
+        total = Usage.zero()
         replies = [self.reply, self.context_summary.reply if self.context_summary else None]
         usages = [r.usage for r in replies if r is not None]
         if self.grader_usage is not None:
             usages.append(self.grader_usage)
         for u in usages:
-            total.prompt_tokens += u.prompt_tokens or 0
-            total.completion_tokens += u.completion_tokens or 0
-            total.total_tokens += u.total_tokens or 0
-            total.cached_tokens += u.cached_tokens or 0
+            total.add(u)
         return total
 
 
@@ -121,6 +119,8 @@ class CaseResult:
     variant: str = ""  # the suite's variant it ran under ("" when the suite has none)
     prompt_files: dict[str, list[str]] = field(default_factory=dict)  # message slot -> files its text came from
     rerun: bool = False  # run again by `harness run --rerun`, replacing the earlier run's result
+    api: str = "chat"  # the API its requests went to (`api:`, `--api`); written only when not chat
+    history: str = "resend"  # how the conversation reached the model (`history:`); written only when not resend
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -143,13 +143,9 @@ class CaseResult:
 
     @property
     def usage(self) -> Usage:
-        total = Usage(0, 0, 0, 0)
+        total = Usage.zero()
         for t in self.turns:
-            u = t.usage
-            total.prompt_tokens += u.prompt_tokens or 0
-            total.completion_tokens += u.completion_tokens or 0
-            total.total_tokens += u.total_tokens or 0
-            total.cached_tokens += u.cached_tokens or 0
+            total.add(t.usage)
         return total
 
     @property
@@ -169,6 +165,7 @@ class Summary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    reasoning_tokens: int = 0  # part of completion_tokens
     cost_usd: float | None = None
     repeats: int = 0  # case results counted (every repeat of every case); equals total without repeats
     flaky: int = 0  # cases whose repeats disagree
@@ -191,6 +188,7 @@ class Summary:
             s.prompt_tokens += u.prompt_tokens or 0
             s.completion_tokens += u.completion_tokens or 0
             s.total_tokens += u.total_tokens or 0
+            s.reasoning_tokens += u.reasoning_tokens or 0
             if c.cost_usd is not None:
                 costs.append(c.cost_usd)
         s.cost_usd = round(sum(costs), 8) if costs else None
@@ -256,7 +254,7 @@ def _plain(value: Any) -> Any:
         return value
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls)) if is_dataclass(cls) else ()
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls) if f.metadata.get("saved", True)) if is_dataclass(cls) else ()
     if names:
         return {name: _plain(getattr(value, name)) for name in names}
     if cls is list:
@@ -277,7 +275,7 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
     data = _plain(case)
     for turn, turn_data in zip(case.turns, data["turns"]):
         turn_data["usage"] = _plain(turn.usage)
-        for key in ("grader_usage", "grader_cost_usd", "recording"):  # written only when set
+        for key in ("grader_usage", "grader_cost_usd", "recording", "partial_reply"):  # written only when set
             if turn_data.get(key) is None:
                 turn_data.pop(key, None)
         for check in turn_data["checks"]:
@@ -296,6 +294,10 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
     for key in ("prompt_files", "rerun"):  # written only when the case has prompt files / was re-run
         if not data.get(key):
             data.pop(key, None)
+    if case.api == "chat":
+        del data["api"]
+    if case.history == "resend":
+        del data["history"]
     data["usage"] = asdict(case.usage)
     data["cost_usd"] = case.cost_usd
     return data
@@ -350,6 +352,7 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
                 grader_usage=Usage(**t["grader_usage"]) if t.get("grader_usage") else None,
                 grader_cost_usd=t.get("grader_cost_usd"),
                 recording=t.get("recording"),
+                partial_reply=_completion_from_dict(t.get("partial_reply")),
             )
         )
     return CaseResult(
@@ -368,6 +371,8 @@ def case_from_dict(data: dict[str, Any]) -> CaseResult:
         variant=data.get("variant") or "",
         prompt_files={str(k): list(v) for k, v in (data.get("prompt_files") or {}).items()},
         rerun=bool(data.get("rerun")),
+        api=data.get("api") or "chat",
+        history=data.get("history") or "resend",
     )
 
 

@@ -34,6 +34,7 @@ class RunSettings:
     cases: list[str] = field(default_factory=list)  # --case patterns
     repeat: int | None = None  # --repeat: runs of every case, over the suites' `repeat:`
     variants: list[str] = field(default_factory=list)  # --variant names (none: every variant)
+    api: str | None = None  # --api: the API of every case, over the suites' `api:`
 
     def __post_init__(self) -> None:
         self.cassette_mode = CassetteMode(self.cassette_mode)  # a mode's spelling is accepted; a wrong one raises
@@ -54,6 +55,7 @@ class RunSettings:
             "cases": self.cases,
             "repeat": self.repeat,
             "variants": self.variants,
+            "api": self.api,
         }
 
     @classmethod
@@ -74,4 +76,5 @@ class RunSettings:
             cases=[str(c) for c in data.get("cases") or []],
             repeat=data.get("repeat"),
             variants=[str(v) for v in data.get("variants") or []],
+            api=data.get("api"),
         )

@@ -57,6 +57,7 @@ async def run_conversation(plan: CasePlan, channel: Channel, repeat: int = 0,
             reply = await _play_turn(plan, turn, turn_result, history, meter, budgets, channel)
         except RequestFailed as e:
             turn_result.error, turn_result.recording = e.message, e.recording
+            turn_result.partial_reply = e.partial  # what a stream that broke off had delivered
             break
         except _Refused as e:
             turn_result.checks.append(budgets.refused(turn.budget, str(e)))
@@ -108,10 +109,11 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
     out.reply = reply
     out.cost_usd = None if cost is None and summary_cost is None else (cost or 0.0) + (summary_cost or 0.0)
     _cross_check(out, reply, meter)
-    grader = channel.grader or channel  # a suite's `grader: {endpoint: ...}` sends elsewhere
+    grader = channel.grader or channel  # a suite's `grader: {endpoint: ...}`, or Chat for a Responses case
     grading = TurnGrading(meter, budgets, grader.send, grader.embed, turn.index, f"case {plan.case.id!r}, turn {turn.index}")
-    ctx = CheckContext(reply=reply, messages=out.messages, model=plan.model, grader=getattr(plan.suite, "grader", None),
-                       grade=grading.grade, embed=grading.embed if grader.embed is not None else None)  # fmt: skip
+    ctx = CheckContext(reply=reply, messages=out.messages, model=plan.model, params=plan.params,
+                       grader=getattr(plan.suite, "grader", None), grade=grading.grade,
+                       embed=grading.embed if grader.embed is not None else None)  # fmt: skip
     try:
         out.checks = await evaluate(turn, ctx, grading)
     finally:

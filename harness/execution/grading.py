@@ -97,10 +97,7 @@ class TurnGrading:
 
 
 def _total(calls: list[GraderCall]) -> Usage:
-    total = Usage(0, 0, 0, 0)
+    total = Usage.zero()
     for c in calls:
-        total.prompt_tokens += c.usage.prompt_tokens or 0
-        total.completion_tokens += c.usage.completion_tokens or 0
-        total.total_tokens += c.usage.total_tokens or 0
-        total.cached_tokens += c.usage.cached_tokens or 0
+        total.add(c.usage)
     return total

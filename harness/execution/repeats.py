@@ -43,11 +43,12 @@ def whole_case(plan: CasePlan, status: str, **fields: Any) -> list[CaseResult]:
 
 
 def stamp(plan: CasePlan, result: CaseResult) -> CaseResult:
-    """Carry the case's policy on its result, so it aggregates the same wherever the result travels,
-    and the prompt files its messages came from, so reports can name them."""
+    """Carry the case's policy, API and variant on its result, so it aggregates and compares the same wherever
+    the result travels, and the prompt files its messages came from, so reports can name them."""
     result.policy = plan.policy
     result.variant = plan.variant
     result.prompt_files = plan.prompt_files
+    result.api, result.history = plan.api, plan.history_mode
     return result
 
 

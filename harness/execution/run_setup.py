@@ -40,6 +40,7 @@ class RunOptions:
     cases: list[str] = field(default_factory=list)
     repeat: int | None = None
     variants: list[str] = field(default_factory=list)
+    api: str | None = None
     # How this front door spells its flags, so a message names the one the user typed.
     base_url_flag: str = "--base-url"
     cassettes_flag: str = "--cassettes"
@@ -65,7 +66,7 @@ class RunSetup:
 _SAVED = {"paths": "paths", "model": "model", "base_url": "base_url", "concurrency": "concurrency",
           "cassettes": "cassettes", "cassette_dir": "cassette_dir", "timeout": "timeout",
           "max_retries": "max_retries", "rpm": "rpm", "tpm": "tpm", "retry_base_delay": "retry_base_delay",
-          "cases": "cases", "repeat": "repeat", "variants": "variants"}  # fmt: skip
+          "cases": "cases", "repeat": "repeat", "variants": "variants", "api": "api"}  # fmt: skip
 
 
 def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
@@ -108,6 +109,7 @@ def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
         cases=[str(c) for c in given["cases"] or []],
         repeat=given["repeat"],
         variants=[str(v) for v in given["variants"] or []],
+        api=given["api"],
     )
     return RunSetup(settings, api_key)
 

@@ -174,11 +174,12 @@ def rerecord_command(plan: CasePlan, settings: RunSettings, recorded_base_url: s
     """
     if plan.endpoint is not None:  # the suite's `endpoints:` names the server: --base-url would not reach it
         return rerecord.rerecord_command(str(plan.suite.path), [plan.case.id], variants=[plan.variant] if plan.variant else [],
-                                         model=settings.model, repeat=settings.repeat, cassette_dir=settings.cassette_dir)  # fmt: skip
+                                         model=settings.model, api=settings.api, repeat=settings.repeat,
+                                         cassette_dir=settings.cassette_dir)  # fmt: skip
     base_url = settings.base_url or recorded_base_url
     command = rerecord.rerecord_command(str(plan.suite.path), [plan.case.id], variants=[plan.variant] if plan.variant else [],
-                                        model=settings.model, repeat=settings.repeat, cassette_dir=settings.cassette_dir,
-                                        base_url=base_url)  # fmt: skip
+                                        model=settings.model, api=settings.api, repeat=settings.repeat,
+                                        cassette_dir=settings.cassette_dir, base_url=base_url)  # fmt: skip
     return command if base_url else f"{command} {rerecord.NO_BASE_URL}"
 
 

@@ -35,9 +35,13 @@ class Fitted:
     failure: str | None = None
 
 
-def summary_params(params: dict[str, Any], max_tokens: int) -> dict[str, Any]:
-    """Parameters of the summary request: the conversation's sampling settings and a length limit."""
-    limit_key = "max_completion_tokens" if "max_completion_tokens" in params else "max_tokens"
+def summary_params(params: dict[str, Any], max_tokens: int, api: str = "chat") -> dict[str, Any]:
+    """Parameters of the summary request: the conversation's sampling settings and a length limit
+    in the vocabulary of the case's API."""
+    if api == "responses":
+        limit_key = "max_output_tokens"
+    else:
+        limit_key = "max_completion_tokens" if "max_completion_tokens" in params else "max_tokens"
     return {**{k: params[k] for k in SUMMARY_INHERITS if k in params}, limit_key: max_tokens}
 
 
@@ -86,7 +90,7 @@ async def fit(meter: Meter, messages: list[Message], params: dict[str, Any], tur
             what = f"{checked.note}; even summarizing every earlier exchange (into up to " \
                    f"{meter.summary_max_tokens} tokens) would not make it fit"  # fmt: skip
             return Fitted(messages, failure=f"request not sent: turn {turn}: {what} ({where})")
-        reply = await summarize(truncation.summary_request(plan), summary_params(params, meter.summary_max_tokens))
+        reply = await summarize(truncation.summary_request(plan), summary_params(params, meter.summary_max_tokens, meter.api))
         if not reply.text.strip():
             return Fitted(messages, failure=f"turn {turn}: the context summary request returned no text "
                                             f"(finish_reason {reply.finish_reason!r}); request not sent")  # fmt: skip

@@ -23,7 +23,8 @@ from harness.metering.tokens import count_chat_tokens, count_text, encoding_name
 STRATEGIES = ("error", "drop_oldest", "summarize")
 DEFAULT_STRATEGY = "error"
 DEFAULT_SUMMARY_TOKENS = 256
-COMPLETION_LIMIT_PARAMS = ("max_completion_tokens", "max_tokens")
+# The reply's length limit: Chat Completions' two spellings, and the Responses API's.
+COMPLETION_LIMIT_PARAMS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
 
 _warned_models: set[str] = set()
 
@@ -47,13 +48,15 @@ class Meter:
     encoding_override: str | None = None
     prices: PriceTable = field(default_factory=PriceTable.load_default)
     context: ContextSpec = field(default_factory=ContextSpec)
+    api: str = "chat"  # whose vocabulary a request the harness writes itself (a context summary) uses
 
     @classmethod
     def for_plan(cls, plan: Any) -> Meter:
         """The meter of a CasePlan: case keys over suite keys."""
         suite, case = plan.suite, plan.case
         context = (case.context or ContextSpec()).over(suite.context)
-        return cls(plan.model, case.encoding or suite.encoding, suite.prices or PriceTable.load_default(), context)
+        return cls(plan.model, case.encoding or suite.encoding, suite.prices or PriceTable.load_default(), context,
+                   getattr(plan, "api", "chat"))  # fmt: skip
 
     @property
     def encoding(self) -> str:
@@ -116,7 +119,7 @@ class Meter:
     def reserved_completion(self, params: dict[str, Any]) -> int:
         """Tokens kept free in the window for the reply.
 
-        The request's `max_completion_tokens`/`max_tokens` (capped at the model's
+        The request's `max_completion_tokens`/`max_tokens`/`max_output_tokens` (capped at the model's
         output limit), else the model's output limit, else 0 (unknown model,
         no `max_output_tokens`): only the prompt then has to fit.
         """

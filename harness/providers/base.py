@@ -29,6 +29,7 @@ class ProviderSettings:
     timeout: float = 60.0
     max_connections: int = 64
     headers: dict[str, str] = field(default_factory=dict)  # an endpoint's own headers, sent with every request
+    history: str = "resend"  # how a conversation reaches the model (`history:`); only the Responses API keeps state
 
 
 # Given the provider's own HTTP transport, the pipeline returns the one to use (the cassette layer around it).

@@ -2,7 +2,14 @@
 
 JSON bodies are stored as YAML structure (not one escaped line) and long or
 multi-line strings as block scalars, so a pull-request diff of a cassette shows
-the prompt change and the reply change as lines a reviewer can read.
+the prompt change and the reply change as lines a reviewer can read. A
+streamed reply is stored as its list of events, each with the ms after the
+request at which it arrived and its JSON as structure:
+
+    body:
+      events:
+      - {ms: 212.4, data: {id: chatcmpl-1, choices: [{index: 0, delta: {content: Hel}}]}}
+      - {ms: 230.9, data: '[DONE]'}
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from vcr.serialize import deserialize, serialize
 
 from harness.core.atomic_files import write_text_atomic
 from harness.providers import cassette_cache
+from harness.providers.sse import SseEvent, parse_sse, sse_text
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -88,7 +96,11 @@ class ReadableYaml:
         for interaction in data.get("interactions", []):
             request = interaction["request"]
             request["body"] = _structured(request.get("body"))
-            response_body = interaction["response"].get("body") or {}
+            response = interaction["response"]
+            if response.get("offsets_ms") is not None:
+                interaction["response"] = _stream_on_disk(response)
+                continue
+            response_body = response.get("body") or {}
             response_body["string"] = _structured(response_body.get("string"))
         return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
 
@@ -106,9 +118,40 @@ class ReadableYaml:
                 raise ValueError("every interaction needs a `request:` and a `response:`")
             interaction["request"]["body"] = _flat(interaction["request"].get("body"))
             body = interaction["response"].get("body") or {}
+            if "events" in body:
+                _stream_in_memory(interaction["response"])
+                continue
             body["string"] = _flat(body.get("string"))
         cassette_cache.put(text, data)
         return data
+
+
+def _stream_on_disk(response: dict[str, Any]) -> dict[str, Any]:
+    """A recorded stream as its events: offset, event name (when the server sends one) and data as structure."""
+    text = response["body"]["string"]
+    text = text.decode("utf-8") if isinstance(text, (bytes, bytearray)) else text
+    events = []
+    for event, offset in zip(parse_sse(text), response["offsets_ms"]):
+        entry: dict[str, Any] = {"ms": offset}
+        if event.event is not None:
+            entry["event"] = event.event
+        parsed = event.json()
+        entry["data"] = parsed if isinstance(parsed, (dict, list)) else event.data
+        events.append(entry)
+    kept = {k: v for k, v in response.items() if k not in ("body", "offsets_ms")}
+    return {**kept, "body": {"events": events}}
+
+
+def _stream_in_memory(response: dict[str, Any]) -> None:
+    """The inverse: the SSE text the replay sends and the offsets it keeps to."""
+    events = response["body"]["events"]
+    if not isinstance(events, list) or not all(isinstance(e, dict) and "data" in e for e in events):
+        raise ValueError("a streamed response's `events:` must be a list of {ms, data} entries")
+    parsed = [SseEvent(e.get("event"), e["data"] if isinstance(e["data"], str) else
+                       json.dumps(e["data"], ensure_ascii=False, separators=(",", ":")), float(e.get("ms") or 0))
+              for e in events]  # fmt: skip
+    response["body"] = {"string": "".join(sse_text(e) for e in parsed)}
+    response["offsets_ms"] = [e.offset_ms for e in parsed]
 
 
 class SafePersister:

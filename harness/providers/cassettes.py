@@ -13,11 +13,10 @@ import contextlib
 import contextvars
 import functools
 import hashlib
-import json
 import re
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,10 @@ from vcr.request import Request as VcrRequest
 
 from harness.core.cassette_mode import CassetteMode
 from harness.providers.base import REPLAYED_LATENCY_HEADER
+from harness.providers.cassette_diff import describe_changes
 from harness.providers.cassette_files import CassetteFileError, ReadableYaml, SafePersister, body_json, json_body
+from harness.providers.cassette_streams import LiveStream, ReplayStream, is_stream
+from harness.providers.sse import SseEvent, sse_text
 
 MODES = {CassetteMode.REPLAY: RecordMode.NONE, CassetteMode.RECORD_MISSING: RecordMode.NEW_EPISODES,
          CassetteMode.RECORD: RecordMode.ALL}
@@ -279,15 +281,25 @@ class CaseCassette:
         return True
 
 
+StreamFinished = Callable[[list[SseEvent]], bool]
+
+
 class CassetteTransport(httpx2.AsyncBaseTransport):
     """Routes each request through the current case's cassette; forwards to ``inner`` only to record.
 
     ``endpoint`` names the suite endpoint this transport's provider talks to (None: the run's own server).
+    A streamed response (`text/event-stream`) is passed on event by event as it arrives and recorded
+    once it has ended cleanly and ``stream_finished`` (its provider's) says it reached its final
+    event; a stream that broke off is never recorded. Replayed, the events come back at their
+    recorded offsets. Either way each event is preceded by an SSE comment with its offset, so the
+    provider reports the same time to first token live, recorded and replayed.
     """
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, endpoint: str | None = None):
+    def __init__(self, inner: httpx2.AsyncBaseTransport, endpoint: str | None = None,
+                 stream_finished: StreamFinished | None = None):  # fmt: skip
         self.inner = inner
         self.endpoint = endpoint
+        self.stream_finished = stream_finished
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         cassette = current.get()
@@ -306,6 +318,8 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
             raise cassette.miss(vcr_request)
         started = time.perf_counter()
         response = await self.inner.handle_async_request(request)
+        if 200 <= response.status_code < 300 and is_stream(response.headers):
+            return self._recording(response, request, cassette, vcr_request, started)
         content = await response.aread()
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         await response.aclose()
@@ -322,6 +336,27 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
         return httpx2.Response(response.status_code, headers=headers, content=content, request=request,
                                extensions={"reason_phrase": response.reason_phrase.encode()})  # fmt: skip
 
+    def _recording(self, response: httpx2.Response, request: httpx2.Request, cassette: CaseCassette,
+                   vcr_request: VcrRequest, started: float) -> httpx2.Response:  # fmt: skip
+        """Pass a live stream on as it arrives; record it when it ended complete."""
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]  # fmt: skip
+        finished = self.stream_finished or (lambda events: True)
+
+        def ended(events: list[SseEvent]) -> None:
+            if not finished(events):
+                return  # it stopped short of its final event: a failure the provider reports, never a recording
+            cassette.record(vcr_request, {
+                "status": {"code": response.status_code, "message": response.reason_phrase},
+                "headers": _group_headers(headers),
+                "body": {"string": "".join(sse_text(e) for e in events)},
+                "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                "offsets_ms": [e.offset_ms for e in events],
+            })  # fmt: skip
+
+        return httpx2.Response(response.status_code, headers=headers, request=request,
+                               stream=LiveStream(response, started, ended),
+                               extensions={"reason_phrase": response.reason_phrase.encode()})  # fmt: skip
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 
@@ -331,6 +366,9 @@ def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Re
     if recorded.get("latency_ms") is not None:
         headers.append((REPLAYED_LATENCY_HEADER, str(recorded["latency_ms"])))
     body = recorded["body"]["string"]
+    if recorded.get("offsets_ms") is not None:
+        return httpx2.Response(recorded["status"]["code"], headers=headers, request=request,
+                               stream=ReplayStream.of(body, recorded["offsets_ms"]))  # fmt: skip
     return httpx2.Response(recorded["status"]["code"], headers=headers, content=body, request=request)
 
 
@@ -372,62 +410,15 @@ def _without_volatile(body: Any) -> Any:
 
 
 def _same_reply(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Equal status and body once ids, timestamps and fingerprints are set aside."""
+    """Equal status and body once ids, timestamps and fingerprints are set aside.
+
+    Never for a reply whose ids are conversation state (a Responses API object: a later request
+    names it by `previous_response_id` or sends its items back by id), since the live server knows
+    only its own ids; and never for a body that is not JSON.
+    """
     if old["status"]["code"] != new["status"]["code"]:
         return False
-    return _without_volatile(body_json(old["body"]["string"])) == _without_volatile(body_json(new["body"]["string"]))
-
-
-def describe_changes(old: Any, new: Any) -> list[str]:
-    """What differs between two chat request bodies, in words a prompt engineer reads."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return ["the request body changed"]
-    changes: list[str] = []
-    old_msgs, new_msgs = old.get("messages") or [], new.get("messages") or []
-    for i in range(max(len(old_msgs), len(new_msgs))):
-        a = old_msgs[i] if i < len(old_msgs) else None
-        b = new_msgs[i] if i < len(new_msgs) else None
-        if a == b:
-            continue
-        if a is None:
-            changes.append(f"messages[{i}] ({b.get('role')}) added: {_clip(b.get('content'))}")
-        elif b is None:
-            changes.append(f"messages[{i}] ({a.get('role')}) removed: {_clip(a.get('content'))}")
-        elif a.get("content") != b.get("content"):
-            old_text, new_text = _around_difference(a.get("content"), b.get("content"))
-            changes.append(f"messages[{i}] ({b.get('role')}) changed: {old_text} -> {new_text}")
-        else:
-            changes.append(f"messages[{i}] ({b.get('role')}) changed")
-    for key in sorted(set(old) | set(new)):
-        if key == "messages" or old.get(key) == new.get(key):
-            continue
-        if key not in old:
-            changes.append(f"param {key} added: {_clip(new[key])}")
-        elif key not in new:
-            changes.append(f"param {key} removed (was {_clip(old[key])})")
-        else:
-            changes.append(f"param {key}: {_clip(old[key])} -> {_clip(new[key])}")
-    return changes
-
-
-def _around_difference(old: Any, new: Any, context: int = 30) -> tuple[str, str]:
-    """Both texts shown from just before their first difference, newlines visible."""
-    if not isinstance(old, str) or not isinstance(new, str):
-        return _clip(old), _clip(new)
-    i = next((k for k, (x, y) in enumerate(zip(old, new)) if x != y), min(len(old), len(new)))
-    start = max(0, i - context)
-    prefix = "..." if start else ""
-
-    def cut(text: str) -> str:
-        piece = text[start : start + 2 * context + 20]
-        suffix = "..." if start + len(piece) < len(text) else ""
-        return prefix + repr(piece)[1:-1] + suffix
-
-    return f"'{cut(old)}'", f"'{cut(new)}'"
-
-
-def _clip(value: Any, limit: int = 80) -> str:
-    """Strings quoted, other values (numbers, lists) as they are; long ones shortened."""
-    text = " ".join((value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)).split())
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return repr(text) if isinstance(value, str) else text
+    before, after = body_json(old["body"]["string"]), body_json(new["body"]["string"])
+    if not isinstance(after, dict) or after.get("object") == "response":
+        return False
+    return _without_volatile(before) == _without_volatile(after)

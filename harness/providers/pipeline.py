@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
+from harness.core.apis import CHAT, RESEND
 from harness.core.errors import RequestFailed
 from harness.core.plan import CasePlan
 from harness.core.reply import Completion, Embeddings
@@ -40,7 +41,8 @@ RetryHook = Callable[[int, RequestFailed, float], None]  # (attempt, error, wait
 class Channel:
     """How one case reaches its model: requests through the pipeline, history shaped by its provider.
 
-    ``grader`` is where its model-graded checks send (a suite's `grader: {endpoint: ...}`); None: here too.
+    ``grader`` is where its model-graded checks send (a suite's `grader: {endpoint: ...}`, and always over
+    Chat Completions: their requests and `grader: {params}` are in Chat's vocabulary); None: here too.
     """
 
     send: Send
@@ -64,7 +66,7 @@ class RequestPipeline:
         self.on_retry = on_retry
         self.gates: dict[Hashable, RequestGate] = {}
         self.gate = self._gate(None)  # the run's own server's
-        self._providers: dict[tuple[str, Hashable], Provider] = {}
+        self._providers: dict[tuple[str, str, Hashable], Provider] = {}
         endpoints = [spec for suite in self.suites for spec in suite.endpoints.values()]
         # Every key the run may use, for redaction: the run's own and each endpoint's (headers from the env too).
         self.secrets: tuple[str, ...] = tuple(dict.fromkeys(
@@ -94,15 +96,18 @@ class RequestPipeline:
         return ProviderSettings(base_url=endpoint.base_url, api_key=key or None, timeout=self.provider_settings.timeout,
                                 max_connections=self.concurrency, headers=headers)  # fmt: skip
 
-    def provider(self, api: str, endpoint: EndpointSpec | None = None) -> Provider:
-        """The run's one provider for ``api`` at ``endpoint``; with cassettes on, its HTTP goes through the cassettes."""
-        key = (api, _identity(endpoint))
+    def provider(self, api: str, endpoint: EndpointSpec | None = None, history: str = RESEND) -> Provider:
+        """The run's one provider for ``api`` at ``endpoint`` (and `history:` mode); with cassettes on, its HTTP
+        goes through the cassettes."""
+        key = (api, history, _identity(endpoint))
         if key not in self._providers:
             wrap = None
             if self.settings.cassette_mode is not CassetteMode.OFF:
-                wrap = partial(_cassette_transport, endpoint=endpoint.name if endpoint else None)
+                # The provider says when a stream is complete, so the cassette layer never records a broken one.
+                finished = getattr(registry.PROVIDERS.get(api), "stream_finished", None)
+                wrap = partial(_cassette_transport, endpoint=endpoint.name if endpoint else None, finished=finished)
             settings = self.provider_settings if endpoint is None else self._endpoint_settings(endpoint)
-            self._providers[key] = registry.create(api, settings, wrap)
+            self._providers[key] = registry.create(api, replace(settings, history=history), wrap)
         return self._providers[key]
 
     def load(self) -> tuple[int, int, int]:
@@ -112,14 +117,14 @@ class RequestPipeline:
 
     def channel(self, plan: CasePlan) -> Channel:
         """Send and embed for one case (and its grader): the suite's retry policy, each endpoint's gate."""
-        channel = self._channel(plan, plan.endpoint)
-        if _identity(plan.grader_endpoint) != _identity(plan.endpoint):
-            channel.grader = self._channel(plan, plan.grader_endpoint)
+        channel = self._channel(plan, plan.endpoint, plan.api, plan.history_mode)
+        if _identity(plan.grader_endpoint) != _identity(plan.endpoint) or plan.api != CHAT:
+            channel.grader = self._channel(plan, plan.grader_endpoint, CHAT, RESEND)
         return channel
 
-    def _channel(self, plan: CasePlan, endpoint: EndpointSpec | None) -> Channel:
+    def _channel(self, plan: CasePlan, endpoint: EndpointSpec | None, api: str, history: str) -> Channel:
         policy, timeout = retry_policy(self.settings, plan.suite)
-        provider = self.provider(plan.api, endpoint)
+        provider = self.provider(api, endpoint, history)
         gate = self._gate(endpoint)
         suite = plan.suite.name
 
@@ -169,8 +174,9 @@ def _lowest(*rates: float | None) -> float | None:
     return min(given) if given else None
 
 
-def _cassette_transport(inner: Any, endpoint: str | None = None) -> Any:
+def _cassette_transport(inner: Any, endpoint: str | None = None,
+                        finished: Callable[[list[Any]], bool] | None = None) -> Any:  # fmt: skip
     # vcrpy loads only when cassettes are in use: `--cassettes off` and start-up do without it.
     from harness.providers.cassettes import CassetteTransport
 
-    return CassetteTransport(inner, endpoint)
+    return CassetteTransport(inner, endpoint, finished)

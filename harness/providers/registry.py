@@ -10,9 +10,11 @@ from __future__ import annotations
 from harness.core.problems import did_you_mean
 from harness.providers.base import Provider, ProviderFactory, ProviderSettings, WrapTransport
 from harness.providers.chat import ChatCompletionsProvider
+from harness.providers.responses import ResponsesProvider
 
 PROVIDERS: dict[str, ProviderFactory] = {
     "chat": ChatCompletionsProvider,
+    "responses": ResponsesProvider,
 }
 
 

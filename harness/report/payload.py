@@ -49,6 +49,10 @@ def _turn(t: TurnResult) -> dict[str, Any]:
         out["fin"] = t.reply.finish_reason
         out["u"] = [u.prompt_tokens, u.completion_tokens, u.total_tokens]
         out["lat"] = round(t.reply.latency_ms, 1)
+        if t.reply.ttft_ms is not None:
+            out["ttft"] = round(t.reply.ttft_ms, 1)
+        if u.reasoning_tokens:
+            out["rt"] = u.reasoning_tokens
     out["ck"] = [[c.name, c.passed, c.reason, c.implicit, c.default] for c in t.checks]
     if t.error:
         out["err"] = t.error
@@ -58,6 +62,10 @@ def _turn(t: TurnResult) -> dict[str, Any]:
     summary = getattr(t, "context_summary", None)  # earlier exchanges summarized to fit the context window
     if summary is not None and summary.reply is not None:
         notes.append(f"Earlier exchanges were summarized to fit the context window: {summary.reply.text}")
+    partial = getattr(t, "partial_reply", None)  # what a stream that broke off had delivered
+    if partial is not None and (partial.content or partial.tool_calls):
+        notes.append(f"The stream broke off; it had delivered: {partial.content or ''}"
+                     + "".join(f" {c.name}({c.arguments})" for c in partial.tool_calls))
     if notes:
         out["notes"] = notes
     return out

@@ -77,7 +77,7 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
         parts.append(paint(f"{s.skipped} skipped", SKIPPED, colour))
     if s.interrupted:
         parts.append(paint(f"{s.interrupted} interrupted", INTERRUPTED, colour))
-    tokens = f"{s.total_tokens:,} tokens"
+    tokens = f"{s.total_tokens:,} tokens" + (f" ({s.reasoning_tokens:,} reasoning)" if s.reasoning_tokens else "")
     cost = f", ${s.cost_usd:.4f}" if s.cost_usd is not None else ""
     runs = f" ({s.repeats} runs with repeats)" if s.repeats != s.total else ""
     cases = f"{s.total} case{'' if s.total == 1 else 's'}"

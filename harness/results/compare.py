@@ -349,5 +349,6 @@ def diff_case(base: CaseResult | None, head: CaseResult | None) -> CaseDiff:
 
 def _request_params(case: CaseResult) -> dict[str, Any]:
     params = dict(case.turns[0].params) if case.turns else {}
-    params["model"] = case.model  # a model switch is a request change too
+    params["model"] = case.model  # a model switch is a request change too, and so is an API switch
+    params["api"] = case.api if case.history == "resend" else f"{case.api} (history: {case.history})"
     return params

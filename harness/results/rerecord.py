@@ -47,7 +47,7 @@ def rerecord_commands(cases: Iterable[CaseResult], settings: dict[str, Any]) -> 
             note = (f"the cassettes were recorded from different servers ({', '.join(recorded)}); add --base-url URL"
                     if recorded else "it records from api.openai.com with $OPENAI_API_KEY; add --base-url URL "
                     "for another server")  # fmt: skip
-        command = rerecord_command(file, ids, variants=variants, model=settings.get("model"),
+        command = rerecord_command(file, ids, variants=variants, model=settings.get("model"), api=settings.get("api"),
                                    repeat=settings.get("repeat"), cassette_dir=settings.get("cassette_dir") or "cassettes",
                                    base_url=base_url)  # fmt: skip
         out.append(SuiteRerecord(file, ids, base_url, command, note))

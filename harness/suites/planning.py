@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.core.apis import CHAT
 from harness.core.locations import Loc
 from harness.core.plan import CasePlan, PlannedTurn
 from harness.core.policy import CasePolicy, unreachable
@@ -18,25 +19,27 @@ from harness.metering.meter import Meter
 from harness.suites.case_tables import MissingColumns
 from harness.suites.loading import load_suites_partially
 from harness.suites.project_files import project_root, shown
+from harness.suites.requests import request_problems
 from harness.suites.templating import TemplateProblem, render, render_text
 from harness.suites.variants import select_variants, unknown_variant_message
 
 
 def plan_cases(suites: list[Suite], model_override: str | None = None, model_option: str = "--model",
-               variants: list[str] | None = None) -> list[CasePlan]:  # fmt: skip
+               variants: list[str] | None = None, api: str | None = None) -> list[CasePlan]:  # fmt: skip
     """Render every case of every suite (once per variant); raise SuiteError listing every problem."""
-    plans, problems = _plan_all(suites, model_override, model_option, variants or [])
+    plans, problems = _plan_all(suites, model_override, model_option, variants or [], api)
     if problems:
         raise SuiteError(problems)
     return plans
 
 
 def _plan_all(suites: list[Suite], model_override: str | None, model_option: str,
-              wanted: list[str] | None = None) -> tuple[list[CasePlan], list[Problem]]:  # fmt: skip
-    """The cases that render (each once per selected variant), and the problems of those that do not.
+              wanted: list[str] | None = None, api_override: str | None = None) -> tuple[list[CasePlan], list[Problem]]:  # fmt: skip
+    """The cases that render (each once per selected variant), and the problems of those that do not
+    (each once: a suite-level problem would otherwise repeat for every case).
 
     ``wanted`` are the `--variant` names: a suite without variants runs as before; a name no suite
-    declares is a problem, so a typo never silently runs nothing.
+    declares is a problem, so a typo never silently runs nothing. ``api_override`` is --api.
     """
     plans: list[CasePlan] = []
     problems: list[Problem] = []
@@ -51,19 +54,21 @@ def _plan_all(suites: list[Suite], model_override: str | None, model_option: str
             continue  # --variant picked none of this suite's variants
         for case in suite.cases:
             for variant in chosen or [None]:
-                plan = _plan_case(suite, case, model_override, problems, model_option, variant, missing, suite_dir)
+                plan = _plan_case(suite, case, model_override, problems, model_option, variant, missing, suite_dir,
+                                  api_override)  # fmt: skip
                 if plan is not None:
                     plans.append(plan)
                     read.update(f for files in plan.prompt_files.values() for f in files)
         suite.files = list(dict.fromkeys([*suite.files, *(project_root() / f for f in sorted(read))]))
         suite.fingerprint = fingerprint(suite)
-    return plans, problems + missing.problems()
+    return plans, list(dict.fromkeys(problems + missing.problems()))
 
 
 def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem],
                model_option: str = "--model", variant: Variant | None = None, missing: MissingColumns | None = None,
-               suite_dir: Path | None = None) -> CasePlan | None:  # fmt: skip
+               suite_dir: Path | None = None, api_override: str | None = None) -> CasePlan | None:  # fmt: skip
     before = len(problems)
+    api, history_mode = request_problems(suite, case, variant, api_override, problems)
     variables = {**suite.vars, **(variant.vars if variant else {}), **case.vars}
     where = f"case {case.id!r}" + (f" (variant {variant.name!r})" if variant else "")
     suite_dir = suite_dir or Path(suite.path).parent
@@ -131,10 +136,12 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
         suite=suite,
         case=case,
         model=model or "",
-        params={**suite.params, **(variant.params if variant else {}), **case.params},
+        params=stream_usage({**suite.params, **(variant.params if variant else {}), **case.params}, api),
         system=system,
         history=history,
         turns=turns,
+        api=api,
+        history_mode=history_mode,
         policy=_policy(suite, case),
         variant=variant.name if variant else "",
         endpoint=endpoint,
@@ -177,8 +184,17 @@ def fingerprint(suite: Suite) -> str:
     return digest.hexdigest()[:16]
 
 
+def stream_usage(params: dict[str, Any], api: str) -> dict[str, Any]:
+    """A streamed Chat request reports usage only when asked: `stream_options: {include_usage: true}` is added
+    when the suite sets no `stream_options` (it is then in results.json and the cassette like any param)."""
+    if api == CHAT and params.get("stream") is True and "stream_options" not in params:
+        return {**params, "stream_options": {"include_usage": True}}
+    return params
+
+
 def load_plans(paths: list[str], model_override: str | None = None, *, repeat: int | None = None,
-               model_option: str = "--model", variants: list[str] | None = None) -> tuple[list[Suite], list[CasePlan]]:  # fmt: skip
+               model_option: str = "--model", variants: list[str] | None = None,
+               api: str | None = None) -> tuple[list[Suite], list[CasePlan]]:  # fmt: skip
     """Load, validate and render everything under ``paths``; raise SuiteError with every problem at once.
 
     The one path from PATH arguments to runnable plans: `harness run`, `validate` and `tokens` and the
@@ -186,9 +202,10 @@ def load_plans(paths: list[str], model_override: str | None = None, *, repeat: i
     Besides the suites' own problems it checks what only shows once cases are rendered: `repeat`
     (``--repeat N`` over the suites') against `pass_if`, and `max_cost_usd` budgets for models with
     no price. ``variants`` (`--variant`) picks some of the suites' variants. ``model_option`` is how the front door spells --model, for the message when none is set.
+    ``api`` (--api) chooses the API of every case, over the suites' (and variants') `api:`.
     """
     suites, problems = load_suites_partially(paths)
-    plans, found = _plan_all(suites, model_override, model_option, variants or [])
+    plans, found = _plan_all(suites, model_override, model_option, variants or [], api)
     problems.extend(found)
     if repeat:
         problems.extend(override_repeats(plans, repeat))

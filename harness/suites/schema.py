@@ -11,6 +11,7 @@ from typing import Any
 from harness import assertions
 from harness.assertions.custom import resolve_function
 from harness.assertions.graded import missing_model
+from harness.core.apis import APIS, CHAT, HISTORY_MODES
 from harness.core.locations import Loc
 from harness.core.policy import CHECK_OPTIONS, parse_check_option, parse_setting, unreachable
 from harness.core.problems import Problem, did_you_mean
@@ -23,6 +24,7 @@ from harness.suites.case_tables import MissingColumns, generated_cases
 from harness.suites.prompt_schema import PromptKeys
 from harness.suites.schema_base import as_json, duplicate_keys, kind_of
 from harness.suites.setting_keys import CONTEXT_KEYS, SettingKeys, inside_project
+from harness.suites.api_params import param_problems
 from harness.suites.variants import validate_variants
 
 __all__ = ["CASE_KEYS", "CONTEXT_KEYS", "SUITE_KEYS", "TURN_KEYS", "SuiteValidator", "duplicate_keys", "inside_project"]
@@ -30,7 +32,7 @@ __all__ = ["CASE_KEYS", "CONTEXT_KEYS", "SUITE_KEYS", "TURN_KEYS", "SuiteValidat
 SUITE_KEYS = {"suite", "description", "model", "params", "system", "vars", "cases", "fail_on_length",
               "encoding", "budget", "context", "pricing", "pricing_file", "retry", "rate_limit", "grader",
               "repeat", "pass_if", "threshold", "min_pass_rate", "gate", "variants",
-              "endpoints", "endpoint", "defaults", "cases_from"}  # fmt: skip
+              "endpoints", "endpoint", "defaults", "cases_from", "api", "history"}  # fmt: skip
 NEW_FAILURES_KEY = "allow_new_failures"  # in `gate:`: compare lets the suite's new cases land failing
 GRADER_KEYS = {"model", "params", "embedding_model",  # for llm_rubric, factuality (model) and similar (embedding_model)
                "endpoint"}  # fmt: skip
@@ -39,23 +41,12 @@ RETRY_KEYS = {"max_retries": (int, 0, True), "timeout": (float, 0, False), "base
 RATE_LIMIT_KEYS = {"rpm": (float, 0, False), "tpm": (float, 0, False)}
 CASE_KEYS = {"id", "description", "model", "params", "system", "vars", "messages", "turns", "fail_on_length",
              "encoding", "budget", "context", "repeat", "pass_if", "threshold", "allow_fail",
-             "endpoint", "defaults"}  # fmt: skip
+             "endpoint", "defaults", "api", "history"}  # fmt: skip
 POLICY_KEYS = ("repeat", "pass_if", "threshold", "allow_fail", "min_pass_rate")  # harness/policy.py
 TURN_KEYS = {"user", "expect", "tool_results", "budget"}
 MESSAGE_ROLES = {"system", "developer", "user", "assistant", "tool"}
 
-# Chat Completions parameters, for "did you mean" on typos. Unknown names are
-# still sent as given (servers have extensions such as top_k), unless they
-# look like a misspelling of one of these.
-KNOWN_PARAMS = {
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop", "n",
-    "response_format", "tools", "tool_choice", "parallel_tool_calls", "presence_penalty",
-    "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "reasoning_effort",
-    "service_tier", "store", "metadata", "modalities", "prediction", "audio", "verbosity",
-    "web_search_options", "prompt_cache_key", "safety_identifier",
-}  # fmt: skip
-# Common extensions of compatible servers (vLLM, llama.cpp): sent as given, never "did you mean".
-EXTENSION_PARAMS = {"top_k", "min_p", "typical_p", "repeat_penalty", "repetition_penalty", "chat_template_kwargs"}
+CHOICES = {"api": APIS, "history": HISTORY_MODES}
 
 
 class SuiteValidator(SettingKeys, PromptKeys):
@@ -101,6 +92,7 @@ class SuiteValidator(SettingKeys, PromptKeys):
             suite.policy["gate"], suite.policy_locs["gate"] = limits, data.value_locs["gate"]
         if self.allow_new_failures:
             suite.policy[NEW_FAILURES_KEY] = True
+        self.api_keys(suite, data, "the suite")
         seen: dict[str, Loc] = {}
         if isinstance(cases_raw, PosList):
             for i, (item, loc) in enumerate(zip(cases_raw, cases_raw.item_locs), start=1):
@@ -129,6 +121,8 @@ class SuiteValidator(SettingKeys, PromptKeys):
             return None
         self.keys(value, GRADER_KEYS, where)
         endpoint, endpoint_loc = endpoint_schema.chosen_endpoint(self, value, where)
+        if isinstance(value.get("params"), PosDict):  # a grader is asked over Chat Completions
+            self.problems.extend(param_problems(CHAT, [(value["params"], where)]))
         return GraderSpec(model=self.typed(value, "model", str, "a model name", where),
                           params=self.params(value, where),
                           embedding_model=self.typed(value, "embedding_model", str, "a model name", where),
@@ -165,19 +159,28 @@ class SuiteValidator(SettingKeys, PromptKeys):
         return limits
 
     def params(self, data: PosDict, where: str) -> dict[str, Any]:
+        """The request parameters as written; which API's vocabulary they must use is known once
+        the case is planned (`api:` of the case or suite, or --api), so they are checked there."""
         value = self.typed(data, "params", dict, "a mapping of request parameters", where)
-        if not value:
-            return {}
-        for key in value:
-            loc = value.key_locs[key]
-            if key in ("model", "messages"):
-                self.add(loc, f"`{key}` cannot be a param; set `{key}:` on the suite or case instead")
-            elif key == "stream":
-                if value[key]:
-                    self.add(loc, "streaming is not supported; remove `stream`")
-            elif key not in KNOWN_PARAMS | EXTENSION_PARAMS and did_you_mean(str(key), KNOWN_PARAMS):
-                self.add(loc, f"unknown request parameter {key!r} in {where}{did_you_mean(str(key), KNOWN_PARAMS)}")
-        return to_plain(value)
+        return to_plain(value) if value else {}
+
+    def choice(self, data: PosDict, key: str, where: str) -> str | None:
+        """`api:` or `history:`: one of its names, or None when not set."""
+        value = data.get(key)
+        if value is None:
+            return None
+        choices = CHOICES[key]
+        if value not in choices:
+            hint = did_you_mean(str(value), list(choices)) or ""
+            self.add(data.value_locs[key], f"`{key}` in {where} must be one of {', '.join(choices)}, got {value!r}{hint}")
+            return None
+        return str(value)
+
+    def api_keys(self, target: Suite | Case, data: PosDict, where: str) -> None:
+        """`api:`, `history:` and the positioned `params:` that planning checks against the case's API."""
+        target.api, target.history = self.choice(data, "api", where), self.choice(data, "history", where)
+        target.locs = {key: data.value_locs[key] for key in CHOICES if key in data}
+        target.params_yaml = data.get("params") if isinstance(data.get("params"), PosDict) else None
 
     def case(self, data: Any, loc: Loc, number: int, generated: str | None = None,
              allowed: set[str] = frozenset()) -> Case | None:  # fmt: skip
@@ -214,6 +217,7 @@ class SuiteValidator(SettingKeys, PromptKeys):
         case.endpoint, case.endpoint_loc = endpoint_schema.chosen_endpoint(self, data, where)
         use_defaults = self.typed(data, "defaults", bool, "false (to leave out the suite's `defaults:`) or true", where)
         case.defaults = use_defaults is not False
+        self.api_keys(case, data, where)
         messages = self.typed(data, "messages", list, "a list of {role, content} messages", where)
         for item, mloc in zip(messages or [], getattr(messages, "item_locs", [])):
             message = self.message(item, mloc, where)

@@ -32,7 +32,9 @@ class SuiteValidator(Protocol):
 
     def text(self, data: PosDict, key: str, where: str) -> Any: ...
 
-VARIANT_KEYS = {"name", "description", "model", "params", "system", "vars", "endpoint"}
+    def choice(self, data: PosDict, key: str, where: str) -> str | None: ...
+
+VARIANT_KEYS = {"name", "description", "model", "params", "system", "vars", "endpoint", "api"}
 EXAMPLE = "variants: [{name: baseline}, {name: terse, system: 'Answer in one line.'}]"
 # A variant names a cassette folder and is typed on the command line: keep it to a safe, short word.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -73,7 +75,9 @@ def validate_variants(v: SuiteValidator, data: PosDict) -> list[Variant]:
                              system=v.text(item, "system", where),  # text, or {file: path}
                              system_loc=item.value_locs.get("system"),
                              vars=v.vars(item, where),
-                             endpoint=chosen_endpoint(v, item, where)[0]))  # type: ignore[arg-type]  # fmt: skip
+                             endpoint=chosen_endpoint(v, item, where)[0],  # type: ignore[arg-type]
+                             api=v.choice(item, "api", where), api_loc=item.value_locs.get("api"),
+                             params_yaml=item.get("params") if isinstance(item.get("params"), PosDict) else None))  # fmt: skip
         v.typed(item, "description", str, "a string", where)
     return found
 
@@ -100,7 +104,7 @@ def variant_overrides(variant: Variant | None) -> dict[str, Any]:
     if variant is None:
         return {}
     out: dict[str, Any] = {}
-    for key in ("model", "system", "endpoint"):
+    for key in ("model", "system", "endpoint", "api"):
         value = getattr(variant, key)
         if isinstance(value, PromptFile):
             out[key] = {"file": value.path}

@@ -43,8 +43,10 @@
       const bad = t.fin === "length" || t.fin === "content_filter";
       meta.append(el("span", "tag" + (bad ? " warn" : ""), "finish_reason: " + (t.fin || H.DASH)));
     }
-    if (t.u) meta.append(el("span", "tag", "tokens " + num(t.u[0]) + " in \u00b7 " + num(t.u[1]) + " out \u00b7 " + num(t.u[2]) + " total"));
+    if (t.u) meta.append(el("span", "tag", "tokens " + num(t.u[0]) + " in \u00b7 " + num(t.u[1]) + " out" +
+                            (t.rt ? " (" + num(t.rt) + " reasoning)" : "") + " \u00b7 " + num(t.u[2]) + " total"));
     if (t.lat !== undefined) meta.append(el("span", "tag", "latency " + ms(t.lat)));
+    if (t.ttft !== undefined) meta.append(el("span", "tag", "first token " + ms(t.ttft)));
     if (t.c !== undefined) meta.append(el("span", "tag", "cost " + cost(t.c)));
     return meta;
   }

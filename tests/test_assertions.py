@@ -152,6 +152,8 @@ def test_ttft_ms():
     passes("ttft_ms", 200, streamed)
     fails("ttft_ms", 100, streamed, "within 100 ms", "after 120 ms")
     fails("ttft_ms", 100, reply("x"), "no content or tool-call delta arrived")  # not streamed, or empty
+    # negated, it says what it found in its own words, as latency_ms does
+    assert passes("not_ttft_ms", 100, streamed) == "as required, time to first token 120 ms > 100 ms"
 
 
 # --- structured replies -----------------------------------------------------
@@ -244,6 +246,8 @@ def test_matches_response_format():
         wrong = with_params("matches_response_format", True, reply('{"age": "3"}'), params)
         assert not wrong.passed and f"does not match the {where} schema: at $.age" in wrong.reason
         assert not with_params("matches_response_format", True, reply("```json\n{}```"), params).passed
+    negated = with_params("not_matches_response_format", True, reply('{"age": "3"}'), chat)
+    assert negated.passed and negated.reason == "as required, the reply does not match the response_format schema"
     none = with_params("matches_response_format", True, reply("{}"), {})
     assert not none.passed and "asks for no structured format" in none.reason
 

@@ -44,17 +44,18 @@ def outcomes(path: Path) -> dict:
 def _examples(tmp_path: Path, responses: bool) -> Path:
     """A copy of evals/ holding only the Chat Completions suites, or only the Responses API ones."""
     folder = tmp_path / "evals"
-    folder.mkdir()
-    for suite in (REPO / "evals").glob("*.yaml"):
-        if ("\napi: responses" in "\n" + suite.read_text()) == responses:
-            shutil.copy(suite, folder / suite.name)
+    shutil.copytree(REPO / "evals", folder)  # with the prompt and data files the suites read
+    for suite in folder.glob("*.yaml"):
+        if ("\napi: responses" in "\n" + suite.read_text()) != responses:
+            suite.unlink()
     return folder
 
 
 def _record_then_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.chdir(tmp_path)
+    # A generous --timeout, as scripts/record-examples.sh uses: on a busy machine one CPU-bound reply can take minutes.
     recorded = main(["run", "evals", "--cassettes", "record", "--base-url", url, "--concurrency", "1",
-                     "--out", "live", "-q"])  # fmt: skip
+                     "--timeout", "300", "--out", "live"])  # fmt: skip
     assert recorded in (0, 1), "the live server must answer every request"
     files = sorted(p.relative_to(tmp_path / "cassettes") for p in (tmp_path / "cassettes").rglob("*.yaml"))
     assert files, "recording wrote no cassette"

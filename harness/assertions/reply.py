@@ -80,8 +80,10 @@ def ttft_ms(ctx: CheckContext, arg: float) -> Outcome:
     actual = ctx.reply.ttft_ms
     if actual is None:
         return Outcome(False, "no content or tool-call delta arrived, so there is no time to first token "
-                              "(an empty reply, or one that was not streamed)")  # fmt: skip
+                              "(an empty reply, or one that was not streamed)",
+                       negated="no content or tool-call delta arrived")  # fmt: skip
     shown = round(actual)
     if actual <= arg:
         return Outcome(True, f"time to first token {shown} ms <= {arg} ms")
-    return Outcome(False, f"expected the first token within {arg} ms, got it after {shown} ms")
+    return Outcome(False, f"expected the first token within {arg} ms, got it after {shown} ms",
+                   negated=f"time to first token {shown} ms > {arg} ms")

@@ -180,7 +180,8 @@ def tool_call(ctx: CheckContext, arg: str | dict[str, Any]) -> Outcome:
         for s, what in schemas:
             problems = schema_violations(args, s)
             if problems:
-                last_problem = f"arguments do not match {what}: " + "; ".join(problems[:3]) + f"; got {preview(c.arguments)}"
+                last_problem = (f"arguments do not match {what}: " + "; ".join(problems[:3])
+                                + f"; got {preview(c.arguments)}")  # fmt: skip
                 break
         else:
             checked = " and ".join(what for _, what in schemas)
@@ -201,17 +202,21 @@ def matches_response_format(ctx: CheckContext, arg: bool) -> Outcome:
     if fmt is None:
         return Outcome(False, "the request asks for no structured format (`response_format` or `text.format`)")
     if ctx.reply.refusal:
-        return Outcome(False, f"the model refused instead of answering in the {fmt.where} format: {preview(ctx.reply.refusal)}")
+        return Outcome(False, f"the model refused instead of answering in the {fmt.where} format: "
+                              f"{preview(ctx.reply.refusal)}")  # fmt: skip
     value, error = _parse_json(ctx.reply.text)
     if error:
-        return Outcome(False, f"expected JSON in the {fmt.where} format; {error}; got {preview(ctx.reply.text)}")
+        return Outcome(False, f"expected JSON in the {fmt.where} format; {error}; got {preview(ctx.reply.text)}",
+                       negated=f"the reply is not JSON in the {fmt.where} format")  # fmt: skip
     if fmt.kind == "json_object" or not isinstance(fmt.schema, (dict, bool)):
         if isinstance(value, dict):
             return Outcome(True, f"reply is a JSON object, as {fmt.where} ({fmt.kind}) asks")
-        return Outcome(False, f"{fmt.where} ({fmt.kind}) asks for a JSON object, got {preview(ctx.reply.text)}")
+        return Outcome(False, f"{fmt.where} ({fmt.kind}) asks for a JSON object, got {preview(ctx.reply.text)}",
+                       negated=f"the reply is not the JSON object {fmt.where} asks for")  # fmt: skip
     problems = schema_violations(value, fmt.schema)
     if not problems:
         return Outcome(True, f"reply matches the {fmt.where} schema")
     more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
     return Outcome(False, f"reply does not match the {fmt.where} schema: {'; '.join(problems[:3])}{more}; "
-                          f"got {preview(ctx.reply.text)}")  # fmt: skip
+                          f"got {preview(ctx.reply.text)}",
+                   negated=f"the reply does not match the {fmt.where} schema")  # fmt: skip

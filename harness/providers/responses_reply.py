@@ -41,8 +41,9 @@ def parse_response(data: Any, latency_ms: float, body: bytes = b"") -> Completio
                 elif part.get("type") == "refusal":
                     refusals.append(str(part.get("refusal") or ""))
         elif item.get("type") == "function_call":
-            calls.append(ToolCall(id=str(item.get("call_id") or item.get("id") or f"call_{len(calls)}"),
-                                  name=str(item.get("name") or ""), arguments=str(item.get("arguments") or "")))  # fmt: skip
+            call_id = item.get("call_id") or item.get("id") or f"call_{len(calls)}"
+            calls.append(ToolCall(id=str(call_id), name=str(item.get("name") or ""),
+                                  arguments=str(item.get("arguments") or "")))  # fmt: skip
     details = data.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
     return Completion(

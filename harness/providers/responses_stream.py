@@ -68,8 +68,9 @@ class ResponsesStream(StreamAssembler):
             self.final = data["response"]
         elif kind == "error":
             code = data.get("code") or "error"
-            raise RequestFailed(f"the stream reported an error ({code}) after {self.progress()}: "
-                                f"{data.get('message') or 'no message'}", retryable=code in RETRYABLE_FAILURES)  # fmt: skip
+            message = data.get("message") or "no message"
+            raise RequestFailed(f"the stream reported an error ({code}) after {self.progress()}: {message}",
+                                retryable=code in RETRYABLE_FAILURES)  # fmt: skip
 
     def reply(self, latency_ms: float) -> Completion:
         response = dict(self.final or {})

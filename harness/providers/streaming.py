@@ -71,8 +71,8 @@ class StreamAssembler:
         return said
 
     def unparsable(self, event: SseEvent) -> RequestFailed:
-        return RequestFailed(f"the server sent an unparsable stream event after {self.progress()}: {event.data[:120]!r}",
-                             retryable=True)  # fmt: skip
+        return RequestFailed(f"the server sent an unparsable stream event after {self.progress()}: "
+                             f"{event.data[:120]!r}", retryable=True)  # fmt: skip
 
 
 async def receive(open_stream: Callable[[], AbstractAsyncContextManager[Any]], assembler: StreamAssembler,

@@ -61,7 +61,8 @@ RESPONSES_ONLY = {
 
 # Parameters the harness itself fills in from the suite: per API, the key and what to write instead.
 OWNED = {
-    CHAT: {"model": "set `model:` on the suite or case instead", "messages": "set `messages:` on the suite or case instead"},
+    CHAT: {"model": "set `model:` on the suite or case instead",
+           "messages": "set `messages:` on the suite or case instead"},
     RESPONSES: {
         "model": "set `model:` on the suite or case instead",
         "messages": "set `messages:` on the suite or case instead",
@@ -128,7 +129,8 @@ def _value_problems(api: str, key: str, value: Any, loc: Loc, where: str,
         problems.append(Problem(loc, f"`stream` in {where} must be true or false, got {value!r}"))
     elif key == "stream_options":
         if not isinstance(value, dict):
-            problems.append(Problem(loc, f"`stream_options` in {where} must be a mapping, e.g. {{include_usage: true}}"))
+            problems.append(Problem(loc, f"`stream_options` in {where} must be a mapping, "
+                                         "e.g. {include_usage: true}"))  # fmt: skip
         elif not streamed:
             problems.append(Problem(loc, f"`stream_options` in {where} needs `stream: true` (the server refuses it "
                                          "on a request that does not stream)"))  # fmt: skip
@@ -148,7 +150,8 @@ def _value_problems(api: str, key: str, value: Any, loc: Loc, where: str,
     elif key == "tool_choice" and isinstance(value, PosDict) and value.get("type") == "function":
         if api == RESPONSES and "function" in value:
             problems.append(Problem(loc, f"`tool_choice` in {where} is in the Chat Completions shape, but the case "
-                                         f"uses the Responses API ({source}); write `{{type: function, name: ...}}`"))  # fmt: skip
+                                         f"uses the Responses API ({source}); "
+                                         "write `{type: function, name: ...}`"))  # fmt: skip
         elif api == CHAT and "name" in value and "function" not in value:
             problems.append(Problem(loc, f"`tool_choice` in {where} is in the Responses API shape, but the case "
                                          f"uses Chat Completions ({source}); write "

@@ -51,7 +51,8 @@ def request_problems(suite: Suite, case: Case, variant: Variant | None, api_over
                                                  f"{where} uses Chat Completions ({source}), which keeps no "
                                                  "conversation on the server; set `api: responses` or use "
                                                  "`history: resend`"))  # fmt: skip
-        strategy = (case.context.strategy if case.context else None) or (suite.context.strategy if suite.context else None)
+        contexts = (case.context, suite.context)
+        strategy = next((c.strategy for c in contexts if c is not None and c.strategy), None)
         if strategy in SHORTENING_STRATEGIES:
             problems.append(Problem(history_loc, f"`history: previous_response_id` keeps {where}'s conversation on "
                                                  f"the server, so `context: {{strategy: {strategy}}}` cannot shorten "

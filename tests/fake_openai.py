@@ -21,6 +21,10 @@ choose special behaviour, so each test states what it wants in the suite itself:
 ``/v1/chat/completions`` and ``/v1/responses`` (tests/fake_responses.py) answer
 the same directives, each in its own shape.
 
+A test that needs a reply no directive makes (a lone surrogate, a malformed shape, a
+generated body) sets ``server.responder``: called with each chat request, it returns
+``(status, body bytes)`` to send, or None for the usual reply.
+
 Directives in the system message apply too (the user's win), so a test can
 edit a system prompt and see the reply change. Without a directive the reply
 is ``echo: <last user message>``. Every request
@@ -40,6 +44,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -87,6 +92,7 @@ class FakeOpenAI:
         self.seen_streams: set[str] = set()  # request bodies streamed once ([[flaky_break:N]])
         self.lock = threading.Lock()
         self.counter = 0
+        self.responder: Callable[[Recorded], tuple[int, bytes] | None] | None = None
         handler = _make_handler(self)
         self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
@@ -143,7 +149,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._json(400, {"error": {"message": "request body is not JSON"}})
                 return
-            n = server.record(Recorded(self.path, body, {k.lower(): v for k, v in self.headers.items()}))
+            entry = Recorded(self.path, body, {k.lower(): v for k, v in self.headers.items()})
+            n = server.record(entry)
             if server.latency_ms:
                 time.sleep(server.latency_ms / 1000)
             if self._inject_fault():
@@ -151,7 +158,11 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if self.path.endswith("/embeddings"):
                 self._json(200, _embeddings(body))
             elif self.path.endswith("/chat/completions"):
-                self._chat(body, n)
+                scripted = server.responder(entry) if server.responder else None
+                if scripted is not None:
+                    self._raw(*scripted)
+                else:
+                    self._chat(body, n)
             elif self.path.endswith("/responses"):
                 self._responses(body, n)
             else:

@@ -13,13 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from harness.core.text_policy import STORABLE_ERRORS
+
 
 def write_atomic(path: Path, fill: Callable[[TextIO], None]) -> None:
     """Create ``path`` through ``fill(file)``, which may stream (json.dump) rather than build one string."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        # Text that is not valid Unicode is written as U+FFFD, never raised (harness/core/text_policy.py).
+        with os.fdopen(fd, "w", encoding="utf-8", errors=STORABLE_ERRORS, newline="\n") as f:
             fill(f)
             f.flush()
             os.fsync(f.fileno())

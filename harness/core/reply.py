@@ -60,6 +60,9 @@ class Completion:
     incomplete_reason: str | None = None
     # The Responses API's own output items, sent back as they are in the next turn's input.
     output: list[dict[str, Any]] | None = field(default=None, metadata=NOT_SAVED)
+    # What the harness changed in the reply as it arrived (text repaired, see harness/core/text_policy.py);
+    # the conversation moves these into its turn's notes, so they are not stored with the reply.
+    notes: list[str] = field(default_factory=list, metadata=NOT_SAVED)
 
     @property
     def text(self) -> str:

@@ -85,6 +85,7 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
         reply, record.cost_usd, spent_over = await _send_budgeted(plan, meter, budgets, send, messages, params,
                                                                   None, turn.index, summary=True)  # fmt: skip
         record.reply = reply
+        out.notes.extend(f"context summary: {note}" for note in reply.notes)
         over.extend(spent_over)
         return reply
 
@@ -107,6 +108,7 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
                                                    turn.budget, turn.index, prompt_tokens=out.estimated_prompt_tokens)  # fmt: skip
     over.extend(spent_over)
     out.reply = reply
+    out.notes.extend(reply.notes)  # text the harness repaired as it arrived (harness/core/text_policy.py)
     out.cost_usd = None if cost is None and summary_cost is None else (cost or 0.0) + (summary_cost or 0.0)
     _cross_check(out, reply, meter)
     grader = channel.grader or channel  # a suite's `grader: {endpoint: ...}`, or Chat for a Responses case

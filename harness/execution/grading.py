@@ -39,6 +39,7 @@ class TurnGrading:
         self.what = what  # e.g. "case 'x', turn 2": names the request in a budget message
         self.calls: list[GraderCall] = []
         self.over: list[str] = []  # budgets the grading requests exceeded
+        self.notes: list[str] = []  # what the harness changed in the graders' replies as they arrived
         self._annotated = 0
 
     def _meter(self, model: str) -> Meter:
@@ -48,6 +49,7 @@ class TurnGrading:
     async def grade(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
         meter = self._meter(model)
         reply = await self.send(model, messages, params)
+        self.notes += [f"grader: {note}" for note in reply.notes]
         estimated = reply.usage.prompt_tokens
         if estimated is None:
             estimated = meter.count(messages, params)
@@ -84,6 +86,7 @@ class TurnGrading:
 
     def account(self, out: TurnResult) -> None:
         """Add the grading requests' tokens and cost to the turn (and so to the case and run totals)."""
+        out.notes.extend(self.notes)
         if not self.calls:
             return
         out.grader_usage = _total(self.calls)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.core.result import CaseResult, case_from_dict, case_to_dict, write_json_atomic
+from harness.core.text_policy import STORABLE_ERRORS
 
 JOURNAL_FILE = "journal.jsonl"
 RUN_FILE = "run.json"
@@ -113,7 +114,7 @@ class RunFolder:
             "cwd": os.getcwd(),
             "settings": settings,
         })  # fmt: skip
-        return Journal(self.journal_path, self.journal_path.open("w", encoding="utf-8"))
+        return Journal(self.journal_path, self.journal_path.open("w", encoding="utf-8", errors=STORABLE_ERRORS))
 
     def load_settings(self) -> dict[str, Any]:
         """The settings the run started with; relative paths made absolute if the cwd moved since."""
@@ -151,4 +152,4 @@ class RunFolder:
             handle.close()
         for line in contents.skipped_lines:
             print(f"warning: {self.journal_path}:{line}: not a finished case; it will run again", file=sys.stderr)
-        return contents, Journal(self.journal_path, self.journal_path.open("a", encoding="utf-8"))
+        return contents, Journal(self.journal_path, self.journal_path.open("a", encoding="utf-8", errors=STORABLE_ERRORS))

@@ -15,6 +15,7 @@ request at which it arrived and its JSON as structure:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serialize import deserialize, serialize
 
 from harness.core.atomic_files import write_text_atomic
+from harness.core.text_policy import repair
 from harness.providers import cassette_cache
 from harness.providers.sse import SseEvent, parse_sse, sse_text
 
@@ -73,13 +75,16 @@ def json_body(r1: Any, r2: Any) -> None:
         raise AssertionError("JSON bodies differ")
 
 
+# `"\ud83d"` in a JSON body: as structure it would be a lone surrogate, which YAML cannot hold
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
 def _structured(body: Any) -> Any:
     parsed = body_json(body)
-    if isinstance(parsed, (dict, list)):
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+    if isinstance(parsed, (dict, list)) and not _ESCAPED_SURROGATE.search(text):
         return {"json": parsed}
-    if isinstance(body, (bytes, bytearray)):
-        return body.decode("utf-8", "replace")
-    return body
+    return text  # kept as the JSON text it was, so it replays byte for byte
 
 
 def _flat(body: Any) -> Any:
@@ -102,7 +107,10 @@ class ReadableYaml:
                 continue
             response_body = response.get("body") or {}
             response_body["string"] = _structured(response_body.get("string"))
-        return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+        try:
+            return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
+        except UnicodeEncodeError:  # text no file can hold slipped past: stored repaired, never a failed write
+            return yaml.dump(repair(data)[0], Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1_000_000)
 
     @staticmethod
     def deserialize(text: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from harness.core.cassette_mode import CassetteMode
 from harness.core.settings import RunSettings
 from harness.core.specs import DEFAULT_ENDPOINT, EndpointSpec, EnvValue
 from harness.core.suite import Suite
+from harness.core.text_policy import repair, replaced_note, storable
 from harness.metering.tokens import count_text
 from harness.providers import registry
 from harness.providers.base import Provider, ProviderSettings
@@ -133,14 +134,21 @@ class RequestPipeline:
                 tokens = request_tokens(model, messages, params) if gate.counts_tokens(suite) else 0
                 return await _admitted(gate, suite, tokens, lambda: provider.complete(model, messages, params, timeout))
 
-            return await with_retries(attempt, policy, self._note_retry)
+            try:
+                reply = await with_retries(attempt, policy, self._note_retry)
+            except RequestFailed as e:
+                raise _storable_failure(e) from None
+            return _storable_reply(reply)
 
         async def embed(model: str, inputs: list[str]) -> Embeddings:
             async def attempt() -> Embeddings:
                 tokens = sum(count_text(text, model) for text in inputs) if gate.counts_tokens(suite) else 0
                 return await _admitted(gate, suite, tokens, lambda: provider.embed(model, inputs, timeout))
 
-            return await with_retries(attempt, policy, self._note_retry)
+            try:
+                return await with_retries(attempt, policy, self._note_retry)
+            except RequestFailed as e:
+                raise _storable_failure(e) from None
 
         return Channel(send=send, embed=embed, provider=provider)
 
@@ -172,6 +180,21 @@ def _identity(endpoint: EndpointSpec | None) -> Hashable:
 def _lowest(*rates: float | None) -> float | None:
     given = [r for r in rates if r]
     return min(given) if given else None
+
+
+def _storable_reply(reply: Completion) -> Completion:
+    """The reply with text no file can hold repaired, and a note saying so (harness/core/text_policy.py)."""
+    _, replaced = repair(reply)
+    if replaced:
+        reply.notes.append(replaced_note(replaced))
+    return reply
+
+
+def _storable_failure(failure: RequestFailed) -> RequestFailed:
+    """A server's error message is stored too (the case's error): the same repair."""
+    failure.message = storable(failure.message)[0]
+    failure.args = (failure.message,)
+    return failure
 
 
 def _cassette_transport(inner: Any, endpoint: str | None = None,

@@ -13,6 +13,7 @@ from harness.core.locations import Loc
 from harness.core.problems import Problem, SuiteError
 from harness.core.suite import SKIPPED_DIRS, Suite
 from harness.core.yaml_positions import PosDict, YamlSyntaxError, load_yaml
+from harness.suites.scalars import scalar_problems
 from harness.suites.schema import SuiteValidator, duplicate_keys
 
 
@@ -99,5 +100,7 @@ def load_suite_file(path: Path) -> tuple[Suite | None, list[Problem]]:
         return None, [Problem(e.loc, e.message)]
     if not isinstance(data, PosDict):
         return None, [Problem(Loc(file, 1, 1), "a suite file must be a YAML mapping with a `cases:` list")]
+    scalars = scalar_problems(data, text)
     suite, problems = SuiteValidator(file, path).suite(data)
-    return suite, list(dict.fromkeys(duplicate_keys(data, ""))) + problems
+    flagged = {p.loc for p in scalars}  # one problem per value: `.nan` is not also "must be more than 0"
+    return suite, list(dict.fromkeys(duplicate_keys(data, ""))) + scalars + [p for p in problems if p.loc not in flagged]

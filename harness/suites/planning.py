@@ -14,6 +14,7 @@ from harness.core.policy import CasePolicy, unreachable
 from harness.core.problems import Problem, SuiteError
 from harness.core.specs import DEFAULT_ENDPOINT, EndpointSpec
 from harness.core.suite import Case, Check, PromptFile, Suite, Text, Variant
+from harness.core.text_policy import has_surrogates, storable, surrogate_problem
 from harness.metering.budgets import COST_KEY
 from harness.metering.meter import Meter
 from harness.suites.case_tables import MissingColumns
@@ -81,8 +82,12 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
             return None
         try:
             if isinstance(source, str) and "{%" not in source:  # no include possible: the short, cached path
-                return render(source, variables)
-            rendered = render_text(source, variables, suite_dir)
+                text = render(source, variables)
+            else:
+                rendered = render_text(source, variables, suite_dir)
+                if rendered.files and slot is not None:
+                    prompt_files[slot] = rendered.files
+                text = rendered.text
         except TemplateProblem as e:
             if case.row is not None and e.undefined and e.undefined not in variables and missing is not None:
                 missing.note(case.row, e.undefined)  # reported once per data file and column, not per row
@@ -91,9 +96,12 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
             at = e.loc or (source.loc if not isinstance(source, str) else None) or loc or case.loc
             problems.append(Problem(at, f"{e} (in {where})"))
             return None
-        if rendered.files and slot is not None:
-            prompt_files[slot] = rendered.files
-        return rendered.text
+        if has_surrogates(text):  # a template can spell one ("{{ '\\ud83d' }}"); the suite's own text was checked
+            if problem := surrogate_problem(text):
+                problems.append(Problem(loc or case.loc, f"the template's output {problem} (in {where})"))
+                return None
+            text = storable(text)[0]
+        return text
 
     model = model_override or case.model or (variant and variant.model) or suite.model
     if not model:

@@ -505,3 +505,25 @@ def test_a_misspelt_check_argument_key_gets_a_did_you_mean_at_the_key(check, col
     """)
     r = run(harness_cli, fake_server, suite)
     assert_bad_input(r, f"error: suite.yaml:8:{column}: {message}")
+
+
+@pytest.mark.parametrize("yaml_text, where", [
+    ("model: m\nparams: {temperature: .nan}\ncases: [{id: a, turns: [{user: hi}]}]\n", "2:23: `params.temperature` is .nan"),
+    ("model: m\ncases: [{id: a, params: {top_p: .inf}, turns: [{user: hi}]}]\n", "2:33: `cases[0].params.top_p` is .inf"),
+    ("model: m\ncases: [{id: a, turns: [{user: hi, expect: [{latency_ms: -.inf}]}]}]\n",
+     "2:58: `cases[0].turns[0].expect[0].latency_ms` is -.inf"),
+    ("model: m\nbudget: {max_cost_usd: 1.0e+999}\ncases: [{id: a, turns: [{user: hi}]}]\n",
+     "2:24: `budget.max_cost_usd` is .inf"),
+    ("model: m\nretry: {timeout: .NaN}\nvars: {x: [1, .Inf]}\ncases: [{id: a, turns: [{user: hi}]}]\n",
+     "2:18: `retry.timeout` is .nan"),
+])  # fmt: skip
+def test_non_finite_numbers_anywhere_are_exit_2_with_the_location(yaml_text, where, fake_server, harness_cli,
+                                                                  write_suite):  # fmt: skip
+    """`temperature: .nan` passed validate, then the run exited 3 with "internal error: ValueError"."""
+    suite = write_suite(yaml_text)
+    assert_bad_input(run(harness_cli, fake_server, suite), f"error: suite.yaml:{where}, which is not a finite number")
+    r = harness_cli("validate", suite)
+    assert r.code == 2 and f"suite.yaml:{where}" in r.err and "Traceback" not in r.err
+    if "retry" in yaml_text:
+        assert "`vars.x[1]` is .inf" in r.err  # every one of them, at once
+        assert r.err.count("suite.yaml:2:18:") == 1  # one problem per value, not also "must be a number"

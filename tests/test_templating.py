@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from harness.suites.templating import TemplateProblem, render
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def run(harness_cli, fake_server, suite, *extra):
@@ -103,6 +109,62 @@ def test_runtime_errors_inside_templates_are_reported_not_raised():
 def test_huge_ranges_are_refused_by_the_sandbox():
     with pytest.raises(TemplateProblem, match="Range too big"):
         render("{% for i in range(10**9) %}{% endfor %}", {})
+
+
+# Each of these built a huge value (or ran for minutes) inside the sandbox on main: `'a' * 1000000000` took 13 s and
+# 3.9 GB to validate. Bounded, each is refused before it allocates.
+TOO_BIG = [
+    "{{ 'a' * 1000000000 }}", "{{ 'a' * 50000000 }}", "{{ ['a'] * 1000000000 }}", "{{ 'a' | center(1000000000) }}",
+    "{{ 'a'.ljust(1000000000) }}", "{{ '%1000000000s' % 'a' }}", "{{ '%*s' % (1000000000, 'a') }}",
+    "{{ '{:>1000000000}'.format('a') }}", "{{ '{:>{w}}'.format('a', w=1000000000) }}",
+    "{{ '%1000000000s' | format('a') }}", "{{ ('x' * 900000) | replace('x', 'yy') }}",
+    "{{ ('x' * 900000).replace('x', 'yy') }}", "{{ ('x' * 2000) | join('y' * 1000) }}",
+    "{{ ('\\t' * 100000).expandtabs(100) }}", "{{ ('a\\n' * 1000) | indent(1000000) }}",
+    "{{ [1] | batch(1000000000, 'x') | list }}", "{{ lipsum(100000) }}",
+    "{% set a = 'x' * 900000 %}{% set b = a ~ a %}{{ b ~ b }}",
+    "{% set a = 'x' * 900000 %}{{ (a + a) + (a + a) }}",
+    "{% for i in range(100000) %}{{ 'abcdefghijk' }}{% endfor %}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}",
+    "{{ 2 ** 1000000 }}",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("source", TOO_BIG)
+def test_templates_are_bounded_in_size_and_time(source):
+    with pytest.raises(TemplateProblem, match=r"^template too big: .*(over the limit of 1,000,000|more than 1,000,000 "
+                                              r"times|more than 2 s to render|number too large)"):  # fmt: skip
+        render(source, {})
+
+
+def test_ordinary_templates_are_untouched_by_the_bounds():
+    source = ("{{ '%5s|%-3d' % ('a', 7) }} {{ '{:>5}'.format('b') }} {{ 'a' | center(9) }} {{ [1, 2] | join(',') }} "
+              "{{ 'ab' ~ 'cd' }} {% for i in range(3) %}{{ i }}{% endfor %} {{ 2 ** 10 }} {{ 'x' * 3 }} {{ x | upper }}")
+    assert render(source, {"x": "dana"}) == "    a|7       b     a     1,2 abcd 012 1024 xxx DANA"
+    assert len(render("{{ 'a' * 1000000 }}", {})) == 1_000_000  # the limit itself is allowed
+
+
+def test_a_huge_template_is_a_fast_exit_2_with_little_memory(write_suite, tmp_path):
+    """The issue's reproduction, as a real process: exit 2 naming the file, line and limit; no gigabytes."""
+    suite = write_suite(one_turn("\"{{ 'a' * 1000000000 }}\""))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "validate", str(suite)], env=env, cwd=tmp_path,
+                                stdout=out, stderr=err)  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak memory
+    stderr = (tmp_path / "err.txt").read_text()
+    assert os.waitstatus_to_exitcode(status) == 2, stderr
+    assert "suite.yaml:6:15: template too big: a repetition would be 1,000,000,000 characters" in stderr
+    assert "(in case 'greet')" in stderr and "Traceback" not in stderr
+    assert usage.ru_maxrss < 400 * 1024, f"peak memory {usage.ru_maxrss // 1024} MB"  # main: 3.9 GB
+
+
+def test_a_template_that_would_send_50_mb_is_not_sent(fake_server, harness_cli, write_suite):
+    suite = write_suite(one_turn("\"{{ 'a' * 50000000 }}\""))
+    r = run(harness_cli, fake_server, suite)
+    assert r.code == 2
+    assert "suite.yaml:6:15: template too big: a repetition would be 50,000,000 characters" in r.err
+    assert fake_server.requests == []
 
 
 # --- through the CLI: load-time errors, exit 2, nothing sent ---------------------------------

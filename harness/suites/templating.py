@@ -1,8 +1,9 @@
 """Sandboxed Jinja2 rendering of a suite's message text: inline templates and prompt files.
 
 Every template in every case is rendered before the first request, so a missing
-variable is a load-time error (exit 2) naming the variable, case and file,
-never a half-finished, half-paid run. Prompt files (`{file: path}`) and
+variable (or a template past the size and time limits of
+harness/suites/template_limits.py) is a load-time error (exit 2) naming the
+variable, case and file, never a half-finished, half-paid run. Prompt files (`{file: path}`) and
 `{% include "path" %}` are read through a loader that keeps every path inside
 the project, relative to the suite file; an error inside a prompt file points
 at that file's line, and each rendering says which files it read, so reports
@@ -20,14 +21,14 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import SandboxedEnvironment
 
 from harness.core.locations import Loc
 from harness.core.suite import PromptFile
 from harness.suites.project_files import ProjectPathError, project_file, read_text, shown
 from harness.core.problems import did_you_mean
+from harness.suites.template_limits import MAX_CHARS, BoundedEnvironment, TemplateLimit, render_bounded, too_big
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = BoundedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 # The files read by the rendering in progress (prompt file, then its includes), when someone is listening.
 _reading: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("harness_template_files", default=None)
@@ -77,7 +78,10 @@ def render(source: str, variables: dict[str, Any]) -> str:
         # Only placeholders: what Jinja would render (str of each value), without a render context. A
         # 10,000-row table's "{{ ticket_id }}" and "{{ text }}" are this; anything else, or a missing
         # variable (for Jinja's own error), takes the full path.
-        return "".join(piece if i % 2 == 0 else str(variables[piece]) for i, piece in enumerate(pieces))
+        parts = [piece if i % 2 == 0 else str(variables[piece]) for i, piece in enumerate(pieces)]
+        if sum(len(part) for part in parts) > MAX_CHARS:  # `{{ doc }}` written many times over
+            raise _problem(too_big(sum(len(part) for part in parts), "its output"), set(), variables)
+        return "".join(parts)
     try:
         key = (source, tuple(variables.get(name, _MISSING) for name in names))
         cached = _rendered.get(key)
@@ -102,11 +106,12 @@ _rendered: dict[tuple[Any, ...], str] = {}
 
 
 def _render_fast(template: jinja2.Template, variables: dict[str, Any]) -> str:
-    """``template.render(variables)`` without merging the environment's globals (a ChainMap) on every call,
-    which was half the time of rendering a 10,000-row table; errors are raised as ``render`` raises them."""
+    """``template.render(variables)`` within the limits, without merging the environment's globals (a ChainMap)
+    on every call, which was half the time of rendering a 10,000-row table; errors are raised as ``render``
+    raises them."""
     context = template.new_context({**_GLOBALS, **variables}, shared=True)
     try:
-        return template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+        return render_bounded(template.root_render_func(context))  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001
         template.environment.handle_exception()
         raise
@@ -142,7 +147,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-class _SuiteEnvironment(SandboxedEnvironment):
+class _SuiteEnvironment(BoundedEnvironment):
     """The sandbox with a project loader; notes every file it loads for the rendering in progress."""
 
     def get_template(self, name: Any, parent: Any = None, globals: Any = None) -> jinja2.Template:  # noqa: A002
@@ -173,7 +178,7 @@ def render_text(text: str | PromptFile, variables: dict[str, Any], suite_dir: Pa
     token = _reading.set(files)
     try:
         template = _compile_in(env, text) if isinstance(text, str) else env.get_template(text.path)
-        return Rendered(template.render(variables), list(dict.fromkeys(files)))
+        return Rendered(render_bounded(template.generate(variables)), list(dict.fromkeys(files)))
     except Exception as e:  # noqa: BLE001 (every failure becomes a readable problem)
         raise _problem(e, {f for f in files}, variables) from None
     finally:
@@ -186,6 +191,9 @@ def _problem(e: Exception, files: set[str], variables: dict[str, Any] | None = N
     A misspelt variable gets "did you mean" one of ``variables``; any other missing one, where to define it.
     """
     loc = _file_line(e, files)
+    if isinstance(e, TemplateLimit):
+        return TemplateProblem(f"template too big: {e}; templates are bounded so that a typo cannot build a huge "
+                               "request (see docs/suites.md)", loc)  # fmt: skip
     if isinstance(e, jinja2.UndefinedError):
         name = _UNDEFINED.match(e.message or "")
         hint = did_you_mean(name[1], [str(k) for k in variables or {}]) if name else ""

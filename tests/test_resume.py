@@ -220,3 +220,80 @@ def test_resuming_a_finished_run_with_errors_says_why_nothing_ran(fake_server, h
     assert again.code == 3 and len(fake_server.requests) == sent
     assert ("nothing to resume: every case of reports/latest already finished (1 errored). --resume continues "
             "an interrupted run; it does not retry errors: run the suites again to retry them") in again.err
+
+
+def interrupted_run(harness_cli, write_suite, fake_server, tmp_path, n: int = 4, keep: int = 2) -> Path:
+    """A run of ``n`` cases that was killed after finishing the first ``keep`` of them (its journal cut to those)."""
+    suite = write_suite(mixed_suite(n))
+    harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    journal = tmp_path / "reports/latest/journal.jsonl"
+    kept = {f"c{i:02d}" for i in range(keep)}
+    journal.write_text("".join(line for line in journal.read_text().splitlines(keepends=True)
+                               if json.loads(line)["id"] in kept))  # fmt: skip
+    fake_server.requests.clear()
+    return suite
+
+
+def test_resume_refuses_when_a_check_changed_since_the_run_started(fake_server, harness_cli, write_suite, tmp_path):
+    """On main the edited check judged the unfinished cases and the old one the finished: one mixed results.json."""
+    suite = interrupted_run(harness_cli, write_suite, fake_server, tmp_path)
+    before = (tmp_path / "reports/latest/results.json").read_text()
+    suite.write_text(suite.read_text().replace("contains: 'c01 turn 2'", "contains: 'c01 turn TWO'"))
+    r = harness_cli("run", "--resume", "reports/latest")
+    assert r.code == 2, r.err
+    assert "the suites changed since reports/latest was started" in r.err
+    assert "1 case changed (suite / c01)" in r.err
+    assert f"start a fresh run (harness run {suite} --out reports/latest, or another --out)" in r.err
+    assert "--rerun-changed" in r.err
+    assert fake_server.requests == []
+    assert (tmp_path / "reports/latest/results.json").read_text() == before
+
+
+def test_rerun_changed_keeps_unchanged_results_and_runs_changed_cases_again(fake_server, harness_cli, write_suite,
+                                                                           tmp_path):  # fmt: skip
+    suite = interrupted_run(harness_cli, write_suite, fake_server, tmp_path)
+    suite.write_text(suite.read_text().replace("contains: 'c01 turn 2'", "contains: 'c01 turn TWO'"))
+    r = harness_cli("run", "--resume", "reports/latest", "--rerun-changed")
+    assert r.code == 3, r.err  # c03 is an API error, as before; c01's new check fails
+    assert "--rerun-changed: 1 case changed (suite / c01) since the run started" in r.err
+    assert sorted({case_of(q) for q in fake_server.requests}) == ["c01", "c02", "c03"]  # c00 is not sent again
+    results = json.loads((tmp_path / "reports/latest/results.json").read_text())
+    c01 = next(c for c in results["cases"] if c["id"] == "c01")
+    assert c01["status"] == "failed" and "c01 turn TWO" in json.dumps(c01["turns"][1]["checks"])
+    assert [c["id"] for c in results["cases"]] == ["c00", "c01", "c02", "c03"]
+    fake_server.requests.clear()
+    again = harness_cli("run", "--resume", "reports/latest")  # run.json now holds the suites as they are
+    assert again.code == 3, again.err
+    assert fake_server.requests == []
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text + "  - {id: c99, turns: [{user: new}]}\n", "1 case added (suite / c99)"),
+    (lambda text: text.replace("  - {id: c03,", "  - {id: c33,"), "1 case added (suite / c33), 1 removed (suite / c03)"),
+    (lambda text: text.replace("model: m", "model: m2"), "4 cases changed (suite / c00, suite / c01, suite / c02 and 1 more)"),
+])  # fmt: skip
+def test_resume_refuses_added_removed_and_re_modelled_cases(edit, message, fake_server, harness_cli, write_suite,
+                                                            tmp_path):  # fmt: skip
+    suite = interrupted_run(harness_cli, write_suite, fake_server, tmp_path)
+    suite.write_text(edit(suite.read_text()))
+    r = harness_cli("run", "--resume", "reports/latest")
+    assert r.code == 2 and message in r.err, r.err
+    assert fake_server.requests == []
+
+
+def test_rerun_changed_needs_resume(harness_cli, write_suite):
+    suite = write_suite(mixed_suite(1))
+    r = harness_cli("run", suite, "--rerun-changed")
+    assert r.code == 2 and "--rerun-changed only applies with --resume DIR" in r.err
+
+
+def test_a_run_json_from_before_fingerprints_resumes_with_a_warning(fake_server, harness_cli, write_suite, tmp_path):
+    interrupted_run(harness_cli, write_suite, fake_server, tmp_path)
+    run_file = tmp_path / "reports/latest/run.json"
+    data = json.loads(run_file.read_text())
+    del data["plans"]
+    run_file.write_text(json.dumps(data))
+    r = harness_cli("run", "--resume", "reports/latest", "-q")
+    assert r.code == 3, r.err
+    assert "cannot tell whether the suites changed since the run started" in r.err
+    assert sorted({case_of(q) for q in fake_server.requests}) == ["c02", "c03"]

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "a complete results.json. Refused when the suites changed since")  # fmt: skip
     run.add_argument("--from", dest="from_dir", metavar="DIR",
                      help="the earlier run (its --out folder, or its results.json) that --rerun completes")  # fmt: skip
+    run.add_argument("--rerun-changed", action="store_true",
+                     help="with --resume: when the suites changed since the run started, run the changed cases "
+                          "again (and new ones) and keep the finished results of the unchanged ones")  # fmt: skip
     run.add_argument("--repeat", type=_repeat_count, metavar="N",
                      help="run every case N times (over the suites' `repeat:`); a case passes by its `pass_if`")  # fmt: skip
     run.add_argument("--shard", type=parse_shard, metavar="K/N",

@@ -85,6 +85,8 @@ def _flag_problems(args: argparse.Namespace) -> list[str]:
     """Flags of `harness run` that cannot work together or cannot be read, found before anything loads."""
     problems = [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
                 for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
+    if args.rerun_changed and not args.resume:
+        problems.append("--rerun-changed only applies with --resume DIR (a fresh run runs every case anyway)")
     return problems + _usage_limits(args)[1]
 
 
@@ -127,6 +129,7 @@ def _resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli.progress import Progress
+    from harness.execution.fingerprint import plan_fingerprints
     from harness.execution.interrupt import StopFlag
     from harness.execution.journal import RunFolder, RunFolderError
     from harness.core.problems import SuiteError
@@ -215,13 +218,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             return exit_codes.OK
         rerun_info = rerun.describe(count)
     folder = RunFolder(Path(args.out))
+    fingerprints = plan_fingerprints(plans)
+    changes = _changes_since_start(folder, fingerprints, settings.paths, args) if args.resume else None
+    if isinstance(changes, str):
+        print(f"error: {changes}", file=sys.stderr)
+        return exit_codes.BAD_INPUT
     try:
         if args.resume:
             journaled, journal = folder.resume()
-            finished = journaled.cases
+            finished = {k: v for k, v in journaled.cases.items() if k[:2] not in (changes.rerun if changes else ())}
+            if changes:
+                folder.replace_plans(fingerprints)
         else:
             journal = folder.start({**settings.to_dict(), **({"shard": str(args.shard)} if args.shard else {}),
-                                    **({"rerun": rerun_info} if rerun_info else {})})  # fmt: skip
+                                    **({"rerun": rerun_info} if rerun_info else {})}, fingerprints)  # fmt: skip
             for case in kept.values():  # so a re-run interrupted now resumes with them (--resume)
                 journal.append(case)
             finished = dict(kept)
@@ -290,6 +300,29 @@ def _nothing_to_resume(out: str, finished: dict) -> None:
     note = (f" ({errored} errored). --resume continues an interrupted run; it does not retry errors: run the suites "
             "again to retry them" if errored else "")  # fmt: skip
     print(f"nothing to resume: every case of {out} already finished{note}", file=sys.stderr)
+
+
+def _changes_since_start(folder, fingerprints: list[list[str]], paths: list[str], args: argparse.Namespace):
+    """How the planned cases differ from those the resumed run started with (PlanChanges, empty when none);
+    a message (str) when they differ and --rerun-changed was not given."""
+    from harness.execution.fingerprint import PlanChanges, compare_fingerprints
+
+    saved = folder.saved_plans()
+    if saved is None:
+        print(f"warning: {folder.run_file} was written by an older prompt-harness: it cannot tell whether the "
+              "suites changed since the run started", file=sys.stderr)  # fmt: skip
+        return PlanChanges()
+    changes = compare_fingerprints(saved, fingerprints)
+    if changes and not args.rerun_changed:
+        fresh = " ".join(shlex.quote(word) for word in ["harness", "run", *paths, "--out", str(args.resume)])
+        return (f"the suites changed since {args.resume} was started, so its finished results would mix old and "
+                f"new checks: {changes.describe()}. To be judged by the suites as they are now, start a fresh run "
+                f"({fresh}, or another --out), or resume with --rerun-changed to run the changed cases again and "
+                "keep the results of the unchanged ones")  # fmt: skip
+    if changes and not args.quiet:
+        print(f"--rerun-changed: {changes.describe()} since the run started; their results are dropped and "
+              "they run again, the other finished cases are kept", file=sys.stderr)  # fmt: skip
+    return changes
 
 
 def _add_earlier_sessions(run, previous: Path) -> None:

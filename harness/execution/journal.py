@@ -105,14 +105,15 @@ class RunFolder:
     def run_file(self) -> Path:
         return self.path / RUN_FILE
 
-    def start(self, settings: dict[str, Any]) -> Journal:
-        """A fresh run: write run.json (never the key) and an empty journal."""
+    def start(self, settings: dict[str, Any], plans: list[list[str]] | None = None) -> Journal:
+        """A fresh run: write run.json (never the key), with the planned cases' fingerprints, and an empty journal."""
         write_json_atomic(self.run_file, {
             "format": RUN_FORMAT,
             "version": RUN_VERSION,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "cwd": os.getcwd(),
             "settings": settings,
+            "plans": plans or [],  # [suite, case id, fingerprint] (harness/execution/fingerprint.py)
         })  # fmt: skip
         return Journal(self.journal_path, self.journal_path.open("w", encoding="utf-8", errors=STORABLE_ERRORS))
 
@@ -140,6 +141,24 @@ class RunFolder:
             if settings.get("cassette_dir"):
                 settings["cassette_dir"] = str(Path(cwd) / settings["cassette_dir"])
         return settings
+
+    def saved_plans(self) -> list[list[str]] | None:
+        """The fingerprints of the cases the run started with; None from a run.json written before they were kept."""
+        plans = self._read().get("plans")
+        ok = isinstance(plans, list) and all(isinstance(p, list) and len(p) == 3 and all(isinstance(x, str) for x in p)
+                                             for p in plans)  # fmt: skip
+        return plans if ok else None
+
+    def replace_plans(self, plans: list[list[str]]) -> None:
+        """Record the cases as planned now (after --rerun-changed), so the next --resume compares with them."""
+        write_json_atomic(self.run_file, {**self._read(), "plans": plans})
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def resume(self) -> tuple[JournalContents, Journal]:
         """What already finished, and the journal reopened for appending (a torn tail cut off first)."""

@@ -128,19 +128,12 @@ def _resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.cli.progress import Progress
-    from harness.execution.fingerprint import plan_fingerprints
-    from harness.execution.interrupt import StopFlag
-    from harness.execution.journal import RunFolder, RunFolderError
+    from harness.cli import rerun as reruns
+    from harness.core.folder_lock import FolderBusy, FolderLock
     from harness.core.problems import SuiteError
     from harness.execution.run_setup import RunOptions, SetupProblems, endpoint_key_problems, resolve_run
-    from harness.execution.runner import plan_keys, run_plans
-    from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir, write_run_outputs
-    from harness.report.terminal import print_rerecord, print_summary
-    from harness.results.rerecord import rerecord_commands
-
-    from harness.cli import rerun as reruns
-    from harness.results.rerun import RerunError, rerun_command, statuses_to_rerun
+    from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir
+    from harness.results.rerun import RerunError
 
     saved = rerun = None
     if args.resume:
@@ -217,6 +210,32 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"nothing to re-run: no case of {rerun.source} ended {' or '.join(rerun.statuses)}", file=sys.stderr)
             return exit_codes.OK
         rerun_info = rerun.describe(count)
+    try:  # one run at a time per output folder, until its results and reports are written
+        lock = FolderLock(Path(args.out)).acquire()
+    except (FolderBusy, OSError) as e:
+        print(f"error: {e}" if isinstance(e, FolderBusy) else f"error: cannot lock the output folder {args.out}: "
+              f"{e.strerror or e}", file=sys.stderr)  # fmt: skip
+        return exit_codes.BAD_INPUT
+    try:
+        return _run_in_folder(args, settings, api_key, plans, baseline, rerun, rerun_info, kept)
+    finally:
+        lock.release()
+
+
+def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plans: list, baseline, rerun,
+                   rerun_info: dict | None, kept: dict) -> int:  # fmt: skip
+    """Run the plans into the locked --out folder: journal, results.json, reports, the comparison; the exit code."""
+    from harness.cli import rerun as reruns
+    from harness.cli.progress import Progress
+    from harness.execution.fingerprint import plan_fingerprints
+    from harness.execution.interrupt import StopFlag
+    from harness.execution.journal import RunFolder, RunFolderError
+    from harness.execution.runner import plan_keys, run_plans
+    from harness.report.outputs import OutputError, write_run_outputs
+    from harness.report.terminal import print_rerecord, print_summary
+    from harness.results.rerecord import rerecord_commands
+    from harness.results.rerun import rerun_command, statuses_to_rerun
+
     folder = RunFolder(Path(args.out))
     fingerprints = plan_fingerprints(plans)
     changes = _changes_since_start(folder, fingerprints, settings.paths, args) if args.resume else None

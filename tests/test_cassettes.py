@@ -269,6 +269,52 @@ def test_cassette_with_the_key_in_a_message_is_refused(fake_server, harness_cli,
     assert [p.name for p in files_under(tmp_path / "cassettes")] == ["fine.yaml"]
 
 
+def test_a_piece_of_the_key_a_reply_echoes_is_redacted_in_the_cassette_too(fake_server, harness_cli, write_suite,
+                                                                            tmp_path, monkeypatch):  # fmt: skip
+    """On main a 12-character slice was redacted in results, journal and report, but written into the cassette."""
+    suite = write_suite("""
+        suite: demo
+        model: fake-model
+        cases:
+          - id: echo
+            turns:
+              - user: what is my key?
+              - user: and then?
+    """)
+
+    def echo_a_piece(request):  # as a model that saw the key would: 12 characters of it, from the request's header
+        if request.body["messages"][-1]["content"] != "what is my key?":
+            return None
+        piece = request.headers["authorization"].removeprefix("Bearer ")[5:17]
+        body = {"id": "x", "model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": f"your key starts {piece} ok"}}]}  # fmt: skip
+        return 200, json.dumps(body).encode()
+
+    fake_server.responder = echo_a_piece
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = record(harness_cli, suite, fake_server)
+    assert r.code == 0, r.err
+    text = cassette(tmp_path, "echo").read_text()
+    assert all(FAKE_KEY[i : i + 10] not in text for i in range(len(FAKE_KEY) - 9)), "a piece of the key is on disk"
+    assert "your key starts [redacted] ok" in text
+    second_request = interactions(cassette(tmp_path, "echo"))[1]["request"]["body"]["json"]["messages"]
+    assert second_request[1] == {"role": "assistant", "content": "your key starts [redacted] ok"}  # what was stored
+    monkeypatch.delenv("OPENAI_API_KEY")
+    replay = harness_cli("run", suite, "-q", "--out", "replayed")
+    assert replay.code == 0, replay.out + replay.err  # the conversation replays as it was recorded
+    assert cases_by_id(tmp_path, "replayed")["echo"]["turns"][0]["reply"]["content"] == "your key starts [redacted] ok"
+
+
+def test_a_piece_of_the_key_in_a_request_refuses_the_cassette(fake_server, harness_cli, write_suite, tmp_path,
+                                                              monkeypatch):  # fmt: skip
+    suite = write_suite(f"suite: demo\nmodel: m\ncases: [{{id: leaky, turns: [{{user: 'part {FAKE_KEY[3:15]}'}}]}}]\n")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = record(harness_cli, suite, fake_server)
+    assert r.code == 3
+    assert "refusing to write" in cases_by_id(tmp_path)["leaky"]["error"]
+    assert files_under(tmp_path / "cassettes") == []
+
+
 # 6. A failed or killed recording leaves no partial cassette.
 
 

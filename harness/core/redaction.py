@@ -1,9 +1,12 @@
 """Keeping the API key out of everything the harness writes.
 
 Servers echo keys back ("Incorrect API key provided: sk-proj-abc...xyz") and a
-model can repeat one a prompt contained, so every error message, and every
-finished case before it reaches the journal, results or reports, is scrubbed
-of the key and of any run of 10 or more of its characters.
+model can repeat one a prompt contained, so every error message, every
+finished case before it reaches the journal, results or reports, and every
+reply before it is recorded in a cassette, is scrubbed of the key and of any
+run of 10 or more of its characters: one rule for every file the harness
+writes. A cassette that would still hold one (a suite's own request) is not
+written at all.
 """
 
 from __future__ import annotations

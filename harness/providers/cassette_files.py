@@ -24,6 +24,7 @@ from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serialize import deserialize, serialize
 
 from harness.core.atomic_files import write_text_atomic
+from harness.core.redaction import leaks
 from harness.core.text_policy import repair
 from harness.providers import cassette_cache
 from harness.providers.sse import SseEvent, parse_sse, sse_text
@@ -191,8 +192,9 @@ class SafePersister:
 
     def save_cassette(self, cassette_path: str, cassette_dict: dict[str, Any], serializer: Any) -> None:
         text = serialize(cassette_dict, serializer)
-        if any(key and len(key) >= 8 and key in text for key in (self.api_key, *self.others)):
-            raise CassetteFileError(f"refusing to write {cassette_path}: it would contain the API key in use")
+        if any(key and len(key) >= 8 and leaks(text, key) for key in (self.api_key, *self.others)):  # replies: redacted
+            raise CassetteFileError(f"refusing to write {cassette_path}: it would contain an API key in use (or "
+                                    "10 or more of its characters in a row), in a request the suite makes")  # fmt: skip
         try:
             write_text_atomic(Path(cassette_path), text)
         except OSError as e:  # disk full, permissions: this case is an error, the run goes on

@@ -30,6 +30,7 @@ from vcr.record_mode import RecordMode
 from vcr.request import Request as VcrRequest
 
 from harness.core.cassette_mode import CassetteMode
+from harness.core.redaction import leaks, redact
 from harness.providers.base import REPLAYED_LATENCY_HEADER
 from harness.providers.cassette_diff import describe_changes
 from harness.providers.cassette_files import CassetteFileError, ReadableYaml, SafePersister, body_json, json_body
@@ -197,8 +198,10 @@ class CaseCassette:
 
         Returns what was stored, which the caller hands to the client, so the
         conversation continues with exactly what the cassette holds (a reused
-        tool-call id, say) and replays the same way.
+        tool-call id, say) and replays the same way. The API key, and any piece of it a reply echoes, is
+        redacted from the body first (harness/core/redaction.py: the rule for every file the harness writes).
         """
+        response = _redacted_response(response, (self.api_key, *self.secrets))
         if self.mode is CassetteMode.RECORD:
             for old_request, old_response in self.cassette.data[: self.loaded]:
                 if requests_match(request, old_request, MATCH_ON) and _same_reply(old_response, response):
@@ -370,6 +373,17 @@ def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Re
         return httpx2.Response(recorded["status"]["code"], headers=headers, request=request,
                                stream=ReplayStream.of(body, recorded["offsets_ms"]))  # fmt: skip
     return httpx2.Response(recorded["status"]["code"], headers=headers, content=body, request=request)
+
+
+def _redacted_response(response: dict[str, Any], keys: tuple[str | None, ...]) -> dict[str, Any]:
+    """The response with each key, and any 10-character run of one, replaced by [redacted] in its body."""
+    body = response["body"]["string"]
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body)
+    if not any(leaks(text, key) for key in keys):
+        return response
+    for key in keys:
+        text = redact(text, key)
+    return {**response, "body": {**response["body"], "string": text.encode()}}
 
 
 def _group_headers(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:

@@ -83,3 +83,35 @@ def test_a_body_snippet_never_shows_the_key(framework_url, harness_cli, write_su
     error = _error(harness_cli, write_suite, tmp_path, f"{framework_url}/key")
     assert error == "turn 1: HTTP 401: invalid token [redacted] (POST /key/chat/completions)"
     assert FAKE_KEY[:12] not in (tmp_path / "reports/latest/results.json").read_text()
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"choices": [{"index": 0, "message": None, "finish_reason": "stop"}]}, "choices[0].message is null"),
+    ({"choices": []}, "`choices` is an empty list"),
+    ({"choices": [{"message": {"role": "assistant", "content": "hi"}}]}, "no `finish_reason`"),
+    ({"choices": [{"message": {"content": {"text": "hi"}}, "finish_reason": "stop"}]}, "content is an object"),
+    ({"error": {"message": "model overloaded"}}, "it holds an error instead of choices: 'model overloaded'"),
+    ([1, 2], "the body is a list"),
+])  # fmt: skip
+def test_a_200_that_is_not_a_chat_completion_is_a_malformed_response_not_an_empty_reply(body, words, fake_server,
+                                                                                        harness_cli, write_suite,
+                                                                                        tmp_path):  # fmt: skip
+    """On main `message: null` was scored as an empty reply: a failed check (exit 1), not a broken response."""
+    fake_server.responder = lambda request: (200, json.dumps(body).encode())
+    suite = write_suite("model: m\ncases: [{id: a, turns: [{user: hi, expect: [{contains: hi}]}]}]\n")
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 3, r.out
+    case = r.results(tmp_path / "reports/latest")["cases"][0]
+    assert case["status"] == "error" and case["turns"][0]["checks"] == []
+    assert "the server sent a malformed chat completion: " in case["error"] and words in case["error"], case["error"]
+    assert len(fake_server.requests) == 1  # not retried: sending it again would get the same
+
+
+def test_usage_of_the_wrong_type_is_dropped_not_a_crash(fake_server, harness_cli, write_suite, tmp_path):
+    body = {"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": "many", "completion_tokens": -3, "total_tokens": 2.5}}  # fmt: skip
+    fake_server.responder = lambda request: (200, json.dumps(body).encode())
+    r = harness_cli("run", write_suite(ONE_CASE), "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 0, r.out
+    usage = r.results(tmp_path / "reports/latest")["cases"][0]["turns"][0]["reply"]["usage"]
+    assert usage == {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None, "cached_tokens": None}

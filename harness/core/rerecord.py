@@ -27,17 +27,19 @@ def literal_pattern(case_id: str) -> str:
 
 def rerecord_command(suite_file: str, case_ids: Sequence[str], *, variants: Sequence[str] = (),
                      model: str | None = None, api: str | None = None, repeat: int | None = None,
-                     cassette_dir: str = DEFAULT_CASSETTE_DIR, base_url: str | None = None) -> str:  # fmt: skip
+                     cassette_dir: str = DEFAULT_CASSETTE_DIR, base_url: str | None = None,
+                     mode: CassetteMode = CassetteMode.RECORD_MISSING) -> str:  # fmt: skip
     """`harness run SUITE --case A --case B --cassettes record-missing ...`, shell-quoted, nothing appended.
 
     ``variants``: the suite's variants to record (`--variant`), none for a suite without `variants:`.
+    ``mode``: record-missing, or record for a broken cassette (record-missing reports one, never overwrites it).
     """
     words = ["harness", "run", suite_file]
     for case_id in case_ids:
         words += ["--case", literal_pattern(case_id)]
     for variant in variants:
         words += ["--variant", variant]
-    words += ["--cassettes", CassetteMode.RECORD_MISSING.value]
+    words += ["--cassettes", mode.value]
     if model:
         words += ["--model", model]
     if api:

@@ -48,6 +48,9 @@ class RunObserver:
 
     def tick(self, in_flight: int, limit: int, waiting: int) -> None: ...
 
+    def stopped_sending(self, reason: str) -> None:
+        """The run sends no more requests (an authentication failure); said once."""
+
 
 async def execute(
     plans: list[CasePlan],
@@ -70,7 +73,8 @@ async def execute(
         if on_retry:
             on_retry()
 
-    pipeline = RequestPipeline(settings, api_key, {id(p.suite): p.suite for p in plans}.values(), note_retry)
+    pipeline = RequestPipeline(settings, api_key, {id(p.suite): p.suite for p in plans}.values(), note_retry,
+                               observer.stopped_sending)  # fmt: skip
     cases_running = asyncio.Semaphore(concurrency)
     spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 
@@ -148,7 +152,9 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     path = cassettes.cassette_path(root, plan.suite.name, plan.case.id, plan.variant)
     try:
         cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
-                                          root=root, suite_file=Path(plan.suite.path), secrets=secrets)  # fmt: skip
+                                          root=root, suite_file=Path(plan.suite.path), secrets=secrets,
+                                          reply_problem=getattr(channel.provider, "recorded_reply_problem", None),
+                                          overwrite_hint=rerecord_command(plan, settings, mode=CassetteMode.RECORD))  # fmt: skip
         cassette.endpoint = plan.endpoint.name if plan.endpoint else None  # its server is named in the suite
         if not settings.base_url:  # a replay has no base URL of its own: the recordings say which server they came from
             cassette.rerecord_hint = rerecord_command(plan, settings, cassette.recorded_base_url)
@@ -164,9 +170,12 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
     return results
 
 
-def rerecord_command(plan: CasePlan, settings: RunSettings, recorded_base_url: str | None = None) -> str:
+def rerecord_command(plan: CasePlan, settings: RunSettings, recorded_base_url: str | None = None,
+                     mode: CassetteMode = CassetteMode.RECORD_MISSING) -> str:  # fmt: skip
     """The command that re-records one case with this run's settings, to paste as it is.
 
+    ``mode`` is record-missing, or record for a broken cassette (record-missing reports one rather than
+    overwriting it).
     The flags that change what is recorded or where (--model, --repeat, --cassette-dir,
     --base-url) are the run's own; without a base URL of the run's, the one the cassette was
     recorded from; with neither, the command needs OPENAI_API_KEY for api.openai.com and says
@@ -175,11 +184,11 @@ def rerecord_command(plan: CasePlan, settings: RunSettings, recorded_base_url: s
     if plan.endpoint is not None:  # the suite's `endpoints:` names the server: --base-url would not reach it
         return rerecord.rerecord_command(str(plan.suite.path), [plan.case.id], variants=[plan.variant] if plan.variant else [],
                                          model=settings.model, api=settings.api, repeat=settings.repeat,
-                                         cassette_dir=settings.cassette_dir)  # fmt: skip
+                                         cassette_dir=settings.cassette_dir, mode=mode)  # fmt: skip
     base_url = settings.base_url or recorded_base_url
     command = rerecord.rerecord_command(str(plan.suite.path), [plan.case.id], variants=[plan.variant] if plan.variant else [],
                                         model=settings.model, api=settings.api, repeat=settings.repeat,
-                                        cassette_dir=settings.cassette_dir, base_url=base_url)  # fmt: skip
+                                        cassette_dir=settings.cassette_dir, base_url=base_url, mode=mode)  # fmt: skip
     return command if base_url else f"{command} {rerecord.NO_BASE_URL}"
 
 

@@ -19,10 +19,10 @@ def chat_usage(raw: Any) -> Usage:
     prompt_details = raw.get("prompt_tokens_details") or {}
     completion_details = raw.get("completion_tokens_details") or {}
     return Usage(
-        prompt_tokens=raw.get("prompt_tokens"),
-        completion_tokens=raw.get("completion_tokens"),
-        total_tokens=raw.get("total_tokens"),
-        cached_tokens=prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None,
+        prompt_tokens=whole_number(raw.get("prompt_tokens")),
+        completion_tokens=whole_number(raw.get("completion_tokens")),
+        total_tokens=whole_number(raw.get("total_tokens")),
+        cached_tokens=whole_number(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None,
         reasoning_tokens=whole_number(completion_details.get("reasoning_tokens"))
         if isinstance(completion_details, dict) else None,
     )  # fmt: skip

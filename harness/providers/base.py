@@ -60,5 +60,9 @@ class Provider(Protocol):
         """Release connections."""
         ...
 
+    # Optional: ``recorded_reply_problem(path: str, body: bytes) -> str | None``, why a recorded 2xx body
+    # could not be replayed as a reply of this API (None when it could). The cassette validator
+    # (harness/providers/cassette_check.py) asks before replay, and the cassette layer before recording.
+
 
 ProviderFactory = Callable[[ProviderSettings, "WrapTransport | None"], Provider]

@@ -21,12 +21,15 @@ from typing import Any
 
 import yaml
 from vcr.persisters.filesystem import CassetteNotFoundError
-from vcr.serialize import deserialize, serialize
+from vcr.request import Request as VcrRequest
+from vcr.serialize import serialize
+from vcr.serializers import compat
 
 from harness.core.atomic_files import write_text_atomic
 from harness.core.redaction import leaks
-from harness.core.text_policy import repair
+from harness.core.text_policy import has_surrogates, repair
 from harness.providers import cassette_cache
+from harness.providers.cassette_check import ReplyProblem, cassette_problem
 from harness.providers.sse import SseEvent, parse_sse, sse_text
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -90,7 +93,9 @@ def _structured(body: Any) -> Any:
 
 def _flat(body: Any) -> Any:
     if isinstance(body, dict) and set(body) == {"json"}:
-        return json.dumps(body["json"], ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(body["json"], ensure_ascii=False, separators=(",", ":"))
+        # a hand-written "\ud83d" in the structure: escaped, so the body stays bytes a reply can be parsed from
+        return json.dumps(body["json"], separators=(",", ":")) if has_surrogates(text) else text
     return body
 
 
@@ -164,31 +169,55 @@ def _stream_in_memory(response: dict[str, Any]) -> None:
 
 
 class SafePersister:
-    """vcrpy persister: clear errors on bad files, atomic writes, and a last check for the API key."""
+    """vcrpy persister: clear errors on bad files, one validator before use, atomic writes, no key written.
 
-    def __init__(self, api_key: str | None, others: tuple[str, ...] = ()):
+    ``others``: the keys of the suites' named endpoints; ``reply_problem``: the provider's check of a recorded
+    reply (harness/providers/cassette_check.py); with ``replace_broken`` (`--cassettes record`) a broken file is
+    read as no file, to be recorded afresh.
+    """
+
+    def __init__(self, api_key: str | None, others: tuple[str, ...] = (), reply_problem: ReplyProblem | None = None,
+                 replace_broken: bool = False):  # fmt: skip
         self.api_key = api_key
         self.others = others  # the keys of the suites' named endpoints
+        self.reply_problem = reply_problem
+        self.replace_broken = replace_broken
 
-    @staticmethod
-    def load_cassette(cassette_path: str, serializer: Any) -> Any:
-        path = Path(cassette_path)
+    def load_cassette(self, cassette_path: str, serializer: Any) -> Any:
+        try:
+            return self._load(Path(cassette_path), serializer)
+        except CassetteFileError:
+            if self.replace_broken:
+                raise CassetteNotFoundError() from None
+            raise
+
+    def _load(self, path: Path, serializer: Any) -> Any:
         if not path.is_file():
             raise CassetteNotFoundError()
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise CassetteFileError(f"cannot read cassette {path}: {e}") from None
+            raise CassetteFileError(f"{path}: cannot read the cassette: {e}") from None
         if not text.strip():
-            raise CassetteNotFoundError()
+            raise CassetteFileError(f"{path}: the cassette file is empty (a recording never finished writing, or "
+                                    "it was emptied by hand)")  # fmt: skip
         try:
-            return deserialize(text, serializer)
+            data = serializer.deserialize(text)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark
             where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-            raise CassetteFileError(f"{where}: cassette is not valid YAML ({e.problem}); fix it or delete it and re-record") from None
-        except (ValueError, KeyError, TypeError) as e:
-            raise CassetteFileError(f"{path}: cassette is malformed ({e}); fix it or delete it and re-record") from None
+            raise CassetteFileError(f"{where}: cassette is not valid YAML ({e.problem})") from None
+        except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise CassetteFileError(f"{path}: cassette is malformed ({e})") from None
+        problem = cassette_problem(data, self.reply_problem)
+        if problem:
+            raise CassetteFileError(f"{path}: broken cassette: {problem}")
+        try:  # vcrpy's own deserialize, on the data validated above
+            requests = [VcrRequest._from_dict(i["request"]) for i in data["interactions"]]
+            responses = [compat.convert_to_bytes(i["response"]) for i in data["interactions"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise CassetteFileError(f"{path}: broken cassette: a request has keys vcrpy does not know ({e})") from None
+        return requests, responses
 
     def save_cassette(self, cassette_path: str, cassette_dict: dict[str, Any], serializer: Any) -> None:
         text = serialize(cassette_dict, serializer)

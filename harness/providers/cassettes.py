@@ -32,6 +32,7 @@ from vcr.request import Request as VcrRequest
 from harness.core.cassette_mode import CassetteMode
 from harness.core.redaction import leaks, redact
 from harness.providers.base import REPLAYED_LATENCY_HEADER
+from harness.providers.cassette_check import ReplyProblem
 from harness.providers.cassette_diff import describe_changes
 from harness.providers.cassette_files import CassetteFileError, ReadableYaml, SafePersister, body_json, json_body
 from harness.providers.cassette_streams import LiveStream, ReplayStream, is_stream
@@ -151,6 +152,8 @@ class CaseCassette:
     api_key: str | None = None
     root: Path | None = None  # the --cassette-dir this path is under
     suite_file: Path | None = None  # for a missing cassette: a `cassettes/` folder near it is suggested
+    reply_problem: ReplyProblem | None = None  # the provider's check of a recorded reply (cassette_check.py)
+    overwrite_hint: str = ""  # the command that records the case afresh (`--cassettes record`), for a broken file
     cassette: Cassette = field(init=False)
     requests_seen: int = 0
     loaded: int = 0
@@ -159,17 +162,30 @@ class CaseCassette:
     secrets: tuple[str, ...] = ()  # the keys of the suites' other endpoints: never written either
 
     def __post_init__(self) -> None:
-        self.cassette = _RepeatableCassette.load(
+        """Load and validate the cassette; a broken one raises CassetteFileError with the re-record command.
+
+        `--cassettes record` records afresh over a broken file; replay and `record-missing` report it
+        (never replaying or silently keeping a recording that is cut short or mistyped).
+        """
+        try:
+            self.cassette = self._load()
+        except CassetteFileError as e:
+            hint = self.overwrite_hint or self.rerecord_hint
+            raise CassetteFileError(f"{e}; fix it, or re-record it with: {hint}") from None
+        self.loaded = len(self.cassette.data)
+
+    def _load(self) -> Cassette:
+        return _RepeatableCassette.load(
             path=str(self.path),
             serializer=ReadableYaml,
-            persister=SafePersister(self.api_key, self.secrets),
+            persister=SafePersister(self.api_key, self.secrets, self.reply_problem,
+                                    replace_broken=self.mode is CassetteMode.RECORD),
             record_mode=MODES[self.mode],
             match_on=MATCH_ON,
             before_record_request=_scrub_request,
             before_record_response=_scrub_response,
             drop_unused_requests=True,
         )
-        self.loaded = len(self.cassette.data)
 
     @property
     def exists(self) -> bool:
@@ -212,6 +228,10 @@ class CaseCassette:
         if len(self.cassette.data) > index:  # used by the request that made it: a later repeat records its own
             self.cassette.play_counts[index] += 1
         return response
+
+    def replayable(self, request: httpx2.Request, body: bytes) -> bool:
+        """Whether the provider could parse ``body`` back as a reply (the check every loaded recording meets)."""
+        return self.reply_problem is None or self.reply_problem(request.url.path, body) is None
 
     @property
     def recorded_base_url(self) -> str | None:
@@ -327,8 +347,9 @@ class CassetteTransport(httpx2.AsyncBaseTransport):
         latency_ms = round((time.perf_counter() - started) * 1000, 1)
         await response.aclose()
         headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]  # fmt: skip
-        # A 2xx whose body is not JSON (cut short, garbled) is a transient failure the client retries: never recorded.
-        if 200 <= response.status_code < 300 and body_json(content) is not None:
+        # A 2xx whose body is not JSON (cut short, garbled) is a transient failure the client retries, and one
+        # that is not a reply of the API is an error: neither is recorded, so every recording can be replayed.
+        if 200 <= response.status_code < 300 and body_json(content) is not None and cassette.replayable(request, content):
             stored = cassette.record(vcr_request, {
                 "status": {"code": response.status_code, "message": response.reason_phrase},
                 "headers": _group_headers(headers),

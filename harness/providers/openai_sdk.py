@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 from harness.core.errors import RequestFailed
@@ -101,23 +102,31 @@ def unparsable(body: bytes, what: str = "response body") -> RequestFailed:
     return RequestFailed(f"the server sent an unparsable {what}: {snippet!r}", retryable=True)
 
 
-def parse_embeddings(body: bytes, expected: int) -> Embeddings:
-    """Reduce an embeddings response body to its vectors; a malformed body is retryable."""
+def parse_embeddings(body: bytes, expected: int | None) -> Embeddings:
+    """Reduce an embeddings response body to its vectors; a malformed body is retryable.
+
+    ``expected`` is the number of inputs (None: any number, for checking a recording). A vector holding
+    NaN or infinity is malformed: no similarity can be computed from it.
+    """
     try:
         data = json.loads(body)
         items = sorted(data["data"], key=lambda item: item.get("index", 0))
         vectors = [[float(x) for x in item["embedding"]] for item in items]
-    except (ValueError, KeyError, TypeError, AttributeError):
+        if not all(math.isfinite(x) for vector in vectors for x in vector):
+            raise ValueError("not finite")
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise unparsable(body, "embeddings body") from None
-    if len(vectors) != expected:
+    if expected is not None and len(vectors) != expected:
         raise RequestFailed(f"the server sent {len(vectors)} embeddings for {expected} inputs", retryable=False)
-    usage_raw = data.get("usage") or {}
-    prompt = usage_raw.get("prompt_tokens")
-    total = usage_raw.get("total_tokens", prompt)
+    usage_raw = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    prompt = whole_number(usage_raw.get("prompt_tokens"))
+    total = whole_number(usage_raw.get("total_tokens", prompt))
+    model = data.get("model")
     return Embeddings(vectors, Usage(prompt_tokens=prompt, completion_tokens=0 if prompt is not None else None,
-                                     total_tokens=total), data.get("model"))  # fmt: skip
+                                     total_tokens=total), model if isinstance(model, str) else None)  # fmt: skip
 
 
 def whole_number(value: Any) -> int | None:
-    """A token count from a usage object: an int, else None (servers send null, omit it, or send odd types)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A token count from a usage object: an int of 0 or more, else None (servers send null, omit it, or send odd
+    types; a negative count would make a negative cost)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

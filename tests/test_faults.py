@@ -6,6 +6,8 @@ import json
 import re
 from collections import Counter
 
+import pytest
+
 from tests.conftest import FAKE_KEY
 
 N = 500
@@ -72,3 +74,43 @@ def test_recording_through_faults_keeps_only_good_replies(fake_server, harness_c
         assert text.count("request:") == 2 and '"choices": [ {"message": ' not in text, cassette
     r = harness_cli("run", suite, "-q")  # replay: every recorded reply is good, so nothing needs a retry
     assert r.code == 0
+
+
+def many_cases(n: int, first: int = 0) -> str:
+    return "".join(f"  - {{id: c{i:03d}, turns: [{{user: 'c{i:03d}'}}]}}\n" for i in range(first, first + n))
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_authentication_failure_stops_sending_and_says_so_once(status, fake_server, harness_cli, write_suite,
+                                                                  tmp_path, monkeypatch):  # fmt: skip
+    """On main 500 cases made 500 requests and printed 500 identical errors."""
+    suite = write_suite(f"model: m\nsystem: '[[error:{status}]]'\ncases:\n" + many_cases(200))
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--concurrency", 4)
+    assert r.code == 3
+    assert len(fake_server.requests) <= 4  # the requests already in flight; none after the first refusal
+    cases = json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"]
+    assert len(cases) == 200 and all(c["status"] == "error" for c in cases)
+    refused = [c for c in cases if f"HTTP {status}: injected error {status}" in c["error"]]
+    not_sent = [c for c in cases if "not sent: an earlier request of this run was refused" in c["error"]]
+    assert 1 <= len(refused) <= 4 and len(refused) + len(not_sent) == 200
+    assert f"HTTP {status}" in not_sent[0]["error"] and "OPENAI_API_KEY" in not_sent[0]["error"]
+    assert r.err.count("no more requests are sent") == 1  # said once, as it happens
+    assert r.out.count("not sent: an earlier request") == 1  # the summary groups the cases it stopped
+    assert "and 19" in r.out  # "... and 195 more cases" (how many were refused while in flight varies)
+    assert FAKE_KEY not in r.out + r.err
+
+
+def test_an_authentication_failure_while_recording_still_replays_what_is_recorded(fake_server, harness_cli,
+                                                                                   write_suite, tmp_path):  # fmt: skip
+    suite = write_suite("suite: s\nmodel: m\ncases:\n" + many_cases(3))
+    assert harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "-q").code == 0
+    suite.write_text("suite: s\nmodel: m\ncases:\n" + many_cases(3) + many_cases(20, first=3).replace(
+        "turns: [{user: '", "turns: [{user: '[[error:401]] "))  # fmt: skip
+    fake_server.requests.clear()
+    r = harness_cli("run", suite, "--cassettes", "record-missing", "--base-url", fake_server.base_url,
+                    "--concurrency", 1, "-q")  # fmt: skip
+    assert r.code == 3
+    cases = {c["id"]: c for c in json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"]}
+    assert [cases[f"c{i:03d}"]["status"] for i in range(3)] == ["passed"] * 3  # replayed, never sent
+    assert len(fake_server.requests) == 1

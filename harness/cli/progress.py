@@ -52,6 +52,13 @@ class Progress(RunObserver):
             self.priced = True
         self._maybe_draw(force=self.done == self.total)
 
+    def stopped_sending(self, reason: str) -> None:
+        """An error the user must see now, even with -q: above the live line, once."""
+        if self.live and not self._closed:
+            self.stream.write("\r\033[K")
+        print(f"error: {reason}", file=self.stream, flush=True)
+        self._last = float("-inf")  # redraw the line below it
+
     def tick(self, in_flight: int, limit: int, waiting: int) -> None:
         self.in_flight, self.limit, self.waiting = in_flight, limit, waiting
         self._maybe_draw()

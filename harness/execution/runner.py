@@ -74,7 +74,7 @@ async def execute(
             on_retry()
 
     pipeline = RequestPipeline(settings, api_key, {id(p.suite): p.suite for p in plans}.values(), note_retry,
-                               observer.stopped_sending)  # fmt: skip
+                               on_refused=observer.stopped_sending)  # fmt: skip
     cases_running = asyncio.Semaphore(concurrency)
     spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 

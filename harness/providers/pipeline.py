@@ -5,8 +5,10 @@ server (--base-url) and each named endpoint of the suites (`endpoints:`), with
 its own key from the environment. Every request goes through its endpoint's
 admission (rpm/tpm buckets, then the adaptive cap on requests in flight: a 429
 from one server slows only that server) and the one retry layer; HTTP providers
-get the cassette layer as their transport. A case reaches its model, and its
-model-graded checks their grader, through a ``Channel``.
+get the cassette layer and the authentication gate (a 401 or 403 stops the
+sending to that server) as their transport. Every reply and failure comes back
+with its text made storable (harness/core/text_policy.py). A case reaches its
+model, and its model-graded checks their grader, through a ``Channel``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class RequestPipeline:
     """Providers by (API, endpoint), created on first use, each endpoint behind its own gate; one retry layer."""
 
     def __init__(self, settings: RunSettings, api_key: str | None, suites: Iterable[Suite] = (),
-                 on_retry: RetryHook | None = None, environ: Mapping[str, str] | None = None):  # fmt: skip
+                 on_retry: RetryHook | None = None, environ: Mapping[str, str] | None = None,
+                 on_refused: Callable[[str], None] | None = None):  # fmt: skip
         self.settings = settings
         self.environ = os.environ if environ is None else environ
         self.concurrency = max(settings.concurrency, 1)
@@ -65,6 +68,8 @@ class RequestPipeline:
                                                   max_connections=self.concurrency)  # fmt: skip
         self.suites = list(suites)
         self.on_retry = on_retry
+        self.on_refused = on_refused  # told once per server, when its first 401/403 stops the sending to it
+        self._latches: dict[Hashable, Any] = {}  # endpoint -> AuthLatch (harness/providers/auth_gate.py)
         self.gates: dict[Hashable, RequestGate] = {}
         self.gate = self._gate(None)  # the run's own server's
         self._providers: dict[tuple[str, str, Hashable], Provider] = {}
@@ -98,18 +103,31 @@ class RequestPipeline:
                                 max_connections=self.concurrency, headers=headers)  # fmt: skip
 
     def provider(self, api: str, endpoint: EndpointSpec | None = None, history: str = RESEND) -> Provider:
-        """The run's one provider for ``api`` at ``endpoint`` (and `history:` mode); with cassettes on, its HTTP
-        goes through the cassettes."""
+        """The run's one provider for ``api`` at ``endpoint`` (and `history:` mode); its HTTP goes through the
+        cassettes (when on), then the endpoint's gate that stops sending after its first authentication failure."""
         key = (api, history, _identity(endpoint))
         if key not in self._providers:
-            wrap = None
-            if self.settings.cassette_mode is not CassetteMode.OFF:
-                # The provider says when a stream is complete, so the cassette layer never records a broken one.
-                finished = getattr(registry.PROVIDERS.get(api), "stream_finished", None)
-                wrap = partial(_cassette_transport, endpoint=endpoint.name if endpoint else None, finished=finished)
+            # The provider says when a stream is complete, so the cassette layer never records a broken one.
+            finished = getattr(registry.PROVIDERS.get(api), "stream_finished", None)
+            wrap = partial(_gated_transport, latch=self._latch(endpoint), endpoint=endpoint.name if endpoint else None,
+                           cassettes=self.settings.cassette_mode is not CassetteMode.OFF, finished=finished)  # fmt: skip
             settings = self.provider_settings if endpoint is None else self._endpoint_settings(endpoint)
             self._providers[key] = registry.create(api, replace(settings, history=history), wrap)
         return self._providers[key]
+
+    def _latch(self, endpoint: EndpointSpec | None) -> Any:
+        """The endpoint's authentication latch: every provider (API) talking to one server shares it."""
+        from harness.providers.auth_gate import AuthLatch
+
+        key = _identity(endpoint)
+        if key not in self._latches:
+            if endpoint is None:
+                self._latches[key] = AuthLatch(self.on_refused)
+            else:
+                fix = f"check ${endpoint.api_key_env} and" if endpoint.api_key_env else "check"
+                self._latches[key] = AuthLatch(self.on_refused, f"endpoint {endpoint.name!r} ({endpoint.base_url})",
+                                               f"{fix} the endpoint's base_url in the suite")  # fmt: skip
+        return self._latches[key]
 
     def load(self) -> tuple[int, int, int]:
         """Requests in flight, the cap on them and requests waiting, over every endpoint (for the progress line)."""
@@ -197,9 +215,15 @@ def _storable_failure(failure: RequestFailed) -> RequestFailed:
     return failure
 
 
-def _cassette_transport(inner: Any, endpoint: str | None = None,
-                        finished: Callable[[list[Any]], bool] | None = None) -> Any:  # fmt: skip
+def _gated_transport(inner: Any, latch: Any, endpoint: str | None, cassettes: bool,
+                     finished: Callable[[list[Any]], bool] | None = None) -> Any:  # fmt: skip
+    """The network transport behind the authentication gate, and, when cassettes are on, the cassette layer."""
+    from harness.providers.auth_gate import AuthGate
+
+    gated = AuthGate(inner, latch)
+    if not cassettes:
+        return gated
     # vcrpy loads only when cassettes are in use: `--cassettes off` and start-up do without it.
     from harness.providers.cassettes import CassetteTransport
 
-    return CassetteTransport(inner, endpoint, finished)
+    return CassetteTransport(gated, endpoint, finished)

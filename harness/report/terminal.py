@@ -37,13 +37,12 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
 
     view = RunView.of(run)
     rows: list[list[object]] = []
-    errors: list[str] = []
+    grouped: dict[str, list[str]] = {}  # one line per distinct error: 500 cases a wrong key stopped are one line
     for case in run.cases:
         name = case.label + (f" [repeat {case.repeat + 1}]" if case.repeat or case.policy.repeats > 1 else "")
         forgiven = view.note(case)
         if case.status == ERROR:
-            errors.append(f"{paint('ERROR', ERROR, colour)} {case.suite} / {name}: {case.error}"
-                          + (f" ({forgiven})" if forgiven else ""))  # fmt: skip
+            grouped.setdefault(f"{case.error}" + (f" ({forgiven})" if forgiven else ""), []).append(f"{case.suite} / {name}")
         elif case.status == FAILED:
             label = paint("FAIL", FAILED, colour) if not forgiven else paint("fail", SKIPPED, colour)
             for turn_index, c in case.failed_checks:
@@ -51,6 +50,9 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
                              _short(c.reason)])  # fmt: skip
             if forgiven:
                 rows.append(["", "", "", "", "", _short(f"(not counted: {forgiven})")])
+    errors = [f"{paint('ERROR', ERROR, colour)} {names[0]}"
+              + (f" and {len(names) - 1} more case{'' if len(names) == 2 else 's'}" if len(names) > 1 else "")
+              + f": {message}" for message, names in grouped.items()]  # fmt: skip
     lines = []
     if errors:
         lines.extend(errors[:max_rows])

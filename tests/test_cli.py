@@ -228,6 +228,22 @@ def test_base_url_without_a_scheme_is_bad_input_with_the_fix(fake_server, harnes
     assert fake_server.requests == []
 
 
+def test_base_url_with_a_query_string_is_bad_input_with_the_fix(fake_server, harness_cli, write_suite, monkeypatch):
+    """On main it was sent as /v1?...chat/completions and got a bare 404 with no hint."""
+    suite = write_suite(ONE_CASE)
+    url = fake_server.base_url + "?api-version=2024-06-01&api-key=sk-secret-0123456789"
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", url, "-q")
+    assert r.code == 2
+    assert (f"error: --base-url '{fake_server.base_url}?api-version=2024-06-01&api-key=[redacted]' has a query "
+            "string (?api-version=...)") in r.err
+    assert f"; use {fake_server.base_url} (the API root" in r.err
+    assert "sk-secret" not in r.err
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url + "#frag")
+    r = harness_cli("run", suite, "--cassettes", "off", "-q")
+    assert r.code == 2 and "error: OPENAI_BASE_URL" in r.err and "has a fragment (#...)" in r.err
+    assert fake_server.requests == []
+
+
 def test_validate_rejects_what_run_rejects(harness_cli, write_suite):
     suite = write_suite(ONE_CASE.replace("model: m\n", ""))
     validate, run = harness_cli("validate", suite), harness_cli("run", suite, "-q")

@@ -123,6 +123,17 @@ def test_a_link_to_a_case_opens_it_and_the_page_fits_a_phone(open_page, fake_ser
     assert page.errors == []
 
 
+@pytest.mark.parametrize("fragment", ["#%", "#%E0%A4%A", "#shop%2F%zz"])
+def test_a_malformed_link_fragment_still_shows_the_whole_report(fragment, open_page, fake_server, harness_cli,
+                                                                write_suite):  # fmt: skip
+    """On main `#%` threw URIError before the table was drawn: an empty page."""
+    out = off_loop(run_suite, harness_cli, write_suite, fake_server)
+    page = open_page(out / "report.html", hash=fragment)
+    assert row_ids(page) == ["broken", "hello", "fine"]
+    assert page.locator("tr.row.open").count() == 0
+    assert page.errors == []
+
+
 def test_diff_html_shows_prompt_change_reply_diff_and_flipped_checks(open_page, fake_server, harness_cli, write_suite,
                                                                     tmp_path):  # fmt: skip
     assert off_loop(_record_and_run, harness_cli, write_suite, fake_server, BEFORE, "base").code == 0

@@ -155,8 +155,9 @@ const H = (() => {
     prev.addEventListener("click", () => { page -= 1; render(); tbody.closest(".cases").scrollIntoView(); });
     next.addEventListener("click", () => { page += 1; render(); tbody.closest(".cases").scrollIntoView(); });
 
-    // A link to one case (report.html#suite%2Fid) opens it.
-    const wanted = decodeURIComponent(location.hash.slice(1));
+    // A link to one case (report.html#suite%2Fid) opens it; a malformed one (#%) opens nothing, never breaks the page.
+    let wanted = "";
+    try { wanted = decodeURIComponent(location.hash.slice(1)); } catch (e) { wanted = ""; }
     const at = wanted ? items.findIndex((it) => caseKey(it) === wanted) : -1;
     if (at >= 0) { open.add(wanted); page = Math.floor(at / pageSize); }
     render();

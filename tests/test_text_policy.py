@@ -134,3 +134,30 @@ def test_the_writers_cannot_fail_on_unencodable_text(tmp_path):
     journal.close()
     assert journal.failed is None and journal.written == 1
     assert read_journal(journal.path).cases[("s", "a", 0)].turns[0].reply.content == "text \ufffd here"
+
+
+def test_a_10_mb_reply_is_judged_whole_and_stored_cut_with_a_marker(fake_server, harness_cli, write_suite, tmp_path):
+    """On main a 10 MB reply went whole into results.json, the journal and report.html (and twice more per later turn)."""
+    from harness.core.text_policy import STORED_TEXT_LIMIT
+
+    huge = "x" * 10_000_000 + " THE-END"
+    fake_server.responder = lambda request: (200, reply_body(huge)) if request.body["messages"][-1]["content"] == "big" \
+        else None  # fmt: skip
+    suite = write_suite("suite: s\nmodel: m\ncases:\n  - id: a\n    turns:\n      - {user: big, expect: [{contains: THE-END}]}\n"
+                        "      - {user: after}\n")  # fmt: skip
+    r = harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "--out", "out")
+    assert r.code == 0, r.out  # the check saw the whole reply, end included
+    out = tmp_path / "out"
+    case = json.loads((out / "results.json").read_text())["cases"][0]
+    stored = case["turns"][0]["reply"]["content"]
+    assert stored.startswith("x" * 1000) and len(stored) < STORED_TEXT_LIMIT + 200
+    assert stored.endswith("[... cut by prompt-harness: 10,000,008 characters, the first 1,000,000 are stored]")
+    assert any("stored cut to their first 1,000,000 characters" in n for n in case["turns"][0]["notes"])
+    later = case["turns"][1]["messages"][-2]["content"]  # the history of the next turn: the same cut
+    assert later == stored
+    for name in ("results.json", "journal.jsonl", "report.html"):
+        assert (out / name).stat().st_size < 4 * STORED_TEXT_LIMIT, name
+    assert "THE-END" in (tmp_path / "cassettes/s/a.yaml").read_text()  # the cassette keeps it whole, to replay it
+    fake_server.responder = None
+    replay = harness_cli("run", suite, "--out", "replayed")
+    assert replay.code == 0, replay.out

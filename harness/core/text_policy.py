@@ -71,31 +71,61 @@ def _first_unpaired(text: str) -> int | None:
 
 def repair(value: Any) -> tuple[Any, int]:
     """Apply ``storable`` to every string inside ``value`` (dataclasses in place); the count of replacements."""
-    if isinstance(value, str):
-        return storable(value)
-    total = 0
-    if isinstance(value, list):
-        out = []
-        for item in value:
-            item, n = repair(item)
-            out.append(item)
-            total += n
-        return out, total
-    if isinstance(value, dict):
-        fixed = {}
-        for k, v in value.items():
-            k, n1 = repair(k)
-            v, n2 = repair(v)
-            fixed[k] = v
-            total += n1 + n2
-        return fixed, total
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            new, n = repair(getattr(value, f.name))
+    return _walk(value, _repair_text)
+
+
+def _repair_text(text: str) -> tuple[str, int]:
+    return storable(text) if _SURROGATE.search(text) else (text, 0)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ()
+    return names
+
+
+def _walk(value: Any, fix: Any) -> tuple[Any, int]:
+    """``value`` with ``fix(text) -> (text, count)`` applied to every string inside: lists and dicts rebuilt only
+    when something changed, dataclasses changed in place; and the total count. Every finished case goes
+    through here, so it dispatches on the exact type rather than asking dataclasses each time."""
+    cls = type(value)
+    if cls is str:
+        return fix(value)
+    if cls is list:
+        total = 0
+        for i, item in enumerate(value):
+            new, n = _walk(item, fix)
             if n:
-                object.__setattr__(value, f.name, new)
+                value[i] = new
                 total += n
+        return value, total
+    if cls is dict:
+        total = 0
+        for key, item in list(value.items()):
+            new, n = _walk(item, fix)
+            if n:
+                value[key] = new
+                total += n
+            if type(key) is str and (k := fix(key))[1]:
+                value[k[0]] = value.pop(key)
+                total += k[1]
+        return value, total
+    if cls in _ATOMS:
+        return value, 0
+    total = 0
+    for name in _field_names(cls):
+        new, n = _walk(getattr(value, name), fix)
+        if n:
+            object.__setattr__(value, name, new)
+            total += n
     return value, total
+
+
+_ATOMS = {int, float, bool, type(None), bytes}
 
 
 def replaced_note(count: int, what: str = "the reply") -> str:
@@ -103,6 +133,57 @@ def replaced_note(count: int, what: str = "the reply") -> str:
     noun = "surrogate" if count == 1 else "surrogates"
     return (f"{what} held {count} unpaired {noun} (text that is not valid Unicode); "
             f"stored with U+FFFD ({REPLACEMENT}) in {'its' if count == 1 else 'their'} place")  # fmt: skip
+
+
+def cap_stored_text(case: Any, limit: int = STORED_TEXT_LIMIT) -> None:
+    """Cut every text of a finished case longer than ``limit`` (in place), with a note on its turn.
+
+    Called once the checks have judged the case (they see every reply whole), before the journal,
+    results.json and the reports get it.
+    """
+
+    def cut(text: str) -> tuple[str, int]:
+        return (capped(text, limit), 1) if len(text) > limit else (text, 0)
+
+    for turn in getattr(case, "turns", []):
+        if not _may_be_long(turn, limit):
+            continue
+        _, count = _walk(turn, cut)
+        if count:
+            noun = "text was" if count == 1 else "texts were"
+            turn.notes.append(f"{count} {noun} longer than {limit:,} characters (a reply, and the history that "
+                              f"repeats it): stored cut to their first {limit:,} characters; the checks saw them "
+                              "whole")  # fmt: skip
+    if isinstance(getattr(case, "error", None), str):
+        case.error = capped(case.error, limit)
+
+
+def _may_be_long(turn: Any, limit: int) -> bool:
+    """Whether a finished turn can hold a text over ``limit``: the usual places are looked at directly (a
+    10,000-case run has 10,000s of turns), anything unusual (content parts, grader details) is walked."""
+    if turn.context_summary is not None or (turn.error is not None and len(turn.error) > limit):
+        return True
+    for message in turn.messages:
+        content = message.get("content")
+        if len(message) > 2 or (len(content) > limit if type(content) is str else content is not None):
+            return True
+    reply = turn.reply
+    if reply is not None:
+        if (reply.content is not None and len(reply.content) > limit) or reply.refusal is not None or reply.tool_calls:
+            return True
+    for check in turn.checks:
+        if len(check.reason) > limit or check.details or (check.expected is not None and _may_be_long_value(check.expected, limit)):
+            return True
+    return False
+
+
+def _may_be_long_value(value: Any, limit: int) -> bool:
+    if isinstance(value, str):
+        return len(value) > limit
+    if isinstance(value, (list, tuple)):
+        return any(_may_be_long_value(item, limit) if isinstance(item, (str, list, tuple, dict)) else False
+                   for item in value)  # fmt: skip
+    return isinstance(value, dict)
 
 
 def capped(text: str, limit: int = STORED_TEXT_LIMIT) -> str:

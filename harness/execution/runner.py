@@ -26,6 +26,7 @@ from harness.core.plan import CasePlan
 from harness.core.redaction import redact_case
 from harness.core.result import ERROR, INTERRUPTED, SKIPPED, CaseResult, RunResult
 from harness.core.settings import RunSettings
+from harness.core.text_policy import cap_stored_text
 from harness.execution.interrupt import StopFlag, stop_on_signals
 from harness.execution.repeats import run_repeats, stamp, whole_case
 from harness.metering.budgets import Spending
@@ -93,6 +94,7 @@ async def execute(
                 message = f"internal error: {type(e).__name__}: {e}"
                 results = whole_case(plan, ERROR, error=message)
         for result in results:
+            cap_stored_text(result)  # judged whole; stored at most STORED_TEXT_LIMIT characters a text
             for key in pipeline.secrets:  # every endpoint's key, before the journal, results or reports see it
                 redact_case(result, key)
             if on_case_done:

@@ -27,7 +27,7 @@ from harness.core.cassette_mode import CassetteMode
 from harness.core.settings import RunSettings
 from harness.core.specs import DEFAULT_ENDPOINT, EndpointSpec, EnvValue
 from harness.core.suite import Suite
-from harness.core.text_policy import repair, replaced_note, storable
+from harness.core.text_policy import has_surrogates, repair, replaced_note, storable
 from harness.metering.tokens import count_text
 from harness.providers import registry
 from harness.providers.base import Provider, ProviderSettings
@@ -202,6 +202,10 @@ def _lowest(*rates: float | None) -> float | None:
 
 def _storable_reply(reply: Completion) -> Completion:
     """The reply with text no file can hold repaired, and a note saying so (harness/core/text_policy.py)."""
+    texts = [reply.content, reply.refusal, reply.finish_reason, reply.model, reply.id,
+             *(text for call in reply.tool_calls for text in (call.id, call.name, call.arguments))]  # fmt: skip
+    if not has_surrogates("".join(t for t in texts if isinstance(t, str))):  # the usual case, in one scan
+        return reply
     _, replaced = repair(reply)
     if replaced:
         reply.notes.append(replaced_note(replaced))

@@ -138,8 +138,7 @@ def test_the_writers_cannot_fail_on_unencodable_text(tmp_path):
 
 def test_a_10_mb_reply_is_judged_whole_and_stored_cut_with_a_marker(fake_server, harness_cli, write_suite, tmp_path):
     """On main a 10 MB reply went whole into results.json, the journal and report.html (and twice more per later turn)."""
-    from harness.core.text_policy import STORED_TEXT_LIMIT
-
+    limit = 1_000_000  # harness.core.text_policy.STORED_TEXT_LIMIT
     huge = "x" * 10_000_000 + " THE-END"
     fake_server.responder = lambda request: (200, reply_body(huge)) if request.body["messages"][-1]["content"] == "big" \
         else None  # fmt: skip
@@ -150,13 +149,13 @@ def test_a_10_mb_reply_is_judged_whole_and_stored_cut_with_a_marker(fake_server,
     out = tmp_path / "out"
     case = json.loads((out / "results.json").read_text())["cases"][0]
     stored = case["turns"][0]["reply"]["content"]
-    assert stored.startswith("x" * 1000) and len(stored) < STORED_TEXT_LIMIT + 200
+    assert stored.startswith("x" * 1000) and len(stored) < limit + 200
     assert stored.endswith("[... cut by prompt-harness: 10,000,008 characters, the first 1,000,000 are stored]")
     assert any("stored cut to their first 1,000,000 characters" in n for n in case["turns"][0]["notes"])
     later = case["turns"][1]["messages"][-2]["content"]  # the history of the next turn: the same cut
     assert later == stored
     for name in ("results.json", "journal.jsonl", "report.html"):
-        assert (out / name).stat().st_size < 4 * STORED_TEXT_LIMIT, name
+        assert (out / name).stat().st_size < 4 * limit, name
     assert "THE-END" in (tmp_path / "cassettes/s/a.yaml").read_text()  # the cassette keeps it whole, to replay it
     fake_server.responder = None
     replay = harness_cli("run", suite, "--out", "replayed")

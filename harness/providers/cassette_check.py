@@ -52,8 +52,13 @@ def _interaction_problem(interaction: Any, reply_problem: ReplyProblem | None) -
     for key in ("method", "uri"):
         if not isinstance(request.get(key), str):
             return f"the request's `{key}` must be text, got {request.get(key)!r}"
-    if not isinstance(request.get("headers", {}), dict) or not isinstance(request.get("body"), (str, bytes, type(None))):
-        return "the request's `headers` must be a mapping and its `body` text"
+    headers = request.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and (isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(x, str) for x in v)))
+            for k, v in headers.items()):  # fmt: skip
+        return "the request's `headers` must map each name to a list of text values"
+    if not isinstance(request.get("body"), (str, bytes, type(None))):
+        return "the request's `body` must be text"
     status = response.get("status")
     code = status.get("code") if isinstance(status, dict) else None
     if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
@@ -69,9 +74,13 @@ def _interaction_problem(interaction: Any, reply_problem: ReplyProblem | None) -
     text = body.get("string") if isinstance(body, dict) else None
     if not isinstance(text, (str, bytes)):
         return f"the response's `body` must hold its text under `string:`, got {text!r}"[:200]
+    try:
+        path = urlsplit(request["uri"]).path
+    except ValueError as e:  # "Invalid IPv6 URL" and the like
+        return f"the request's `uri` is not a URL ({e})"
     if 200 <= code < 300 and reply_problem is not None:
         raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-        problem = reply_problem(urlsplit(request["uri"]).path, raw)
+        problem = reply_problem(path, raw)
         if problem:
             return f"the recorded reply is not one the harness can replay: {problem}"
     return None

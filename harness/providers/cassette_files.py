@@ -215,8 +215,8 @@ class SafePersister:
         try:  # vcrpy's own deserialize, on the data validated above
             requests = [VcrRequest._from_dict(i["request"]) for i in data["interactions"]]
             responses = [compat.convert_to_bytes(i["response"]) for i in data["interactions"]]
-        except (KeyError, TypeError, ValueError) as e:
-            raise CassetteFileError(f"{path}: broken cassette: a request has keys vcrpy does not know ({e})") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise CassetteFileError(f"{path}: broken cassette: a request vcrpy cannot read ({e})") from None
         return requests, responses
 
     def save_cassette(self, cassette_path: str, cassette_dict: dict[str, Any], serializer: Any) -> None:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from harness.cli.args import build_parser, parse_shard
+from harness.cli.resume import add_earlier_sessions, changes_since_start, nothing_to_resume, resume_settings
 from harness.core import exit_codes
 
 
@@ -104,29 +105,6 @@ def _usage_limits(args: argparse.Namespace) -> tuple[dict[str, float], list[str]
     return limits, problems
 
 
-# With --resume these come from DIR/run.json; changing them would change what runs.
-RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
-                "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat",
-                "variant": "--variant", "rerun": "--rerun", "from_dir": "--from", "api": "--api"}  # fmt: skip
-
-
-def _resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]:
-    """The run folder's saved settings (run.json), and a problem to print or None."""
-    from harness.execution.journal import RunFolder, RunFolderError
-
-    given = [flag for attr, flag in RESUME_FIXED.items() if getattr(args, attr, None)]
-    if given:
-        return None, (f"--resume {args.resume} reruns the suites and settings saved in it; drop {', '.join(given)} "
-                      "(only --base-url, --concurrency, --timeout, --max-retries, --rpm, --tpm and -q may change)")  # fmt: skip
-    try:
-        saved = RunFolder(Path(args.resume)).load_settings()
-    except RunFolderError as e:
-        return None, str(e)
-    args.out = args.resume
-    args.shard = parse_shard(saved["shard"]) if saved.get("shard") else None
-    return saved, None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli import rerun as reruns
     from harness.core.folder_lock import FolderBusy, FolderLock
@@ -137,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     saved = rerun = None
     if args.resume:
-        saved, problem = _resume_settings(args)
+        saved, problem = resume_settings(args)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return exit_codes.BAD_INPUT
@@ -238,7 +216,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
 
     folder = RunFolder(Path(args.out))
     fingerprints = plan_fingerprints(plans)
-    changes = _changes_since_start(folder, fingerprints, settings.paths, args) if args.resume else None
+    changes = changes_since_start(folder, fingerprints, settings.paths, args) if args.resume else None
     if isinstance(changes, str):
         print(f"error: {changes}", file=sys.stderr)
         return exit_codes.BAD_INPUT
@@ -262,7 +240,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
         return exit_codes.BAD_INPUT
     unfinished = [p for p in plans if not all(k in finished for k in plan_keys(p))]
     if args.resume and not unfinished:
-        _nothing_to_resume(args.out, finished)
+        nothing_to_resume(args.out, finished)
     elif args.resume and not args.quiet:
         print(f"resuming {args.out}: {len(plans) - len(unfinished)} of {len(plans)} cases already finished", file=sys.stderr)
     if rerun is not None and not args.quiet:
@@ -284,7 +262,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
         run.settings["shard"] = str(args.shard)
     run.rerun = rerun_info
     if args.resume:
-        _add_earlier_sessions(run, Path(args.out) / "results.json")
+        add_earlier_sessions(run, Path(args.out) / "results.json")
     out = Path(args.out)
     try:
         write_run_outputs(run, out)
@@ -309,51 +287,6 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
         gate = _compare(baseline, run, args.baseline, str(out / "results.json"), out / "compare", args)
         code = max(code, gate)  # NOT_EVALUATED (3) > FAILED (1) > OK (0)
     return code
-
-
-def _nothing_to_resume(out: str, finished: dict) -> None:
-    """A finished run resumed: say why nothing runs, rather than reprint the old result as if it were new."""
-    from harness.core.result import ERROR
-
-    errored = len({(c.suite, c.id) for c in finished.values() if c.status == ERROR})
-    note = (f" ({errored} errored). --resume continues an interrupted run; it does not retry errors: run the suites "
-            "again to retry them" if errored else "")  # fmt: skip
-    print(f"nothing to resume: every case of {out} already finished{note}", file=sys.stderr)
-
-
-def _changes_since_start(folder, fingerprints: list[list[str]], paths: list[str], args: argparse.Namespace):
-    """How the planned cases differ from those the resumed run started with (PlanChanges, empty when none);
-    a message (str) when they differ and --rerun-changed was not given."""
-    from harness.execution.fingerprint import PlanChanges, compare_fingerprints
-
-    saved = folder.saved_plans()
-    if saved is None:
-        print(f"warning: {folder.run_file} was written by an older prompt-harness: it cannot tell whether the "
-              "suites changed since the run started", file=sys.stderr)  # fmt: skip
-        return PlanChanges()
-    changes = compare_fingerprints(saved, fingerprints)
-    if changes and not args.rerun_changed:
-        fresh = " ".join(shlex.quote(word) for word in ["harness", "run", *paths, "--out", str(args.resume)])
-        return (f"the suites changed since {args.resume} was started, so its finished results would mix old and "
-                f"new checks: {changes.describe()}. To be judged by the suites as they are now, start a fresh run "
-                f"({fresh}, or another --out), or resume with --rerun-changed to run the changed cases again and "
-                "keep the results of the unchanged ones")  # fmt: skip
-    if changes and not args.quiet:
-        print(f"--rerun-changed: {changes.describe()} since the run started; their results are dropped and "
-              "they run again, the other finished cases are kept", file=sys.stderr)  # fmt: skip
-    return changes
-
-
-def _add_earlier_sessions(run, previous: Path) -> None:
-    """A resumed run reports when it first started and the time of every session, not just the last."""
-    from harness.core.result import ResultFileError, load_run
-
-    try:
-        earlier = load_run(previous)
-    except ResultFileError:
-        return  # killed before it wrote results: only this session's time is known
-    run.started_at = earlier.started_at or run.started_at
-    run.duration_ms += earlier.duration_ms
 
 
 def _load_result(raw: str, what: str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -100,3 +101,20 @@ def compare_fingerprints(saved: list[list[str]], current: list[list[str]]) -> Pl
     return PlanChanges(changed=[k for k in now if k in before and before[k] != now[k]],
                        added=[k for k in now if k not in before],
                        removed=[k for k in before if k not in now])  # fmt: skip
+
+
+class ResumeRefused(Exception):
+    """The suites changed since the run started and --rerun-changed was not given; the message says what to do."""
+
+
+def changes_for_resume(saved: list[list[str]], current: list[list[str]], out: str, paths: list[str],
+                       rerun_changed: bool) -> PlanChanges:  # fmt: skip
+    """The changes a resume of ``out`` must act on; raise ResumeRefused when it may not go on."""
+    changes = compare_fingerprints(saved, current)
+    if changes and not rerun_changed:
+        fresh = " ".join(shlex.quote(word) for word in ["harness", "run", *paths, "--out", out])
+        raise ResumeRefused(f"the suites changed since {out} was started, so its finished results would mix old "
+                            f"and new checks: {changes.describe()}. To be judged by the suites as they are now, start "
+                            f"a fresh run ({fresh}, or another --out), or resume with --rerun-changed to run the "
+                            "changed cases again and keep the results of the unchanged ones")  # fmt: skip
+    return changes

@@ -193,3 +193,29 @@ def test_ids_and_rows_make_the_same_cassette_names_as_written_cases(harness_cli,
     assert harness_cli("run", "evals/", "--cassettes", "record", "--base-url", fake_server.base_url, "-q").code == 1
     shutil.rmtree(tmp_path / "reports")
     assert harness_cli("run", "evals/", "--case", "T-2", "-q").code == 0  # --case selects by the data id
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("tickets.jsonl", '{"ticket_id": "T-1\\ud83d", "text": "repair it", "intent": "repair"}\n',
+     "evals/data/tickets.jsonl:1: `ticket_id`: text holds an unpaired surrogate"),
+    ("tickets.jsonl", '{"ticket_id": "T-1", "text": "repair it", "intent": "repair", "score": NaN}\n',
+     "evals/data/tickets.jsonl:1: `score` is .nan, which is not a finite number"),
+    ("tickets.json", '[{"ticket_id": "T-1", "text": "x", "intent": "y", "w": [1, Infinity]}]\n',
+     "evals/data/tickets.json:1: `w[1]` is .inf"),
+    ("tickets.yaml", '- {ticket_id: T-1, text: "\\udc00", intent: repair}\n',
+     "evals/data/tickets.yaml:1: `text`: text holds an unpaired surrogate"),
+])  # fmt: skip
+def test_a_table_value_that_cannot_be_sent_is_exit_2_at_its_row(name, text, message, harness_cli, fake_server,
+                                                                 tmp_path):  # fmt: skip
+    """JSON reads `"\\ud83d"` and `NaN` without complaint; as in a suite, neither can be sent or stored."""
+    write(tmp_path, SUITE.replace("tickets.csv", name), **{name: text})
+    r = live(harness_cli, fake_server)
+    assert r.code == 2 and message in r.err, r.err
+    assert fake_server.requests == []
+
+
+def test_a_surrogate_pair_in_a_table_is_the_character_it_spells(harness_cli, fake_server, tmp_path):
+    write(tmp_path, SUITE.replace("tickets.csv", "tickets.jsonl"),
+          **{"tickets.jsonl": '{"ticket_id": "T-1", "text": "smile \\ud83d\\ude00", "intent": "smile"}\n'})
+    assert live(harness_cli, fake_server).code == 0
+    assert fake_server.requests[0].body["messages"][-1]["content"] == "Ticket T-1: smile \U0001f600"

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.core.plan import CasePlan
 
-Key = tuple[str, str]  # (suite, case id)
+Key = tuple[str, str]  # (suite, case label: the id, and the variant in brackets when there is one)
 
 
 def plan_fingerprint(plan: CasePlan) -> str:
@@ -32,6 +32,8 @@ def plan_fingerprint(plan: CasePlan) -> str:
     suite, case = plan.suite, plan.case
     data = {
         "api": plan.api,
+        "endpoint": _plain(plan.endpoint),
+        "grader_endpoint": _plain(plan.grader_endpoint),
         "model": plan.model,
         "params": plan.params,
         "system": plan.system,
@@ -57,12 +59,16 @@ def _limits(budget: Any) -> dict[str, Any] | None:
 
 
 def _plain(spec: Any) -> dict[str, Any] | None:
-    return None if spec is None else {f.name: getattr(spec, f.name) for f in fields(spec)}
+    """A settings dataclass as data, without where it was written (`loc`: moving it changes nothing)."""
+    if spec is None:
+        return None
+    return {f.name: getattr(spec, f.name) for f in fields(spec) if not f.name.endswith("loc")}
 
 
 def plan_fingerprints(plans: list[CasePlan]) -> list[list[str]]:
-    """``[suite, case id, fingerprint]`` for each planned case, in plan order: run.json's `plans`."""
-    return [[p.suite.name, p.case.id, plan_fingerprint(p)] for p in plans]
+    """``[suite, case label, fingerprint]`` for each planned case (a case's label names its variant, when it
+    has one), in plan order: run.json's `plans`."""
+    return [[p.suite.name, p.label, plan_fingerprint(p)] for p in plans]
 
 
 @dataclass

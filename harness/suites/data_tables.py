@@ -18,6 +18,7 @@ from harness.core.locations import Loc
 from harness.core.problems import Problem
 from harness.core.yaml_positions import PosDict, PosList, YamlSyntaxError, load_yaml, to_plain
 from harness.suites.project_files import ProjectPathError, read_text
+from harness.suites.scalars import row_problems
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
@@ -48,6 +49,8 @@ def read_table(path: Path, shown: str) -> tuple[Table | None, list[Problem]]:
         return None, [Problem(Loc(shown, 0, 0), str(e))]
     reader = {"csv": _csv_rows, "jsonl": _jsonl_rows, "yaml": _yaml_rows, "json": _json_rows}[kind]
     rows, problems = reader(text, shown)
+    for row in rows:  # a JSON `NaN` or `"\ud83d"` cannot be sent or stored: as in a suite (harness/suites/scalars.py)
+        problems += row_problems(row.values, Loc(shown, row.line, 0))
     if not rows and not problems:
         hint = "add rows below the header" if kind == "csv" else "add at least one row"
         problems.append(Problem(Loc(shown, 0, 0), f"the `cases_from` file has no rows; {hint}"))

@@ -37,6 +37,23 @@ def scalar_problems(data: Any, text: str) -> list[Problem]:
     return problems
 
 
+def row_problems(values: dict[str, Any], loc: Loc) -> list[Problem]:
+    """The same check for one row of a `cases_from` table (JSON and YAML rows can hold both), at the row's line;
+    surrogate pairs are joined in place."""
+    problems: list[Problem] = []
+    for column in list(values):
+        values[column] = _checked_plain(values[column], column, loc, problems)
+    return problems
+
+
+def _checked_plain(value: Any, where: str, loc: Loc, problems: list[Problem]) -> Any:
+    if isinstance(value, dict):
+        return {key: _checked_plain(item, f"{where}.{key}", loc, problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_checked_plain(item, f"{where}[{i}]", loc, problems) for i, item in enumerate(value)]
+    return _checked(value, where, loc, problems)
+
+
 def _walk(node: Any, path: str, problems: list[Problem]) -> None:
     if isinstance(node, PosDict):
         for key in list(node):

@@ -70,7 +70,7 @@ def test_a_reply_with_a_lone_surrogate_is_stored_replaced_and_noted(mode, fake_s
     resumed = harness_cli("run", "--resume", "out")
     assert resumed.code == 0, resumed.err
     assert len(fake_server.requests) == sent
-    assert "2 of 2 cases already finished" in resumed.err
+    assert "nothing to resume: every case of out already finished" in resumed.err
 
 
 def test_surrogates_in_tool_calls_refusals_and_error_messages_are_replaced(fake_server, harness_cli, write_suite,

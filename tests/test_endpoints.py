@@ -236,3 +236,23 @@ def test_a_variant_may_send_its_cases_to_another_endpoint(harness_cli, fake_serv
     assert run(harness_cli, fake_server).code == 0
     assert len(fake_server.requests) == 2  # both cases of `here`; graded ones grade on the judge
     assert sorted(q.body["model"] for q in judge.requests) == ["fake-model", "fake-model", "judge-model", "judge-model"]
+
+
+def test_an_authentication_failure_stops_only_its_own_servers_sending(judge, fake_server, harness_cli, tmp_path,
+                                                                      keys, monkeypatch):  # fmt: skip
+    """The judge refuses its key: cases on the judge are errors after its first 401, the others run as usual."""
+    monkeypatch.setenv("OPENAI_API_KEY", MODEL_KEY)
+    judge.responder = lambda request: (401, json.dumps({"error": {"message": "bad judge key"}}).encode())
+    suite = "suite: routed\nmodel: fake-model\nendpoints:\n  judge: {base_url: JUDGE_URL, api_key_env: JUDGE_KEY}\ncases:\n"
+    suite += "".join(f"  - {{id: j{i}, endpoint: judge, turns: [{{user: 'j{i}'}}]}}\n" for i in range(10))
+    suite += "".join(f"  - {{id: m{i}, turns: [{{user: 'm{i}'}}]}}\n" for i in range(10))
+    path = write(tmp_path, judge.base_url, suite)
+    r = harness_cli("run", path, "--cassettes", "off", "--base-url", fake_server.base_url, "--concurrency", 2)
+    assert r.code == 3
+    cases = {c["id"]: c for c in json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"]}
+    assert all(cases[f"m{i}"]["status"] == "passed" for i in range(10))
+    assert all(cases[f"j{i}"]["status"] == "error" for i in range(10))
+    assert len(judge.requests) <= 2 and len(fake_server.requests) == 10
+    not_sent = [cases[f"j{i}"]["error"] for i in range(10) if "not sent" in cases[f"j{i}"]["error"]]
+    assert len(not_sent) >= 8 and all(f"refused by endpoint 'judge' ({judge.base_url})" in e for e in not_sent)
+    assert r.err.count("no more requests are sent to it") == 1 and "$JUDGE_KEY" in r.err

@@ -113,6 +113,7 @@ def response(data: dict) -> dict:
     (lambda d: response(d).update(headers=["a", "b"]), ["headers"]),
     (lambda d: response(d)["headers"].update({"content-type": "application/json"}), ["headers"]),
     (lambda d: response(d).update(latency_ms="fast"), ["latency_ms"]),
+    (lambda d: response(d)["headers"].update({"x-note": ["caf\u00e9"]}), ["headers", "ASCII"]),  # found by the fuzz
     (lambda d: response(d)["body"]["string"]["json"].update(choices=5), ["choices"]),
     (lambda d: response(d)["body"]["string"]["json"]["choices"][0].update(message=None), ["message is null"]),
     (lambda d: response(d)["body"]["string"]["json"]["choices"][0]["message"].update(content=7), ["content"]),

@@ -87,6 +87,7 @@ def _interaction_problem(interaction: Any, reply_problem: ReplyProblem | None) -
 
 
 def _headers_problem(headers: Any) -> str | None:
-    ok = isinstance(headers, dict) and all(isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
-                                           for k, v in headers.items())  # fmt: skip
-    return None if ok else "the response's `headers` must map each name to a list of text values"
+    ok = isinstance(headers, dict) and all(
+        isinstance(k, str) and k.isascii() and isinstance(v, list) and all(isinstance(x, str) and x.isascii() for x in v)
+        for k, v in headers.items())  # fmt: skip
+    return None if ok else "the response's `headers` must map each name to a list of text values, in ASCII as HTTP has them"

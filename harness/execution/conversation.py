@@ -58,6 +58,7 @@ async def run_conversation(plan: CasePlan, channel: Channel, repeat: int = 0,
         except RequestFailed as e:
             turn_result.error, turn_result.recording = e.message, e.recording
             turn_result.partial_reply = e.partial  # what a stream that broke off had delivered
+            turn_result.notes.extend(getattr(e.partial, "notes", None) or [])  # its text, repaired as it arrived
             break
         except _Refused as e:
             turn_result.checks.append(budgets.refused(turn.budget, str(e)))

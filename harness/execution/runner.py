@@ -156,6 +156,7 @@ async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | N
         cassette = cassettes.CaseCassette(path, settings.cassette_mode, rerecord_command(plan, settings), api_key,
                                           root=root, suite_file=Path(plan.suite.path), secrets=secrets,
                                           reply_problem=getattr(channel.provider, "recorded_reply_problem", None),
+                                          stream_finished=getattr(channel.provider, "stream_finished", None),
                                           overwrite_hint=rerecord_command(plan, settings, mode=CassetteMode.RECORD))  # fmt: skip
         cassette.endpoint = plan.endpoint.name if plan.endpoint else None  # its server is named in the suite
         if not settings.base_url:  # a replay has no base URL of its own: the recordings say which server they came from

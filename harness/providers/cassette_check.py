@@ -15,15 +15,22 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.providers.sse import parse_sse
+
 CASSETTE_VERSION = 1  # vcrpy's format version, the one this harness writes and reads
 
 # (request path, recorded 2xx body) -> why it is not a reply of the provider's API, or None (a provider's
 # `recorded_reply_problem`, see harness/providers/base.py).
 ReplyProblem = Callable[[str, bytes], "str | None"]
+StreamFinished = Callable[[list[Any]], bool]  # a provider's `stream_finished`: the events reach the stream's end
 
 
-def cassette_problem(data: Any, reply_problem: ReplyProblem | None = None) -> str | None:
-    """What makes a parsed cassette (bodies flattened to JSON text) unusable, in words; None when it is sound."""
+def cassette_problem(data: Any, reply_problem: ReplyProblem | None = None,
+                     stream_finished: StreamFinished | None = None) -> str | None:  # fmt: skip
+    """What makes a parsed cassette (bodies flattened to JSON text) unusable, in words; None when it is sound.
+
+    ``stream_finished`` (the provider's) says whether a recorded stream's events reach its end.
+    """
     if not isinstance(data, dict):
         return "not a cassette: expected a mapping with `version:` and `interactions:`"
     version = data.get("version")
@@ -37,13 +44,14 @@ def cassette_problem(data: Any, reply_problem: ReplyProblem | None = None) -> st
     if not isinstance(interactions, list):
         return "`interactions:` must be a list of recorded requests and responses"
     for number, interaction in enumerate(interactions, start=1):
-        problem = _interaction_problem(interaction, reply_problem)
+        problem = _interaction_problem(interaction, reply_problem, stream_finished)
         if problem:
             return f"interaction {number}: {problem}"
     return None
 
 
-def _interaction_problem(interaction: Any, reply_problem: ReplyProblem | None) -> str | None:
+def _interaction_problem(interaction: Any, reply_problem: ReplyProblem | None,
+                         stream_finished: StreamFinished | None) -> str | None:  # fmt: skip
     if not isinstance(interaction, dict) or not isinstance(interaction.get("request"), dict):
         return "needs a `request:` mapping"
     if not isinstance(interaction.get("response"), dict):
@@ -78,11 +86,25 @@ def _interaction_problem(interaction: Any, reply_problem: ReplyProblem | None) -
         path = urlsplit(request["uri"]).path
     except ValueError as e:  # "Invalid IPv6 URL" and the like
         return f"the request's `uri` is not a URL ({e})"
+    if "offsets_ms" in response:  # a stream, kept as its events
+        return _stream_problem(response["offsets_ms"], text, code, stream_finished)
     if 200 <= code < 300 and reply_problem is not None:
         raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
         problem = reply_problem(path, raw)
         if problem:
             return f"the recorded reply is not one the harness can replay: {problem}"
+    return None
+
+
+def _stream_problem(offsets: Any, text: str | bytes, code: int, stream_finished: StreamFinished | None) -> str | None:
+    if not isinstance(offsets, list) or not all(
+            isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and ms >= 0
+            for ms in offsets):  # fmt: skip
+        return "the recorded stream's event times (`ms:`) must be numbers of milliseconds"
+    if 200 <= code < 300 and stream_finished is not None:
+        events = parse_sse(text.decode("utf-8", "replace") if isinstance(text, bytes) else text)
+        if not stream_finished(events):
+            return "the recorded stream ends before its final event (cut short?)"
     return None
 
 

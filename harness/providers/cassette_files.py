@@ -29,7 +29,7 @@ from harness.core.atomic_files import write_text_atomic
 from harness.core.redaction import leaks
 from harness.core.text_policy import has_surrogates, repair
 from harness.providers import cassette_cache
-from harness.providers.cassette_check import ReplyProblem, cassette_problem
+from harness.providers.cassette_check import ReplyProblem, StreamFinished, cassette_problem
 from harness.providers.sse import SseEvent, parse_sse, sse_text
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -177,11 +177,12 @@ class SafePersister:
     """
 
     def __init__(self, api_key: str | None, others: tuple[str, ...] = (), reply_problem: ReplyProblem | None = None,
-                 replace_broken: bool = False):  # fmt: skip
+                 replace_broken: bool = False, stream_finished: StreamFinished | None = None):  # fmt: skip
         self.api_key = api_key
         self.others = others  # the keys of the suites' named endpoints
         self.reply_problem = reply_problem
         self.replace_broken = replace_broken
+        self.stream_finished = stream_finished
 
     def load_cassette(self, cassette_path: str, serializer: Any) -> Any:
         try:
@@ -209,7 +210,7 @@ class SafePersister:
             raise CassetteFileError(f"{where}: cassette is not valid YAML ({e.problem})") from None
         except (yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise CassetteFileError(f"{path}: cassette is malformed ({e})") from None
-        problem = cassette_problem(data, self.reply_problem)
+        problem = cassette_problem(data, self.reply_problem, self.stream_finished)
         if problem:
             raise CassetteFileError(f"{path}: broken cassette: {problem}")
         try:  # vcrpy's own deserialize, on the data validated above

@@ -153,6 +153,7 @@ class CaseCassette:
     root: Path | None = None  # the --cassette-dir this path is under
     suite_file: Path | None = None  # for a missing cassette: a `cassettes/` folder near it is suggested
     reply_problem: ReplyProblem | None = None  # the provider's check of a recorded reply (cassette_check.py)
+    stream_finished: StreamFinished | None = None  # the provider's check that a recorded stream reached its end
     overwrite_hint: str = ""  # the command that records the case afresh (`--cassettes record`), for a broken file
     cassette: Cassette = field(init=False)
     requests_seen: int = 0
@@ -179,7 +180,8 @@ class CaseCassette:
             path=str(self.path),
             serializer=ReadableYaml,
             persister=SafePersister(self.api_key, self.secrets, self.reply_problem,
-                                    replace_broken=self.mode is CassetteMode.RECORD),
+                                    replace_broken=self.mode is CassetteMode.RECORD,
+                                    stream_finished=self.stream_finished),  # fmt: skip
             record_mode=MODES[self.mode],
             match_on=MATCH_ON,
             before_record_request=_scrub_request,

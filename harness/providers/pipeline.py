@@ -213,9 +213,12 @@ def _storable_reply(reply: Completion) -> Completion:
 
 
 def _storable_failure(failure: RequestFailed) -> RequestFailed:
-    """A server's error message is stored too (the case's error): the same repair."""
+    """A server's error message is stored too (the case's error), and so is the partial reply of a stream that
+    broke off: the same repair."""
     failure.message = storable(failure.message)[0]
     failure.args = (failure.message,)
+    if isinstance(failure.partial, Completion):
+        _storable_reply(failure.partial)
     return failure
 
 

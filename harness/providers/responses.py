@@ -44,6 +44,19 @@ class ResponsesProvider(OpenAISdkProvider):
             raise self._redacted(e) from None
 
     @staticmethod
+    def recorded_reply_problem(path: str, body: bytes) -> str | None:
+        """Why a recorded 2xx body could not be replayed as a Response; None when it could (see chat.py's)."""
+        if not path.endswith("/responses"):
+            return None
+        try:
+            parse_response(json.loads(body), 0.0, body)
+        except ValueError:
+            return "it is not JSON"
+        except RequestFailed as e:
+            return e.message.replace("the server sent ", "it is ", 1)
+        return None
+
+    @staticmethod
     def stream_finished(events: list[Any]) -> bool:
         """Whether a recorded stream reached its final event (the cassette layer keeps only those)."""
         from harness.providers import responses_stream

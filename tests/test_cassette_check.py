@@ -149,3 +149,28 @@ def test_a_reply_the_harness_could_not_replay_is_never_recorded(fake_server, har
     results = json.loads((tmp_path / "reports/latest/results.json").read_text())
     assert all("malformed" in c["error"] and "message is null" in c["error"] for c in results["cases"])
     assert not (tmp_path / "cassettes").exists() or not list((tmp_path / "cassettes").rglob("*.yaml"))
+
+
+def test_a_recorded_stream_cut_short_is_a_broken_cassette(fake_server, harness_cli, write_suite, tmp_path):
+    """A stream that ended early is never recorded; one cut short by hand is not replayed either."""
+    suite = write_suite(SUITE.replace("model: fake-model", "model: fake-model\nparams: {stream: true}"))
+    assert harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "-q").code == 0
+    path = tmp_path / WIFI
+    data = yaml.safe_load(path.read_text())
+    events = data["interactions"][0]["response"]["body"]["events"]
+    assert len(events) > 2
+    data["interactions"][0]["response"]["body"]["events"] = events[:-2]  # no [DONE]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    r, cases = replay(harness_cli, suite)
+    assert r.code == 3
+    assert_broken(cases["wifi"], "the recorded stream ends before its final event")
+    assert cases["billing"]["status"] == "passed"
+
+
+def test_a_mistyped_responses_api_recording_is_a_broken_cassette(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite(SUITE.replace("model: fake-model", "model: fake-model\napi: responses"))
+    assert harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "-q").code == 0
+    edit(tmp_path / WIFI, lambda d: response(d)["body"]["string"]["json"].update(output=5))
+    r, cases = replay(harness_cli, suite)
+    assert r.code == 3
+    assert_broken(cases["wifi"], "the recorded reply is not one the harness can replay")

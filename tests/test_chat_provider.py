@@ -114,4 +114,4 @@ def test_usage_of_the_wrong_type_is_dropped_not_a_crash(fake_server, harness_cli
     r = harness_cli("run", write_suite(ONE_CASE), "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
     assert r.code == 0, r.out
     usage = r.results(tmp_path / "reports/latest")["cases"][0]["turns"][0]["reply"]["usage"]
-    assert usage == {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None, "cached_tokens": None}
+    assert usage["prompt_tokens"] is usage["completion_tokens"] is usage["total_tokens"] is None

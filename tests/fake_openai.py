@@ -23,7 +23,7 @@ the same directives, each in its own shape.
 
 A test that needs a reply no directive makes (a lone surrogate, a malformed shape, a
 generated body) sets ``server.responder``: called with each chat request, it returns
-``(status, body bytes)`` to send, or None for the usual reply.
+``(status, body bytes)`` or ``(status, body bytes, headers)`` to send, or None for the usual reply.
 
 Directives in the system message apply too (the user's win), so a test can
 edit a system prompt and see the reply change. Without a directive the reply
@@ -92,7 +92,7 @@ class FakeOpenAI:
         self.seen_streams: set[str] = set()  # request bodies streamed once ([[flaky_break:N]])
         self.lock = threading.Lock()
         self.counter = 0
-        self.responder: Callable[[Recorded], tuple[int, bytes] | None] | None = None
+        self.responder: Callable[[Recorded], tuple[Any, ...] | None] | None = None
         handler = _make_handler(self)
         self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
@@ -291,7 +291,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
         def _raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
-            self.send_header("content-type", "application/json")
+            if "content-type" not in {k.lower() for k in headers or {}}:
+                self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
             self.send_header("x-request-id", f"req_{time.monotonic_ns()}")
             self.send_header("openai-organization", "org-secret-test")

@@ -86,10 +86,29 @@ valid = st.builds(lambda content, finish, usage: {
     st.sampled_from(["stop", "length", None]), usage)  # fmt: skip
 
 
+chunk = st.fixed_dictionaries({"choices": maybe(st.lists(st.fixed_dictionaries({}, optional={
+    "index": maybe(st.just(0)), "delta": maybe(st.fixed_dictionaries({}, optional={"content": maybe(odd_text),
+                                                                                   "tool_calls": anything})),
+    "finish_reason": maybe(st.sampled_from(["stop", "length", None]))}), max_size=2))}, optional={"usage": maybe(usage)})  # fmt: skip
+
+
 @st.composite
-def reply(draw: st.DrawFn) -> tuple[int, bytes]:
-    """(status, body) as the server sends them."""
-    shape = draw(st.sampled_from(["valid"] * 4 + ["completion"] * 4 + ["json", "cut", "bytes", "status"]))
+def sse_body(draw: st.DrawFn) -> bytes:
+    """A server-sent event stream: chunks (any shape), sometimes cut short or missing its [DONE]."""
+    events = [f"data: {json.dumps(draw(chunk))}\n\n" for _ in range(draw(st.integers(min_value=0, max_value=4)))]
+    if draw(st.booleans()):
+        events.append(draw(st.sampled_from(["data: [DONE]\n\n", "data: {oops\n\n", ": comment\n\n",
+                                            "event: error\ndata: {\"error\": {\"message\": \"boom\"}}\n\n"])))
+    text = "".join(events).encode()
+    return text[: draw(st.integers(min_value=0, max_value=len(text)))] if draw(st.booleans()) else text
+
+
+@st.composite
+def reply(draw: st.DrawFn) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, headers) as the server sends them."""
+    shape = draw(st.sampled_from(["valid"] * 4 + ["completion"] * 4 + ["json", "cut", "bytes", "status", "sse", "sse"]))
+    if shape == "sse":
+        return 200, draw(sse_body()), {"content-type": "text/event-stream"}
     data = {"valid": valid, "json": anything}.get(shape, completion)
     data = draw(data)
     body = json.dumps(data).encode()  # lone surrogates become \\ud83d escapes: valid JSON
@@ -98,7 +117,7 @@ def reply(draw: st.DrawFn) -> tuple[int, bytes]:
     elif shape == "bytes":
         body = draw(st.binary(max_size=60))
     status = draw(st.sampled_from([400, 401, 404, 429, 500, 503, 200])) if shape == "status" else 200
-    return status, body
+    return status, body, {}
 
 
 def assert_ended_in_a_result(r, out: Path, cases: int, *dirs: Path, inputs: dict[Path, bytes] | None = None) -> dict:
@@ -134,13 +153,15 @@ def figures():
         Path(os.environ["HARNESS_FUZZ_REPORT"]).write_text(json.dumps(dict(sorted(FIGURES.items())), indent=2))
 
 
-def suite_of(n: int, name: str = "fz") -> str:
-    """n cases, each asking for reply #i; every other one with checks that read a reply in every way."""
+def suite_of(n: int, name: str = "fz", streams: tuple[bool, ...] = ()) -> str:
+    """n cases, each asking for reply #i; every other one with checks that read a reply in every way; the
+    cases ``streams`` marks ask for a stream (`stream: true`)."""
     checks = ("[{contains: ok}, {is_json: true}, {finish_reason: stop}, {max_completion_tokens: 50}, "
               "{not_tool_call: lookup}, {regex: '^o'}, {json_path: {path: $.a.b, equals: 1}}, {is_refusal: false}, "
               "{no_system_leak: true}, {starts_with: k}]")  # fmt: skip
     return f"suite: {name}\nmodel: m\nretry: {{max_retries: 0}}\ncases:\n" + "".join(
-        f"  - {{id: c{i}, turns: [{{user: 'reply {i}', expect: {checks if i % 2 else '[]'}}}, {{user: 'again {i}'}}]}}\n"
+        f"  - {{id: c{i}, {'params: {stream: true}, ' if i < len(streams) and streams[i] else ''}"
+        f"turns: [{{user: 'reply {i}', expect: {checks if i % 2 else '[]'}}}, {{user: 'again {i}'}}]}}\n"
         for i in range(n))  # fmt: skip
 
 
@@ -148,18 +169,20 @@ _runs = Counter()
 
 
 @FUZZ
-@given(replies=st.lists(reply(), min_size=1, max_size=5), mode=st.sampled_from(["off", "record"]))
-def test_any_reply_ends_in_a_result(replies, mode, fake_server, harness_cli, tmp_path, monkeypatch):
+@given(replies=st.lists(reply(), min_size=1, max_size=5), mode=st.sampled_from(["off", "record"]),
+       streams=st.lists(st.booleans(), max_size=5))
+def test_any_reply_ends_in_a_result(replies, mode, streams, fake_server, harness_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     _runs["replies"] += 1
     run_dir = tmp_path / f"r{_runs['replies']}"
     run_dir.mkdir()
-    (run_dir / "suite.yaml").write_text(suite_of(len(replies)))
+    (run_dir / "suite.yaml").write_text(suite_of(len(replies), streams=tuple(streams)))
 
     def respond(request):
         text = request.body["messages"][-1]["content"]
         number = int(text.split()[-1])
         FIGURES["replies served"] += 1
+        FIGURES["streamed requests"] += bool(request.body.get("stream"))
         return replies[number] if text.startswith("reply") else None
 
     fake_server.responder = respond

@@ -22,7 +22,7 @@ choose special behaviour, so each test states what it wants in the suite itself:
 the same directives, each in its own shape.
 
 A test that needs a reply no directive makes (a lone surrogate, a malformed shape, a
-generated body) sets ``server.responder``: called with each chat request, it returns
+generated body) sets ``server.responder``: called with each Chat or Responses request, it returns
 ``(status, body bytes)`` or ``(status, body bytes, headers)`` to send, or None for the usual reply.
 
 Directives in the system message apply too (the user's win), so a test can
@@ -155,14 +155,15 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 time.sleep(server.latency_ms / 1000)
             if self._inject_fault():
                 return
-            if self.path.endswith("/embeddings"):
+            scripted = None
+            if server.responder and self.path.endswith(("/chat/completions", "/responses")):
+                scripted = server.responder(entry)
+            if scripted is not None:
+                self._raw(*scripted)
+            elif self.path.endswith("/embeddings"):
                 self._json(200, _embeddings(body))
             elif self.path.endswith("/chat/completions"):
-                scripted = server.responder(entry) if server.responder else None
-                if scripted is not None:
-                    self._raw(*scripted)
-                else:
-                    self._chat(body, n)
+                self._chat(body, n)
             elif self.path.endswith("/responses"):
                 self._responses(body, n)
             else:

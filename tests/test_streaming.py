@@ -214,3 +214,36 @@ def test_a_compatible_servers_usage_chunk_with_an_empty_choice_is_read():
     reply = stream.reply(10.0)
     assert (reply.content, reply.finish_reason, reply.ttft_ms, reply.usage.prompt_tokens, reply.usage.completion_tokens,
             reply.usage.reasoning_tokens) == ("I'm", "length", 1.0, 10, 5, 0)  # fmt: skip
+
+
+MALFORMED_CHUNKS = {
+    "chat": [
+        {"choices": [{"index": 0, "delta": {"tool_calls": [None]}}]},  # found by the long fuzz run
+        {"choices": [{"index": 0, "delta": ["x"]}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": [1]}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": "f"}]}}]},
+        {"choices": [{"index": 0, "delta": {"content": {"text": "x"}}}]},
+        {"choices": "abc"},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": ["stop"]}]},
+    ],
+    "responses": [
+        {"type": "response.output_item.added", "item": ["x"]},
+        {"type": "response.output_item.done", "output_index": "a", "item": {}},
+        {"type": "error", "code": ["x"], "message": "m"},
+        {"type": "response.output_text.delta", "delta": {"x": 1}},
+    ],
+}
+
+
+@pytest.mark.parametrize("api, chunk", [(api, c) for api, chunks in MALFORMED_CHUNKS.items() for c in chunks])
+def test_a_stream_chunk_of_the_wrong_shape_is_a_malformed_response_not_an_internal_error(
+        api, chunk, fake_server, harness_cli, write_suite, tmp_path):  # fmt: skip
+    body = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+    fake_server.responder = lambda request: (200, body, {"content-type": "text/event-stream"})
+    suite = write_suite(f"suite: s\nmodel: m\napi: {api}\nparams: {{stream: true}}\ncases: [{{id: a, turns: [{{user: hi}}]}}]\n")
+    r = harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "--max-retries", "0", "-q")
+
+    assert r.code == 3, r.out + r.err
+    error = r.results(tmp_path / "reports/latest")["cases"][0]["error"]
+    assert "internal error" not in error and "malformed" in error, error
+    assert not (tmp_path / "cassettes/s/a.yaml").exists()

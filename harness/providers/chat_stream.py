@@ -46,6 +46,9 @@ class ChatStream(StreamAssembler):
         chunk = event.json()
         if not isinstance(chunk, dict):
             raise self.unparsable(event)
+        if (problem := chunk_problem(chunk)) is not None:
+            raise RequestFailed(f"the server sent a malformed stream chunk after {self.progress()}: {problem}",
+                                retryable=False)  # fmt: skip
         if isinstance(chunk.get("error"), dict):
             message = chunk["error"].get("message") or "no message"
             raise RequestFailed(f"the stream reported an error after {self.progress()}: {message}", retryable=True)
@@ -66,7 +69,7 @@ class ChatStream(StreamAssembler):
             self.refusal.append(str(delta["refusal"]))
             self.first_token(event)
         for fragment in delta.get("tool_calls") or []:
-            call = self.calls.setdefault(fragment.get("index", 0), {"id": "", "name": "", "arguments": ""})
+            call = self.calls.setdefault(fragment.get("index") or 0, {"id": "", "name": "", "arguments": ""})
             fn = fragment.get("function") or {}
             call["id"] = fragment.get("id") or call["id"]
             call["name"] += fn.get("name") or ""
@@ -87,3 +90,42 @@ class ChatStream(StreamAssembler):
             latency_ms=round(latency_ms, 1),
             ttft_ms=self.ttft_ms,
         )
+
+
+_TEXT = (str, type(None))
+
+
+def chunk_problem(chunk: dict) -> str | None:
+    """What keeps a chunk from being a chat.completion.chunk the harness can join; None when it is one.
+
+    A stream is a reply too: a slot of the wrong type is a malformed response, as it is for a whole body.
+    """
+    choices = chunk.get("choices")
+    if not isinstance(choices, (list, type(None))):
+        return f"`choices` is {type(choices).__name__}, not a list"
+    for i, choice in enumerate(choices or []):
+        if not isinstance(choice, dict):
+            return f"choices[{i}] is {type(choice).__name__}, not an object"
+        delta = choice.get("delta")
+        if not isinstance(delta, (dict, type(None))):
+            return f"choices[{i}].delta is {type(delta).__name__}, not an object"
+        delta = delta or {}
+        for key, value in (("finish_reason", choice.get("finish_reason")), ("delta.content", delta.get("content")),
+                           ("delta.refusal", delta.get("refusal"))):  # fmt: skip
+            if not isinstance(value, _TEXT):
+                return f"choices[{i}].{key} is {type(value).__name__}, not text"
+        calls = delta.get("tool_calls")
+        if not isinstance(calls, (list, type(None))):
+            return f"choices[{i}].delta.tool_calls is {type(calls).__name__}, not a list"
+        for j, call in enumerate(calls or []):
+            where = f"choices[{i}].delta.tool_calls[{j}]"
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(call, dict) or not isinstance(function, (dict, type(None))):
+                return f"{where} is not a tool-call fragment (an object with an index and a function object)"
+            index = call.get("index")
+            if not (index is None or (isinstance(index, int) and not isinstance(index, bool))):
+                return f"{where}.index is {type(index).__name__}, not a whole number"
+            texts = (call.get("id"), *((function or {}).get(k) for k in ("name", "arguments")))
+            if not all(isinstance(v, _TEXT) for v in texts):
+                return f"{where}: its id, function.name and function.arguments must be text"
+    return None

@@ -47,6 +47,9 @@ class ResponsesStream(StreamAssembler):
         if not isinstance(data, dict):
             raise self.unparsable(event)
         kind = data.get("type") or event.event
+        if (problem := event_problem(kind, data)) is not None:
+            raise RequestFailed(f"the server sent a malformed stream event after {self.progress()}: {problem}",
+                                retryable=False)  # fmt: skip
         if kind == "response.output_text.delta":
             self.text.append(str(data.get("delta") or ""))
             self.first_token(event)
@@ -79,3 +82,31 @@ class ResponsesStream(StreamAssembler):
         reply = parse_response(response, latency_ms)
         reply.ttft_ms = self.ttft_ms
         return reply
+
+
+_TEXT = (str, type(None))
+_SLOTS = {  # the slots of each event the harness reads, and the types they may hold
+    "response.output_text.delta": {"delta": _TEXT},
+    "response.refusal.delta": {"delta": _TEXT},
+    "response.function_call_arguments.delta": {"delta": _TEXT, "item_id": _TEXT},
+    "response.output_item.added": {"item": (dict, type(None)), "output_index": (int, type(None))},
+    "response.output_item.done": {"item": (dict, type(None)), "output_index": (int, type(None))},
+    "error": {"code": _TEXT, "message": _TEXT},
+}
+
+
+def event_problem(kind: object, data: dict) -> str | None:
+    """What keeps a streamed event from being one the harness can read; None when it can.
+
+    A stream is a reply too: a slot of the wrong type is a malformed response, as it is for a whole body.
+    """
+    if not isinstance(kind, _TEXT):
+        return f"`type` is {type(kind).__name__}, not text"
+    for slot, types in _SLOTS.get(kind or "", {}).items():
+        value = data.get(slot)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"the {kind} event's `{slot}` is {type(value).__name__}, which it cannot be"
+    item = data.get("item")
+    if isinstance(item, dict) and not all(isinstance(item.get(k), _TEXT) for k in ("type", "id", "call_id", "name")):
+        return f"the {kind} event's item has a type, id, call_id or name that is not text"
+    return None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -153,13 +154,16 @@ def figures():
         Path(os.environ["HARNESS_FUZZ_REPORT"]).write_text(json.dumps(dict(sorted(FIGURES.items())), indent=2))
 
 
-def suite_of(n: int, name: str = "fz", streams: tuple[bool, ...] = ()) -> str:
+def suite_of(n: int, name: str = "fz", streams: tuple[bool, ...] = (), api: str = "chat",
+             history: str = "resend") -> str:  # fmt: skip
     """n cases, each asking for reply #i; every other one with checks that read a reply in every way; the
-    cases ``streams`` marks ask for a stream (`stream: true`)."""
+    cases ``streams`` marks ask for a stream (`stream: true`); ``api`` and ``history`` as a suite sets them."""
     checks = ("[{contains: ok}, {is_json: true}, {finish_reason: stop}, {max_completion_tokens: 50}, "
               "{not_tool_call: lookup}, {regex: '^o'}, {json_path: {path: $.a.b, equals: 1}}, {is_refusal: false}, "
               "{no_system_leak: true}, {starts_with: k}]")  # fmt: skip
-    return f"suite: {name}\nmodel: m\nretry: {{max_retries: 0}}\ncases:\n" + "".join(
+    head = f"suite: {name}\nmodel: m\nretry: {{max_retries: 0}}\n" + (f"api: {api}\nhistory: {history}\n"
+                                                                   if api != "chat" else "")  # fmt: skip
+    return head + "cases:\n" + "".join(
         f"  - {{id: c{i}, {'params: {stream: true}, ' if i < len(streams) and streams[i] else ''}"
         f"turns: [{{user: 'reply {i}', expect: {checks if i % 2 else '[]'}}}, {{user: 'again {i}'}}]}}\n"
         for i in range(n))  # fmt: skip
@@ -191,6 +195,82 @@ def test_any_reply_ends_in_a_result(replies, mode, streams, fake_server, harness
                     "--cassette-dir", run_dir / "cassettes", "--out", out, "--concurrency", 2)  # fmt: skip
     assert_ended_in_a_result(r, out, len(replies), run_dir / "cassettes")
     if mode == "record" and (run_dir / "cassettes").exists():  # what was recorded replays, to a result too
+        replay = harness_cli("run", run_dir / "suite.yaml", "--cassette-dir", run_dir / "cassettes", "--out",
+                             run_dir / "replayed")  # fmt: skip
+        assert_ended_in_a_result(replay, run_dir / "replayed", len(replies))
+
+
+# --- what a Responses API server might send --------------------------------------------------------------------
+
+output_text = st.fixed_dictionaries({"type": maybe(st.sampled_from(["output_text", "refusal"])), "text": maybe(odd_text)},
+                                    optional={"refusal": maybe(odd_text), "annotations": maybe(st.just([]))})  # fmt: skip
+output_item = st.one_of(
+    st.fixed_dictionaries({"type": maybe(st.just("message")), "role": maybe(st.just("assistant")),
+                           "content": maybe(st.lists(maybe(output_text), max_size=2))},
+                          optional={"id": maybe(odd_text), "status": maybe(st.just("completed"))}),
+    st.fixed_dictionaries({"type": maybe(st.just("function_call")), "call_id": maybe(odd_text),
+                           "name": maybe(st.sampled_from(["lookup", "get_weather"]) | odd_text),
+                           "arguments": maybe(st.sampled_from(['{"city": "Paris"}', "{", ""]) | odd_text)},
+                          optional={"id": maybe(odd_text)}),
+    st.fixed_dictionaries({"type": maybe(st.just("reasoning")), "summary": maybe(st.just([]))}),
+)  # fmt: skip
+response_usage = st.fixed_dictionaries({}, optional={
+    **{k: maybe(st.integers(min_value=0, max_value=10**6)) for k in ("input_tokens", "output_tokens", "total_tokens")},
+    "output_tokens_details": maybe(st.fixed_dictionaries({}, optional={"reasoning_tokens": maybe(st.integers(0, 99))})),
+})  # fmt: skip
+response_object = st.fixed_dictionaries({"output": maybe(st.lists(maybe(output_item), max_size=3))}, optional={
+    "id": maybe(odd_text), "object": maybe(st.just("response")), "model": maybe(odd_text), "usage": maybe(response_usage),
+    "status": maybe(st.sampled_from(["completed", "incomplete", "failed", "in_progress", "cancelled"])),
+    "incomplete_details": maybe(st.one_of(st.none(), st.fixed_dictionaries(
+        {"reason": maybe(st.sampled_from(["max_output_tokens", "content_filter"]))}))),
+    "error": maybe(st.one_of(st.none(), st.fixed_dictionaries({"code": maybe(odd_text), "message": maybe(odd_text)}))),
+})  # fmt: skip
+response_event = st.fixed_dictionaries({"type": maybe(st.sampled_from([
+    "response.created", "response.output_text.delta", "response.refusal.delta", "response.output_item.added",
+    "response.function_call_arguments.delta", "response.output_item.done", "response.completed",
+    "response.incomplete", "response.failed", "error"]))}, optional={
+    "delta": maybe(odd_text), "item": maybe(output_item), "output_index": maybe(st.integers(0, 3)),
+    "item_id": maybe(odd_text), "response": maybe(response_object), "code": maybe(odd_text), "message": maybe(odd_text),
+})  # fmt: skip
+
+
+@st.composite
+def responses_reply(draw: st.DrawFn) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body, headers) as a Responses API server sends them: a Response object or a stream of events."""
+    if draw(st.integers(min_value=0, max_value=3)) == 0:
+        events = [f"data: {json.dumps(draw(response_event))}\n\n" for _ in range(draw(st.integers(0, 4)))]
+        text = "".join(events).encode()
+        cut = draw(st.booleans())
+        return 200, text[: draw(st.integers(min_value=0, max_value=len(text)))] if cut else text, {
+            "content-type": "text/event-stream"}
+    body = json.dumps(draw(st.one_of(response_object, response_object, response_object, anything))).encode()
+    if draw(st.booleans()):
+        body = body[: draw(st.integers(min_value=0, max_value=len(body)))]
+    return 200, body, {}
+
+
+@FUZZ
+@given(replies=st.lists(responses_reply(), min_size=1, max_size=4), mode=st.sampled_from(["off", "record"]),
+       history=st.sampled_from(["resend", "previous_response_id"]), streams=st.lists(st.booleans(), max_size=4))
+def test_any_responses_api_reply_ends_in_a_result(replies, mode, history, streams, fake_server, harness_cli, tmp_path,
+                                                  monkeypatch):  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    _runs["responses"] += 1
+    run_dir = tmp_path / f"rs{_runs['responses']}"
+    run_dir.mkdir()
+    (run_dir / "suite.yaml").write_text(suite_of(len(replies), streams=tuple(streams), api="responses", history=history))
+
+    def respond(request):
+        asked = re.findall(r"(reply|again) (\d+)", json.dumps(request.body))
+        FIGURES["responses replies served"] += 1
+        return replies[int(asked[-1][1])] if asked and asked[-1][0] == "reply" else None
+
+    fake_server.responder = respond
+    out = run_dir / "out"
+    r = harness_cli("run", run_dir / "suite.yaml", "--cassettes", mode, "--base-url", fake_server.base_url,
+                    "--cassette-dir", run_dir / "cassettes", "--out", out, "--concurrency", 2)  # fmt: skip
+    assert_ended_in_a_result(r, out, len(replies), run_dir / "cassettes")
+    if mode == "record" and (run_dir / "cassettes").exists():
         replay = harness_cli("run", run_dir / "suite.yaml", "--cassette-dir", run_dir / "cassettes", "--out",
                              run_dir / "replayed")  # fmt: skip
         assert_ended_in_a_result(replay, run_dir / "replayed", len(replies))

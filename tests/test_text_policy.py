@@ -160,3 +160,26 @@ def test_a_10_mb_reply_is_judged_whole_and_stored_cut_with_a_marker(fake_server,
     fake_server.responder = None
     replay = harness_cli("run", suite, "--out", "replayed")
     assert replay.code == 0, replay.out
+
+
+@pytest.mark.parametrize("mode", ["off", "record"])
+def test_a_lone_surrogate_in_a_responses_output_item_is_repaired_before_it_is_sent_back(mode, fake_server, harness_cli,
+                                                                                        write_suite, tmp_path):  # fmt: skip
+    """Found by the Responses reply fuzz: `history: resend` sends the model's own output items back, and one whose
+    id held a lone surrogate made the next request "internal error: UnicodeEncodeError"."""
+    item = {"type": "message", "id": f"msg_{LONE}", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": "ok", "annotations": []}]}  # fmt: skip
+    body = json.dumps({"id": "resp_1", "object": "response", "status": "completed", "model": "m", "output": [item],
+                       "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}}).encode()  # fmt: skip
+    fake_server.responder = lambda request: (200, body) if "hi" in json.dumps(request.body) and "more" not in json.dumps(
+        request.body) else None  # fmt: skip
+    suite = write_suite("suite: s\nmodel: m\napi: responses\nhistory: resend\n"
+                        "cases: [{id: a, turns: [{user: hi}, {user: more}]}]\n")  # fmt: skip
+    r = harness_cli("run", suite, "--cassettes", mode, "--base-url", fake_server.base_url, "--out", "out")
+
+    assert r.code == 0, r.out + r.err
+    turns = json.loads((tmp_path / "out/results.json").read_text(encoding="utf-8"))["cases"][0]["turns"]
+    assert turns[0]["reply"]["content"] == "ok" and "1 unpaired surrogate" in " ".join(turns[0]["notes"])
+    resent = fake_server.requests[-1].body["input"]
+    assert {"type": "message", "id": "msg_\ufffd", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": "ok", "annotations": []}]} in resent  # fmt: skip

@@ -13,6 +13,7 @@ model, and its model-graded checks their grader, through a ``Channel``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -202,8 +203,9 @@ def _lowest(*rates: float | None) -> float | None:
 
 def _storable_reply(reply: Completion) -> Completion:
     """The reply with text no file can hold repaired, and a note saying so (harness/core/text_policy.py)."""
-    texts = [reply.content, reply.refusal, reply.finish_reason, reply.model, reply.id,
-             *(text for call in reply.tool_calls for text in (call.id, call.name, call.arguments))]  # fmt: skip
+    texts = [reply.content, reply.refusal, reply.finish_reason, reply.model, reply.id, reply.status,
+             reply.incomplete_reason, *(text for call in reply.tool_calls for text in (call.id, call.name, call.arguments)),
+             json.dumps(reply.output, ensure_ascii=False) if reply.output else None]  # items sent back next turn  # fmt: skip
     if not has_surrogates("".join(t for t in texts if isinstance(t, str))):  # the usual case, in one scan
         return reply
     _, replaced = repair(reply)

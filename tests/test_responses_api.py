@@ -351,3 +351,25 @@ def test_a_variants_params_are_checked_against_its_own_api(fake_server, harness_
     assert r.code == 2 and fake_server.requests == []
     assert "suite.yaml:5:14: `max_tokens` in variant 'responses' is a Chat Completions API parameter, but the case " \
            "uses the Responses API (`api: responses`); use `max_output_tokens`" in r.err  # fmt: skip
+
+
+@pytest.mark.parametrize("body", [
+    {"output": [], "status": "incomplete", "id": "", "incomplete_details": {"reason": []}},  # found by the fuzz
+    {"output": [], "status": ["completed"]},
+    {"output": [], "status": "completed", "model": {"name": "m"}},
+    {"output": [], "status": "completed", "incomplete_details": "length"},
+    {"output": [{"type": "message", "content": "Hello"}], "status": "completed"},
+    {"output": [{"type": "message", "content": [{"type": "output_text", "text": ["Hello"]}]}], "status": "completed"},
+    {"output": [{"type": "function_call", "name": ["f"], "arguments": "{}", "call_id": "c"}], "status": "completed"},
+    {"output": [], "status": "failed", "error": {"code": ["server_error"], "message": "m"}},
+    {"output": [], "status": "failed", "error": "boom"},
+])  # fmt: skip
+def test_a_response_with_a_slot_of_the_wrong_type_is_malformed_not_an_internal_error(body, fake_server, harness_cli,
+                                                                                     write_suite, tmp_path):  # fmt: skip
+    fake_server.responder = lambda request: (200, json.dumps(body).encode())
+    suite = write_suite("suite: s\nmodel: m\napi: responses\ncases: [{id: a, turns: [{user: hi}]}]\n")
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--max-retries", "0", "-q")
+
+    assert r.code == 3, r.out + r.err
+    error = r.results(tmp_path / "reports/latest")["cases"][0]["error"]
+    assert "internal error" not in error and "malformed response" in error, error

@@ -21,6 +21,8 @@ def parse_response(data: Any, latency_ms: float, body: bytes = b"") -> Completio
     """Reduce a Response object to a Completion; a malformed one is retryable, a failed one an error."""
     if not isinstance(data, dict) or not isinstance(data.get("output", []), list):
         raise unparsable(body or json.dumps(data).encode())
+    if (problem := response_problem(data)) is not None:
+        raise RequestFailed(f"the server sent a malformed response: {problem}", retryable=False)
     status = data.get("status")
     if status == "failed":
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
@@ -59,6 +61,42 @@ def parse_response(data: Any, latency_ms: float, body: bytes = b"") -> Completio
         incomplete_reason=reason,
         output=output,
     )
+
+
+_TEXT = (str, type(None))
+_OBJECT = (dict, type(None))
+
+
+def response_problem(data: dict) -> str | None:
+    """What keeps a Response object from being one the harness can judge; None when it is one.
+
+    As for a chat completion, a slot of the wrong type is a malformed response, not an empty reply; unknown keys
+    and null details are fine (compatible servers send them).
+    """
+    for key in ("id", "status", "model"):
+        if not isinstance(data.get(key), _TEXT):
+            return f"`{key}` is {type(data.get(key)).__name__}, not text"
+    for key, inner in (("incomplete_details", ("reason",)), ("error", ("code", "message"))):
+        value = data.get(key)
+        if not isinstance(value, _OBJECT):
+            return f"`{key}` is {type(value).__name__}, not an object"
+        for name in inner:
+            if not isinstance((value or {}).get(name), _TEXT):
+                return f"`{key}.{name}` is {type(value[name]).__name__}, not text"
+    for i, item in enumerate(data.get("output") or []):
+        if not isinstance(item, dict):
+            continue  # items the harness does not read are kept as they are, whatever they hold
+        if item.get("type") == "message":
+            content = item.get("content")
+            if not isinstance(content, (list, type(None))):
+                return f"output[{i}].content is {type(content).__name__}, not a list of parts"
+            for j, part in enumerate(content or []):
+                if isinstance(part, dict) and not all(isinstance(part.get(k), _TEXT) for k in ("type", "text", "refusal")):
+                    return f"output[{i}].content[{j}] has a type, text or refusal that is not text"
+        elif item.get("type") == "function_call":
+            if not all(isinstance(item.get(k), _TEXT) for k in ("call_id", "id", "name", "arguments")):
+                return f"output[{i}] (a function call) has a call_id, id, name or arguments that is not text"
+    return None
 
 
 def finish_reason(status: Any, incomplete_reason: Any, called_tools: bool) -> str | None:

@@ -19,7 +19,8 @@ choose special behaviour, so each test states what it wants in the suite itself:
                           its stored history included: proves `previous_response_id` carried the state
 
 ``/v1/chat/completions`` and ``/v1/responses`` (tests/fake_responses.py) answer
-the same directives, each in its own shape.
+the same directives, each in its own shape; ``/v1/files`` and ``/v1/batches``
+(tests/fake_batches.py) run a batch of either by sending each line to them.
 
 A test that needs a reply no directive makes (a lone surrogate, a malformed shape, a
 generated body) sets ``server.responder``: called with each Chat or Responses request, it returns
@@ -98,6 +99,9 @@ class FakeOpenAI:
         self.httpd.daemon_threads = True
         self.httpd.handle_error = _quiet_when_client_left(self.httpd.handle_error)  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        from tests import fake_batches
+
+        fake_batches.attach(self)  # /v1/files and /v1/batches (tests/fake_batches.py)
 
     @property
     def base_url(self) -> str:
@@ -135,7 +139,22 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
 
+        def _batch_api(self, method: str, raw: bytes = b"") -> bool:
+            """Answer a Batch API request (tests/fake_batches.py); False when the path is not one."""
+            from tests import fake_batches
+
+            if not fake_batches.handles(self.path):
+                return False
+            status, payload = fake_batches.route(server, method, self.path, self.headers, raw)
+            if isinstance(payload, bytes):
+                self._raw(status, payload, {"content-type": "application/octet-stream"})
+            else:
+                self._json(status, payload)
+            return True
+
         def do_GET(self) -> None:
+            if self._batch_api("GET"):
+                return
             if self.path.rstrip("/").endswith("/models"):
                 self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
             else:
@@ -144,6 +163,8 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
+            if self._batch_api("POST", raw):
+                return
             try:
                 body = json.loads(raw)
             except ValueError:

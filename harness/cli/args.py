@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replay (default): never touch the network; record-missing: record only what is "
                           "missing or stale; record: re-record everything run; off: live, no cassettes")  # fmt: skip
     run.add_argument("--cassette-dir", help="where cassettes live (default: cassettes)")
+    run.add_argument("--batch", action="store_true", default=None,
+                     help="send through the OpenAI Batch API at its discount: one batch per conversation round "
+                          "(turn k of every case), answered within 24 hours; needs --cassettes off, record-missing "
+                          "or record. Fits many single-turn cases, not deep conversations; see docs/batch.md")  # fmt: skip
     run.add_argument("--case", action="append", metavar="PATTERN",
                      help="run only cases whose id matches (shell-style wildcards; repeatable)")  # fmt: skip
     run.add_argument("--variant", action="append", metavar="NAME",

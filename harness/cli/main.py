@@ -109,7 +109,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli import rerun as reruns
     from harness.core.folder_lock import FolderBusy, FolderLock
     from harness.core.problems import SuiteError
-    from harness.execution.run_setup import RunOptions, SetupProblems, endpoint_key_problems, resolve_run
+    from harness.execution.run_setup import (RunOptions, SetupProblems, batch_plan_problems, endpoint_key_problems,
+                                             resolve_run)  # fmt: skip
     from harness.report.outputs import COMPARE_FILES, OutputError, check_output_dir
     from harness.results.rerun import RerunError
 
@@ -133,7 +134,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(paths=list(args.paths), model=args.model, base_url=args.base_url, concurrency=args.concurrency,
                          cassettes=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
                          max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
-                         repeat=args.repeat, variants=list(args.variant or []), api=args.api)  # fmt: skip
+                         repeat=args.repeat, variants=list(args.variant or []), api=args.api,
+                         batch=args.batch)  # fmt: skip
     try:
         setup = resolve_run(options, saved=saved)
     except SetupProblems as e:
@@ -151,7 +153,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if loaded is None:
         return exit_codes.BAD_INPUT
     _, plans = loaded
-    if key_problems := endpoint_key_problems(plans, settings.cassette_mode):
+    plan_problems = batch_plan_problems(plans) if settings.batch else []
+    if key_problems := plan_problems + endpoint_key_problems(plans, settings.cassette_mode):
         _print_problems(SuiteError(key_problems), sends=True)
         return exit_codes.BAD_INPUT
     baseline = _load_result(args.baseline, "--baseline") if args.baseline else None
@@ -208,7 +211,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     from harness.execution.fingerprint import plan_fingerprints
     from harness.execution.interrupt import StopFlag
     from harness.execution.journal import RunFolder, RunFolderError
-    from harness.execution.runner import plan_keys, run_plans
+    from harness.execution.runner import BatchOptions, plan_keys, run_plans
     from harness.report.outputs import OutputError, write_run_outputs
     from harness.report.terminal import print_rerecord, print_summary
     from harness.results.rerecord import rerecord_commands
@@ -220,9 +223,11 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     if isinstance(changes, str):
         print(f"error: {changes}", file=sys.stderr)
         return exit_codes.BAD_INPUT
+    known_batches: list = []
     try:
         if args.resume:
             journaled, journal = folder.resume()
+            known_batches = journaled.batches
             finished = {k: v for k, v in journaled.cases.items() if k[:2] not in (changes.rerun if changes else ())}
             if changes:
                 folder.replace_plans(fingerprints)
@@ -254,7 +259,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     stop = StopFlag()
     try:
         run = run_plans(plans, settings, api_key, on_case_done=on_done, observer=progress, stop=stop,
-                        finished=finished)  # fmt: skip
+                        finished=finished, batches=BatchOptions(journal.append_batch, known_batches))  # fmt: skip
     finally:
         journal.close()
         progress.close()

@@ -33,6 +33,7 @@ class Progress(RunObserver):
         self.priced = False
         self.in_flight = self.waiting = 0
         self.limit = concurrency
+        self.batch: str | None = None  # --batch: the round's batches while they are polled
         self.started = time.monotonic()
         self._last = float("-inf")  # the first event always shows
         self._closed = False
@@ -59,6 +60,10 @@ class Progress(RunObserver):
         print(f"error: {reason}", file=self.stream, flush=True)
         self._last = float("-inf")  # redraw the line below it
 
+    def batch_status(self, text: str) -> None:
+        self.batch = text
+        self._maybe_draw()
+
     def tick(self, in_flight: int, limit: int, waiting: int) -> None:
         self.in_flight, self.limit, self.waiting = in_flight, limit, waiting
         self._maybe_draw()
@@ -78,7 +83,9 @@ class Progress(RunObserver):
     def line(self) -> str:
         elapsed = time.monotonic() - self.started
         parts = [f"[{self.done}/{self.total}]"]
-        if self.done < self.total:
+        if self.done < self.total and self.batch is not None:
+            parts.append(self.batch)
+        elif self.done < self.total:
             flight = f"{self.in_flight} in flight"
             if self.limit is not None and self.concurrency is not None and self.limit < self.concurrency:
                 flight += f" (limit {self.limit}/{self.concurrency} after 429s)"

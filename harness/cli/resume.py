@@ -15,7 +15,8 @@ from harness.cli.args import parse_shard
 # With --resume these come from DIR/run.json; changing them would change what runs.
 RESUME_FIXED = {"paths": "PATH", "model": "--model", "cassettes": "--cassettes", "cassette_dir": "--cassette-dir",
                 "case": "--case", "shard": "--shard", "out": "--out", "repeat": "--repeat",
-                "variant": "--variant", "rerun": "--rerun", "from_dir": "--from", "api": "--api"}  # fmt: skip
+                "variant": "--variant", "rerun": "--rerun", "from_dir": "--from", "api": "--api",
+                "batch": "--batch"}  # fmt: skip
 
 
 def resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]:

@@ -35,6 +35,7 @@ class RunSettings:
     repeat: int | None = None  # --repeat: runs of every case, over the suites' `repeat:`
     variants: list[str] = field(default_factory=list)  # --variant names (none: every variant)
     api: str | None = None  # --api: the API of every case, over the suites' `api:`
+    batch: bool = False  # --batch: send through the OpenAI Batch API, one batch per conversation round
 
     def __post_init__(self) -> None:
         self.cassette_mode = CassetteMode(self.cassette_mode)  # a mode's spelling is accepted; a wrong one raises
@@ -56,6 +57,7 @@ class RunSettings:
             "repeat": self.repeat,
             "variants": self.variants,
             "api": self.api,
+            "batch": self.batch,
         }
 
     @classmethod
@@ -77,4 +79,5 @@ class RunSettings:
             repeat=data.get("repeat"),
             variants=[str(v) for v in data.get("variants") or []],
             api=data.get("api"),
+            batch=data.get("batch") is True,
         )

@@ -40,7 +40,7 @@ async def run_conversation(plan: CasePlan, channel: Channel, repeat: int = 0,
     started = time.perf_counter()
     result = CaseResult(suite=plan.suite.name, id=plan.case.id, status=PASSED, file=str(plan.suite.path),
                         model=plan.model, repeat=repeat)  # fmt: skip
-    meter = Meter.for_plan(plan)
+    meter = Meter.for_plan(plan, batch=channel.batch)
     budgets = CaseBudgets(plan.case.id, plan.case.budget, (spending or Spending()).suite_ledger(plan.suite), plan.model)
     history = plan.initial_messages()
     previous: Completion | None = None

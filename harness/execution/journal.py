@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +24,7 @@ JOURNAL_FILE = "journal.jsonl"
 RUN_FILE = "run.json"
 RUN_FORMAT = "prompt-harness run"
 RUN_VERSION = 1
+BATCH_KEY = "batch"  # a journal line of a batch created (harness/execution/batch_rounds.py), not of a case
 Key = tuple[str, str, int]
 
 
@@ -41,9 +42,16 @@ class Journal:
         self.failed: str | None = None
 
     def append(self, case: CaseResult) -> None:
+        if self._write(json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":"))):
+            self.written += 1
+
+    def append_batch(self, batch: dict[str, Any]) -> None:
+        """A batch just created (--batch): its ids, so a resume polls it rather than paying for it again."""
+        self._write(json.dumps({BATCH_KEY: batch}, ensure_ascii=False, separators=(",", ":")))
+
+    def _write(self, line: str) -> bool:
         if self._handle is None:
-            return
-        line = json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":"))
+            return False
         try:
             self._handle.write(line + "\n")
             self._handle.flush()
@@ -51,8 +59,8 @@ class Journal:
             self.failed = f"cannot append to {self.path}: {e}; results.json is still written at the end"
             print(f"warning: {self.failed}", file=sys.stderr)
             self.close()
-            return
-        self.written += 1
+            return False
+        return True
 
     def close(self) -> None:
         if self._handle is not None:
@@ -68,6 +76,7 @@ class JournalContents:
     cases: dict[Key, CaseResult]
     good_bytes: int  # up to the last newline; anything after it is a torn tail
     skipped_lines: list[int]
+    batches: list[dict[str, Any]] = field(default_factory=list)  # the batches created (--batch), in order
 
 
 def read_journal(path: Path) -> JournalContents:
@@ -79,16 +88,21 @@ def read_journal(path: Path) -> JournalContents:
     except OSError as e:
         raise RunFolderError(f"{path}: cannot read the journal: {e.strerror or e}") from None
     cases: dict[Key, CaseResult] = {}
+    batches: list[dict[str, Any]] = []
     skipped: list[int] = []
     whole = data[: data.rfind(b"\n") + 1]  # what follows the last newline was cut short by a crash
     for number, raw in enumerate(whole.split(b"\n")[:-1], start=1):
         try:
-            case = case_from_dict(json.loads(raw))
+            data = json.loads(raw)
+            if isinstance(data, dict) and isinstance(data.get(BATCH_KEY), dict) and "batch_id" in data[BATCH_KEY]:
+                batches.append(data[BATCH_KEY])
+                continue
+            case = case_from_dict(data)
         except (ValueError, KeyError, TypeError, AttributeError):
             skipped.append(number)
             continue
         cases[case.key] = case
-    return JournalContents(cases, len(whole), skipped)
+    return JournalContents(cases, len(whole), skipped, batches)
 
 
 @dataclass

@@ -41,6 +41,7 @@ class RunOptions:
     repeat: int | None = None
     variants: list[str] = field(default_factory=list)
     api: str | None = None
+    batch: bool | None = None
     # How this front door spells its flags, so a message names the one the user typed.
     base_url_flag: str = "--base-url"
     cassettes_flag: str = "--cassettes"
@@ -66,7 +67,8 @@ class RunSetup:
 _SAVED = {"paths": "paths", "model": "model", "base_url": "base_url", "concurrency": "concurrency",
           "cassettes": "cassettes", "cassette_dir": "cassette_dir", "timeout": "timeout",
           "max_retries": "max_retries", "rpm": "rpm", "tpm": "tpm", "retry_base_delay": "retry_base_delay",
-          "cases": "cases", "repeat": "repeat", "variants": "variants", "api": "api"}  # fmt: skip
+          "cases": "cases", "repeat": "repeat", "variants": "variants", "api": "api",
+          "batch": "batch"}  # fmt: skip
 
 
 def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
@@ -92,6 +94,8 @@ def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
     if mode.sends and not given["base_url"] and not api_key:
         problems.append(f"{options.cassettes_flag} {mode} sends requests: set OPENAI_API_KEY (for api.openai.com) "
                         f"or {options.base_url_flag} for another server")  # fmt: skip
+    if given["batch"]:
+        problems += batch_problems(options, mode)
     if problems:
         raise SetupProblems(problems)
     settings = RunSettings(
@@ -110,8 +114,37 @@ def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
         repeat=given["repeat"],
         variants=[str(v) for v in given["variants"] or []],
         api=given["api"],
+        batch=bool(given["batch"]),
     )
     return RunSetup(settings, api_key)
+
+
+def batch_problems(options: RunOptions, mode: CassetteMode) -> list[str]:
+    """The options `--batch` cannot work with, each with why (docs/batch.md)."""
+    problems = []
+    if not mode.sends:
+        problems.append(f"--batch sends the run's requests through the Batch API, but {options.cassettes_flag} "
+                        f"{mode} sends nothing; add {options.cassettes_flag} off, record-missing or record")  # fmt: skip
+    pacing = {"--concurrency": options.concurrency, "--rpm": options.rpm, "--tpm": options.tpm}
+    for flag, value in pacing.items():
+        if value is not None:
+            problems.append(f"{flag} paces requests sent one by one; with --batch every request of a round goes "
+                            f"out in one batch and the Batch API queues it: drop {flag}")  # fmt: skip
+    if options.timeout is not None:
+        problems.append("--timeout bounds one request; with --batch a request waits for its batch (up to the "
+                        "API's 24-hour completion window): drop --timeout")  # fmt: skip
+    return problems
+
+
+def batch_plan_problems(plans: list[CasePlan]) -> list[Problem]:
+    """Cases `--batch` cannot send: a streamed reply (`stream: true`) cannot come back through a batch file."""
+    problems: dict[tuple[str, str], Problem] = {}
+    for plan in plans:
+        if plan.params.get("stream") is True and (plan.suite.name, plan.case.id) not in problems:
+            problems[(plan.suite.name, plan.case.id)] = Problem(plan.case.loc or plan.suite.loc, (
+                f"case {plan.case.id!r} asks for `stream: true`; the Batch API answers in a file, never as a stream: "
+                "remove `stream` from its params (or from the suite's), or run it without --batch"))
+    return list(problems.values())
 
 
 def endpoint_key_problems(plans: list[CasePlan], mode: CassetteMode, environ: Mapping[str, str] | None = None,

@@ -12,9 +12,11 @@ SIGTERM) cancels what is in flight and marks every unfinished case
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,9 @@ class RunObserver:
     def stopped_sending(self, reason: str) -> None:
         """The run sends no more requests (an authentication failure); said once."""
 
+    def batch_status(self, text: str) -> None:
+        """With --batch: the current round's batches, their states and requests done (shown while polling)."""
+
 
 async def execute(
     plans: list[CasePlan],
@@ -61,13 +66,23 @@ async def execute(
     on_retry: Callable[[], None] | None = None,
     observer: RunObserver | None = None,
     stop: StopFlag | None = None,
+    batches: BatchOptions | None = None,
 ) -> list[CaseResult]:
     """Run every plan; results come back in plan order whatever order they finish in.
 
-    When ``stop`` is set part-way, cases not finished come back `interrupted`.
+    When ``stop`` is set part-way, cases not finished come back `interrupted`. With ``settings.batch``
+    every case runs at once and its requests go out round by round (harness/execution/batch_rounds.py).
     """
     observer = observer or RunObserver()
     concurrency = max(settings.concurrency, 1)
+    rounds = None
+    if settings.batch:
+        from harness.execution.batch_rounds import BatchRounds
+        from harness.providers.batch import BatchQueue
+
+        batches = batches or BatchOptions()
+        rounds = BatchRounds(BatchQueue(), batches.on_batch, observer.batch_status, batches.known)
+        concurrency = max(len(plans), 1)  # a round holds every case that reached it
 
     def note_retry(attempt: int, error: RequestFailed, wait: float) -> None:
         observer.retry(attempt, error, wait)
@@ -75,13 +90,13 @@ async def execute(
             on_retry()
 
     pipeline = RequestPipeline(settings, api_key, {id(p.suite): p.suite for p in plans}.values(), note_retry,
-                               on_refused=observer.stopped_sending)  # fmt: skip
+                               on_refused=observer.stopped_sending, batch=rounds.queue if rounds else None)  # fmt: skip
     cases_running = asyncio.Semaphore(concurrency)
     spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
 
     async def one(plan: CasePlan) -> list[CaseResult]:
         """One case, all its repeats in order (harness/repeats.py); one result per repeat."""
-        async with cases_running:
+        async with cases_running, rounds.case(f"{plan.suite.name}/{plan.label}") if rounds else _none():
             try:
                 channel = pipeline.channel(plan)
                 if skip := spending.skip_reason(plan):
@@ -110,15 +125,29 @@ async def execute(
     stopped = stop.bind() if stop else None
     tasks = [asyncio.create_task(one(p)) for p in plans]
     tick_task = asyncio.create_task(ticker())
+    helpers = [tick_task] + ([asyncio.create_task(rounds.serve())] if rounds else [])
     try:
         await _until_done_or_stopped(tasks, stopped)
     finally:
-        for t in [*tasks, tick_task]:
+        for t in [*tasks, *helpers]:
             t.cancel()
-        await asyncio.gather(*tasks, tick_task, return_exceptions=True)
+        await asyncio.gather(*tasks, *helpers, return_exceptions=True)
         await pipeline.aclose()
     why = f"interrupted by {stop.name} before it finished" if stop and stop.is_set else "interrupted before it finished"
     return [result for plan, task in zip(plans, tasks) for result in _outcome(task, plan, why)]
+
+
+@dataclass
+class BatchOptions:
+    """With --batch: where each batch created is journaled, and the batches an interrupted session created."""
+
+    on_batch: Callable[[dict[str, Any]], None] | None = None
+    known: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def _none() -> AsyncIterator[None]:
+    yield
 
 
 async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped: asyncio.Event | None) -> None:
@@ -214,6 +243,7 @@ def run_plans(
     observer: RunObserver | None = None,
     stop: StopFlag | None = None,
     finished: dict[tuple[str, str, int], CaseResult] | None = None,
+    batches: BatchOptions | None = None,
 ) -> RunResult:
     """Synchronous entry point: run the plans and wrap the outcome as a RunResult.
 
@@ -226,7 +256,8 @@ def run_plans(
     t0 = time.perf_counter()
     todo = [p for p in plans if not all(k in finished for k in plan_keys(p))]  # part of a case's repeats: run it again
     with stop_on_signals(stop) if stop else nullcontext():
-        new = asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop)) if todo else []
+        new = asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop,
+                                  batches=batches)) if todo else []  # fmt: skip
     ran = {case.key: case for case in new}
     return RunResult(
         settings=settings.to_dict(),

@@ -51,11 +51,12 @@ class Meter:
     api: str = "chat"  # whose vocabulary a request the harness writes itself (a context summary) uses
 
     @classmethod
-    def for_plan(cls, plan: Any) -> Meter:
-        """The meter of a CasePlan: case keys over suite keys."""
+    def for_plan(cls, plan: Any, batch: bool = False) -> Meter:
+        """The meter of a CasePlan: case keys over suite keys; ``batch``: priced at the Batch API's rates."""
         suite, case = plan.suite, plan.case
         context = (case.context or ContextSpec()).over(suite.context)
-        return cls(plan.model, case.encoding or suite.encoding, suite.prices or PriceTable.load_default(), context,
+        prices = suite.prices or PriceTable.load_default()
+        return cls(plan.model, case.encoding or suite.encoding, prices.for_batch() if batch else prices, context,
                    getattr(plan, "api", "chat"))  # fmt: skip
 
     @property

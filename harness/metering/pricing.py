@@ -22,8 +22,9 @@ from harness.core.yaml_positions import YamlSyntaxError, load_yaml
 from harness.metering.models import limits_for, normalize_model_name, resolve_model_name
 
 DATA_FILE = "prices.json"
-PRICE_FIELDS = ("input", "cached_input", "output")
-META_KEYS = ("as_of", "source", "currency", "unit")
+PRICE_FIELDS = ("input", "cached_input", "output", "batch_input", "batch_cached_input", "batch_output")
+META_KEYS = ("as_of", "source", "currency", "unit", "batch_as_of", "batch_source")
+BATCH_DISCOUNT = 0.5  # the Batch API bills inputs and outputs at half the standard price (docs/batch.md)
 PER_TOKENS = 1_000_000
 
 
@@ -33,11 +34,26 @@ class PriceFileError(ValueError):
 
 @dataclass(frozen=True)
 class Price:
-    """USD per 1M tokens; cached_input None means cached tokens bill at `input`."""
+    """USD per 1M tokens; cached_input None means cached tokens bill at `input`.
+
+    The batch_* prices are the Batch API's (`--batch`); None means the standard price at the API's discount.
+    """
 
     input: float
     cached_input: float | None
     output: float
+    batch_input: float | None = None
+    batch_cached_input: float | None = None
+    batch_output: float | None = None
+
+    def for_batch(self) -> Price:
+        """This model's price through the Batch API."""
+        def half(value: float | None) -> float | None:
+            return None if value is None else value * BATCH_DISCOUNT
+
+        cached = self.batch_cached_input if self.batch_cached_input is not None else half(self.cached_input)
+        return Price(self.batch_input if self.batch_input is not None else self.input * BATCH_DISCOUNT, cached,
+                     self.batch_output if self.batch_output is not None else self.output * BATCH_DISCOUNT)  # fmt: skip
 
 
 def _where(source: str, container: Any, key: Any, *, key_position: bool = False) -> str:
@@ -68,13 +84,14 @@ def _parse_price(model: str, entry: Any, source: str, parent: Any) -> Price:
             raise PriceFileError(f"{_where(source, parent, model)}: price for {model!r}: missing {key!r}")
     for key in PRICE_FIELDS:
         value = entry.get(key)
-        if not (_rate(value) or (key == "cached_input" and value is None)):
+        if not (_rate(value) or (key not in ("input", "output") and value is None)):
             raise PriceFileError(
                 f"{_where(source, entry, key)}: price for {model!r}: {key!r} must be a non-negative "
                 f"number (USD per 1M tokens), got {value!r}"
             )
-    cached = entry.get("cached_input")
-    return Price(float(entry["input"]), None if cached is None else float(cached), float(entry["output"]))
+    optional = {key: None if entry.get(key) is None else float(entry[key])
+                for key in ("cached_input", "batch_input", "batch_cached_input", "batch_output")}  # fmt: skip
+    return Price(float(entry["input"]), output=float(entry["output"]), **optional)
 
 
 def _parse_prices(models: Mapping[Any, Any], source: str) -> dict[str, Price]:
@@ -92,6 +109,13 @@ class PriceTable:
         self._prices = MappingProxyType({normalize_model_name(k): v for k, v in prices.items()})
         self.as_of = as_of
         self.source = source
+        self._batch: PriceTable | None = None
+
+    def for_batch(self) -> PriceTable:
+        """The same table at the Batch API's prices (its batch columns), for a run with --batch."""
+        if self._batch is None:
+            self._batch = PriceTable({k: p.for_batch() for k, p in self._prices.items()}, self.as_of, self.source)
+        return self._batch
 
     @classmethod
     def load_default(cls) -> PriceTable:

@@ -53,6 +53,7 @@ class Channel:
     embed: Embed | None
     provider: Provider
     grader: Channel | None = None
+    batch: bool = False  # its requests go through the Batch API: priced at the batch rates
 
 
 class RequestPipeline:
@@ -60,8 +61,9 @@ class RequestPipeline:
 
     def __init__(self, settings: RunSettings, api_key: str | None, suites: Iterable[Suite] = (),
                  on_retry: RetryHook | None = None, environ: Mapping[str, str] | None = None,
-                 on_refused: Callable[[str], None] | None = None):  # fmt: skip
+                 on_refused: Callable[[str], None] | None = None, batch: Any = None):  # fmt: skip
         self.settings = settings
+        self.batch = batch  # the run's BatchQueue (harness/providers/batch.py) with --batch, else None
         self.environ = os.environ if environ is None else environ
         self.concurrency = max(settings.concurrency, 1)
         self.provider_settings = ProviderSettings(base_url=settings.base_url, api_key=api_key,
@@ -113,6 +115,9 @@ class RequestPipeline:
             wrap = partial(_gated_transport, latch=self._latch(endpoint), endpoint=endpoint.name if endpoint else None,
                            cassettes=self.settings.cassette_mode is not CassetteMode.OFF, finished=finished)  # fmt: skip
             settings = self.provider_settings if endpoint is None else self._endpoint_settings(endpoint)
+            if self.batch is not None:  # the innermost transport parks each request for its round's batch
+                wrap = partial(wrap, batch=partial(_batch_transport, queue=self.batch,
+                                                   server=self.batch.server(_identity(endpoint), settings)))  # fmt: skip
             self._providers[key] = registry.create(api, replace(settings, history=history), wrap)
         return self._providers[key]
 
@@ -144,6 +149,10 @@ class RequestPipeline:
 
     def _channel(self, plan: CasePlan, endpoint: EndpointSpec | None, api: str, history: str) -> Channel:
         policy, timeout = retry_policy(self.settings, plan.suite)
+        if self.batch is not None:  # a retry is the next round's batch: no backoff; a request waits for its batch
+            from harness.providers.batch import WAIT_SECONDS
+
+            policy, timeout = replace(policy, base_delay=0.0), WAIT_SECONDS
         provider = self.provider(api, endpoint, history)
         gate = self._gate(endpoint)
         suite = plan.suite.name
@@ -151,6 +160,8 @@ class RequestPipeline:
         async def send(model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
             async def attempt() -> Completion:
                 tokens = request_tokens(model, messages, params) if gate.counts_tokens(suite) else 0
+                if self.batch is not None:  # the Batch API queues a round's requests itself: no pacing here
+                    return await provider.complete(model, messages, params, timeout)
                 return await _admitted(gate, suite, tokens, lambda: provider.complete(model, messages, params, timeout))
 
             try:
@@ -162,6 +173,8 @@ class RequestPipeline:
         async def embed(model: str, inputs: list[str]) -> Embeddings:
             async def attempt() -> Embeddings:
                 tokens = sum(count_text(text, model) for text in inputs) if gate.counts_tokens(suite) else 0
+                if self.batch is not None:
+                    return await provider.embed(model, inputs, timeout)
                 return await _admitted(gate, suite, tokens, lambda: provider.embed(model, inputs, timeout))
 
             try:
@@ -169,7 +182,7 @@ class RequestPipeline:
             except RequestFailed as e:
                 raise _storable_failure(e) from None
 
-        return Channel(send=send, embed=embed, provider=provider)
+        return Channel(send=send, embed=embed, provider=provider, batch=self.batch is not None)
 
     def _note_retry(self, attempt: int, error: RequestFailed, wait: float) -> None:
         if self.on_retry is not None:
@@ -178,6 +191,8 @@ class RequestPipeline:
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()
+        if self.batch is not None:
+            await self.batch.aclose()
 
 
 async def _admitted(gate: RequestGate, suite: str, tokens: int, call: Callable[[], Awaitable[T]]) -> T:
@@ -224,10 +239,21 @@ def _storable_failure(failure: RequestFailed) -> RequestFailed:
     return failure
 
 
+def _batch_transport(inner: Any, queue: Any, server: Any) -> Any:
+    from harness.providers.batch import BatchTransport
+
+    return BatchTransport(inner, queue, server)
+
+
 def _gated_transport(inner: Any, latch: Any, endpoint: str | None, cassettes: bool,
-                     finished: Callable[[list[Any]], bool] | None = None) -> Any:  # fmt: skip
-    """The network transport behind the authentication gate, and, when cassettes are on, the cassette layer."""
+                     finished: Callable[[list[Any]], bool] | None = None,
+                     batch: Callable[[Any], Any] | None = None) -> Any:  # fmt: skip
+    """The network transport (or, with --batch, the batch transport over it) behind the authentication gate,
+    and, when cassettes are on, the cassette layer."""
     from harness.providers.auth_gate import AuthGate
+
+    if batch is not None:
+        inner = batch(inner)
 
     gated = AuthGate(inner, latch)
     if not cassettes:

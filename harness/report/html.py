@@ -90,7 +90,7 @@ def render_run_html(run: RunResult, title: str = "prompt-harness report") -> str
         version=__version__,
         run=run,
         models=run_models(run),
-        mode=run.settings.get("cassettes") or "\u2014",
+        mode=(run.settings.get("cassettes") or "\u2014") + (" + Batch API (cost at batch prices)" if run.settings.get("batch") else ""),
         **_summary_context(run.summary),
         **_rows_context(run),
         data=embed_json(run_payload(run)),

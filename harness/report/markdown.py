@@ -129,7 +129,8 @@ def run_summary(run: RunResult, limit: int = LIMIT, out_dir: str | None = None) 
         "| passed | failed | errored | pass rate | tokens | cost |" + (" duration |" if live else "") + " model | mode |",
         "|---:|---:|---:|---:|---:|---:|" + ("---:|" if live else "") + "---|---|",
         f"| {s.passed:,} | {s.failed:,} | {s.errored:,} | {rate} | {fmt_num(s.total_tokens)} | {fmt_cost(s.cost_usd)} |"
-        + (f" {fmt_ms(run.duration_ms)} |" if live else "") + f" {md_text(run_models(run), 80)} | {mode} |",
+        + (f" {fmt_ms(run.duration_ms)} |" if live else "") + f" {md_text(run_models(run), 80)} | {mode}"
+        + (" + Batch API (cost at batch prices)" if run.settings.get("batch") else "") + " |",
         *_rerecord_block(rerecord_commands(run.cases, run.settings)),
     ])  # fmt: skip
     notes = []

@@ -81,6 +81,8 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
         parts.append(paint(f"{s.interrupted} interrupted", INTERRUPTED, colour))
     tokens = f"{s.total_tokens:,} tokens" + (f" ({s.reasoning_tokens:,} reasoning)" if s.reasoning_tokens else "")
     cost = f", ${s.cost_usd:.4f}" if s.cost_usd is not None else ""
+    if cost and run.settings.get("batch"):
+        cost += " at Batch API prices"
     runs = f" ({s.repeats} runs with repeats)" if s.repeats != s.total else ""
     cases = f"{s.total} case{'' if s.total == 1 else 's'}"
     lines.append(f"{', '.join(parts)} of {cases}{runs}; {tokens}{cost} in {run.duration_ms / 1000:.1f} s")

@@ -14,7 +14,7 @@ Test switches on the ``FakeOpenAI`` (set up by ``attach``):
     batch_limits     (max requests, max bytes) per input file; a file over either fails its batch
                      (the API's own: 50,000 requests, 200 MB)
     batch_creates    every ``POST /v1/batches`` body, in order
-    fail_lines_once  custom_id substrings whose first attempt the batch answers 500 (a failed line)
+    fail_lines_once  custom_id substrings: the first line holding each is answered 500 (a failed line)
 
 Bodies validate against ``openai.types.Batch`` and ``openai.types.FileObject`` (tests/test_fake_batches.py).
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 from email.parser import BytesParser
@@ -152,6 +153,8 @@ def _process(server: Any, batch_id: str) -> None:
         batch["request_counts"]["total"] = len(lines)
     host, port = server.httpd.server_address[:2]
     connection = http.client.HTTPConnection(host, port, timeout=60)
+    connection.connect()
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle/delayed-ACK stall a line
     output: list[bytes] = []
     errors: list[bytes] = []
     for number, line in enumerate(lines, start=1):
@@ -187,9 +190,8 @@ def _answer(server: Any, connection: http.client.HTTPConnection, line: dict[str,
     """(status, request id, body) of one line, sent to this server as a live request is."""
     custom_id = line["custom_id"]
     with server.lock:
-        marked = [m for m in server.fail_lines_once if m in custom_id and (m, custom_id) not in server.failed_once]
-        for mark in marked:
-            server.failed_once.add((mark, custom_id))
+        marked = [m for m in server.fail_lines_once if m in custom_id and m not in server.failed_once]
+        server.failed_once.update(marked)
     if marked:
         return 500, f"req_{batch_id}_{custom_id}", _error("The server had an error while processing the request.",
                                                           "server_error")  # fmt: skip

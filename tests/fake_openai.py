@@ -135,6 +135,7 @@ def _quiet_when_client_left(report: Any) -> Any:
 def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stall per reply
 
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass

@@ -20,8 +20,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from harness.providers.batch import (LIMITS, BatchLimits, BatchQueue, CaseRequests, LineAnswer, Parked, Submitted,
-                                     current_case, failure, respond)  # fmt: skip
+from harness.providers import batch as batch_api
+from harness.providers.batch import (BatchLimits, BatchQueue, CaseRequests, LineAnswer, Parked, Submitted, current_case,
+                                     failure, respond)  # fmt: skip
 
 BatchHook = Callable[[dict[str, Any]], None]
 StatusHook = Callable[[str], None]
@@ -36,7 +37,7 @@ class BatchRounds:
         self.on_batch = on_batch or (lambda record: None)
         self.on_status = on_status or (lambda text: None)
         self.known = [Submitted.from_record(r) for r in known or []]
-        self.limits = limits or LIMITS
+        self.limits = limits or batch_api.LIMITS  # read when the run starts: a test may set smaller ones
         self.active = 0
         self.round = 0
         self.created = 0  # batches this session created (a resume that found its batches creates none)

@@ -40,7 +40,31 @@ def test_default_table_is_dated_sourced_and_complete(table):
 )
 def test_prices_resolve_for_snapshots_and_prefixes(table, model, priced_as, price):
     assert table.resolve(model) == priced_as
-    assert table.lookup(model) == price
+    assert standard(table.lookup(model)) == price
+
+
+def standard(price: Price | None) -> Price | None:
+    """The standard-tier columns of a price (the batch ones are checked on their own)."""
+    return None if price is None else Price(price.input, price.cached_input, price.output)
+
+
+def test_the_batch_columns_are_dated_and_half_the_standard_price_as_the_batch_api_bills(table):
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", table.batch_as_of or "")
+    for model in table.models:
+        p = table.lookup(model)
+        assert (p.batch_input, p.batch_output) == (pytest.approx(p.input / 2), pytest.approx(p.output / 2)), model
+        assert p.batch_cached_input == (None if p.cached_input is None else pytest.approx(p.cached_input / 2)), model
+    usage = Usage(prompt_tokens=10_000, completion_tokens=2_000, total_tokens=12_000, cached_tokens=4_000)
+    assert table.for_batch().cost("gpt-4o-mini", usage) == pytest.approx(table.cost("gpt-4o-mini", usage) / 2)
+
+
+def test_a_suite_price_without_batch_columns_bills_batches_at_the_apis_discount(table):
+    local = table.with_overrides({"mine": {"input": 1, "output": 3},
+                                  "theirs": {"input": 1, "output": 3, "batch_input": 0.8, "batch_output": 2}})  # fmt: skip
+    batch = local.for_batch()
+    assert batch.cost("mine", Usage(1_000_000, 1_000_000)) == pytest.approx(0.5 + 1.5)
+    assert batch.cost("theirs", Usage(1_000_000, 1_000_000)) == pytest.approx(0.8 + 2)
+    assert local.cost("theirs", Usage(1_000_000, 1_000_000)) == pytest.approx(4)
 
 
 @pytest.mark.parametrize("model", ["llama3:8b", "gpt-4.5-preview", "ft:gpt-4o-mini:acme::abc", "mistral-large"])
@@ -84,7 +108,7 @@ def test_overrides_add_and_replace_without_touching_the_original(table):
     assert local.cost("llama3:8b", Usage(100, 50)) == 0.0  # free, and known to be free
     assert local.cost("llama3.1", Usage(100, 50)) is None
     assert local.lookup("gpt-4o-2024-08-06") == Price(1.0, None, 2.0)
-    assert table.lookup("gpt-4o") == Price(2.50, 1.25, 10.00)
+    assert standard(table.lookup("gpt-4o")) == Price(2.50, 1.25, 10.00)
     assert local.as_of == table.as_of
 
 

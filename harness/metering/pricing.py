@@ -109,6 +109,7 @@ class PriceTable:
         self._prices = MappingProxyType({normalize_model_name(k): v for k, v in prices.items()})
         self.as_of = as_of
         self.source = source
+        self.batch_as_of: str | None = None  # when the batch_* columns were read
         self._batch: PriceTable | None = None
 
     def for_batch(self) -> PriceTable:
@@ -133,7 +134,9 @@ class PriceTable:
         if not isinstance(models, Mapping):
             raise PriceFileError(f"{_where(source, data, 'models')}: 'models' must be a mapping of model name to price")
         as_of, note = data.get("as_of"), data.get("source")
-        return cls(_parse_prices(models, source), None if as_of is None else str(as_of), note)
+        table = cls(_parse_prices(models, source), None if as_of is None else str(as_of), note)
+        table.batch_as_of = None if data.get("batch_as_of") is None else str(data["batch_as_of"])
+        return table
 
     @classmethod
     def from_file(cls, path: str | Path) -> PriceTable:
@@ -162,7 +165,9 @@ class PriceTable:
         if not isinstance(overrides, Mapping):
             raise PriceFileError(f"{source}: expected a mapping of model name to {{input, cached_input, output}}")
         merged = {**self._prices, **_parse_prices(overrides, source)}
-        return PriceTable(merged, self.as_of, self.source)
+        table = PriceTable(merged, self.as_of, self.source)
+        table.batch_as_of = self.batch_as_of
+        return table
 
     @property
     def models(self) -> list[str]:

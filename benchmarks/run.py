@@ -42,7 +42,7 @@ BENCH_KEY = "sk-bench-not-a-real-key"
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # live | replay | version | report | load
+    kind: str  # live | replay | version | report | load | batch
     cases: int = 0
     latency_ms: int = 0
     turns: int = 1
@@ -63,6 +63,8 @@ WORKLOADS = [
     Workload("report-10k", "report", 10000, note="benchmarks/report_bench.py, one call"),
     Workload("load-csv-10k", "load", 10000, quick=True,
              note="`harness validate` of a suite with a 10,000-row `cases_from` CSV; floor: csv.DictReader of it"),
+    Workload("batch-1k", "batch", 1000, quick=True,
+             note="`--batch` against the fake Batch API; benchmarks/batch_bench.py, one call"),
 ]
 
 
@@ -159,6 +161,13 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
         row.harness.append(measure(cmd, wdir, env, wdir / "report.log", None))
         log(f"{w.name}: {row.harness[-1]}")
         row.extra = (wdir / "report.log").read_text(errors="replace").strip()[-1500:]
+        return row
+    if w.kind == "batch":  # its own fake server (with /v1/files and /v1/batches); the script alternates its runs
+        cmd = [sys.executable, str(HERE / "batch_bench.py"), "--cases", str(n), "--repeats", str(args.repeats)]
+        row.harness.append(measure(cmd, wdir, env, wdir / "batch.log", None))
+        log(f"{w.name}: {row.harness[-1]}")
+        row.extra = "\n".join(line for line in (wdir / "batch.log").read_text(errors="replace").splitlines()
+                              if line.startswith("|"))  # fmt: skip
         return row
     if w.kind == "load":
         from case_table_bench import write_project

@@ -15,6 +15,7 @@ Test switches on the ``FakeOpenAI`` (set up by ``attach``):
                      (the API's own: 50,000 requests, 200 MB)
     batch_creates    every ``POST /v1/batches`` body, in order
     fail_lines_once  custom_id substrings: the first line holding each is answered 500 (a failed line)
+    poll_errors      how many of the next ``GET /v1/batches/{id}`` answer 500 (a transient failure while polling)
 
 Bodies validate against ``openai.types.Batch`` and ``openai.types.FileObject`` (tests/test_fake_batches.py).
 """
@@ -47,6 +48,7 @@ def attach(server: Any) -> None:
     server.batch_limits = (MAX_REQUESTS, MAX_BYTES)
     server.fail_lines_once = []
     server.failed_once = set()
+    server.poll_errors = 0
 
 
 def handles(path: str) -> bool:
@@ -71,6 +73,9 @@ def route(server: Any, method: str, path: str, headers: Any, raw: bytes) -> tupl
             return _create(server, json.loads(raw or b"{}"))
         if parts[0] == "batches" and len(parts) >= 2:
             batch = server.batches.get(parts[1])
+            if method == "GET" and server.poll_errors > 0:
+                server.poll_errors -= 1
+                return 500, _error("The server had an error while processing your request.", "server_error")
             if batch is None:
                 return 404, _error(f"No batch found with id '{parts[1]}'.", "invalid_request_error")
             if len(parts) == 3 and parts[2] == "cancel" and method == "POST":

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -122,6 +123,24 @@ def test_failed_lines_are_retried_in_a_follow_up_batch_within_max_retries(harnes
     assert case["status"] == "error" and "HTTP 500" in case["error"]
 
 
+def test_a_poll_that_fails_for_a_moment_keeps_waiting_for_the_same_batch(harness_cli, write_suite, keyed):
+    suite = write_suite(suite_text(3))
+    with FakeOpenAI() as server:
+        server.batch_hold.clear()
+        server.poll_errors = 1
+
+        def release() -> None:
+            while server.poll_errors:
+                time.sleep(0.01)
+            server.batch_hold.set()
+
+        threading.Thread(target=release, daemon=True).start()
+        r = harness_cli("run", suite, "--batch", "--cassettes", "off", "--base-url", server.base_url, "--out", "out",
+                        "--max-retries", "0")  # fmt: skip
+        assert r.code == 0, r.err
+        assert len(server.batch_creates) == 1 and len(batched(server)) == 3
+
+
 def test_a_round_over_the_limits_is_split_into_several_batches(harness_cli, write_suite, tmp_path, keyed, monkeypatch):
     suite = write_suite(suite_text(7))
     monkeypatch.setattr(batch_api, "LIMITS", batch_api.BatchLimits(max_requests=3))
@@ -233,6 +252,7 @@ def test_sigterm_while_polling_then_resume_polls_the_same_batches(write_suite, t
         resumed = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out)], env=env,
                                  cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert resumed.returncode == 0, resumed.stderr
+        assert "not a finished case" not in resumed.stderr  # the journal's batch line is read, not skipped
         # round 1 polled from the journal; only rounds 2 and 3 (the deep conversation) were new batches
         assert len(server.batch_creates) == 3
         assert len([q for q in batched(server) if q.body["messages"][-1]["content"] in ("first", "only")]) == 2

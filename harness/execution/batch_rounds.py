@@ -57,8 +57,7 @@ class BatchRounds:
 
     def _complete(self) -> bool:
         """Every running case waits on a parked request (a case may wait on several: its graded checks)."""
-        cases = {p.custom_id.rsplit("#", 1)[0] for p in self.queue.parked}
-        return bool(self.queue.parked) and len(cases) >= self.active
+        return bool(self.queue.parked) and len(self.queue.cases) >= self.active
 
     async def serve(self) -> None:
         """Run rounds for as long as the run lasts (the runner cancels it at the end)."""

@@ -18,9 +18,9 @@ import asyncio
 import contextvars
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 
@@ -31,6 +31,8 @@ WAIT_SECONDS = 25 * 3600.0  # a batched request may wait for its whole completio
 BATCH_PATHS = ("/chat/completions", "/responses", "/embeddings")
 DONE = ("completed", "failed", "expired", "cancelled")
 POLL_FIRST, POLL_MAX = 0.05, 30.0  # seconds between polls: quick at first, then at most every 30 s
+PATIENCE = 6  # tries of one Batch API call that fails transiently (about a minute of pauses)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,15 +88,18 @@ class BatchQueue:
 
     def __init__(self) -> None:
         self.parked: list[Parked] = []
+        self.cases: set[str] = set()  # the cases with a parked request (a case may park several: graded checks)
         self.changed = asyncio.Event()
         self.servers: dict[Hashable, BatchServer] = {}
 
     def park(self, parked: Parked) -> None:
         self.parked.append(parked)
+        self.cases.add(parked.custom_id.rsplit("#", 1)[0])
         self.changed.set()
 
     def take(self) -> list[Parked]:
         taken, self.parked = self.parked, []
+        self.cases = set()
         return taken
 
     def server(self, key: Hashable, settings: ProviderSettings) -> BatchServer:
@@ -166,7 +171,11 @@ class LineAnswer:
 
 @dataclass
 class BatchServer:
-    """The Batch API of one server, through the official SDK with its own retries on (these calls are cheap)."""
+    """The Batch API of one server, through the official SDK (its retries off: a batch created twice is paid twice).
+
+    A poll or a download that fails transiently is tried again (``_patiently``): giving up on a batch that is
+    running would send its requests again in a new one.
+    """
 
     settings: ProviderSettings
     _client: Any = field(default=None, repr=False)
@@ -183,7 +192,7 @@ class BatchServer:
             from harness.providers.openai_sdk import PLACEHOLDER_KEY
 
             self._client = AsyncOpenAI(api_key=self.settings.api_key or PLACEHOLDER_KEY, base_url=self.settings.base_url,
-                                       timeout=max(self.settings.timeout, 120.0), max_retries=3,
+                                       timeout=max(self.settings.timeout, 120.0), max_retries=0,
                                        default_headers=self.settings.headers or None, organization=None, project=None)  # fmt: skip
         return self._client
 
@@ -193,7 +202,8 @@ class BatchServer:
         batches = []
         for part in split(parked, limits):
             data = b"\n".join(p.line() for p in part) + b"\n"
-            uploaded = await self.client.files.create(file=("harness-batch.jsonl", data), purpose="batch")
+            uploaded = await _patiently(lambda: self.client.files.create(file=("harness-batch.jsonl", data),
+                                                                          purpose="batch"))  # fmt: skip
             created = await self.client.batches.create(input_file_id=uploaded.id, endpoint=endpoint,  # type: ignore[arg-type]
                                                        completion_window=COMPLETION_WINDOW,
                                                        metadata={"source": "prompt-harness"})  # fmt: skip
@@ -207,7 +217,7 @@ class BatchServer:
         """Poll until the batch is done; ``batch`` carries the latest status and counts for the progress line."""
         pause = POLL_FIRST
         while True:
-            found = await self.client.batches.retrieve(batch.batch_id)
+            found = await _patiently(lambda: self.client.batches.retrieve(batch.batch_id))
             counts = found.request_counts
             batch.status = found.status
             if counts is not None:
@@ -223,7 +233,7 @@ class BatchServer:
         answers: dict[str, LineAnswer] = {}
         for file_id in (found.output_file_id, found.error_file_id):
             if file_id:
-                content = await self.client.files.content(file_id)
+                content = await _patiently(lambda: self.client.files.content(file_id))
                 for raw in content.content.splitlines():
                     if raw.strip():
                         custom_id, answer = parse_line(raw)
@@ -233,6 +243,20 @@ class BatchServer:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+async def _patiently(call: Callable[[], Awaitable[T]], attempts: int = PATIENCE) -> T:
+    """``call()``, tried again after a transient failure (connection, timeout, 429, 5xx) with a growing pause."""
+    import openai
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(min(2.0 ** attempt, POLL_MAX))
+    raise AssertionError("unreachable")
 
 
 def split(parked: list[Parked], limits: BatchLimits) -> Iterable[list[Parked]]:

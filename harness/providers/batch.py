@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import httpx2
 
+from harness.core.redaction import redact_url
 from harness.providers.base import ProviderSettings
 
 COMPLETION_WINDOW = "24h"  # the only window the Batch API offers
@@ -182,7 +183,8 @@ class BatchServer:
 
     @property
     def name(self) -> str:
-        return self.settings.base_url or "https://api.openai.com/v1"
+        """The server, as the journal keeps it: no user info or secret query value (harness/core/redaction.py)."""
+        return redact_url(self.settings.base_url) or "https://api.openai.com/v1"
 
     @property
     def client(self) -> Any:

@@ -78,8 +78,11 @@ def test_a_thousand_independent_cases_go_out_as_one_batch(harness_cli, write_sui
     assert results["summary"]["passed"] == 1000 and results["settings"]["batch"] is True
     assert len(lines) == 1000 and json.loads(lines[0])["url"] == "/v1/chat/completions"
     assert "at Batch API prices" in r.out
-    batches = [json.loads(x)["batch"] for x in (tmp_path / "out/journal.jsonl").read_text().splitlines() if '"batch":{' in x]
-    assert [b["batch_id"] for b in batches] == ["batch_000001"] and len(batches[0]["lines"]) == 1000
+    records = [json.loads(x)["batch"] for x in (tmp_path / "out/journal.jsonl").read_text().splitlines() if '"batch":{' in x]
+    assert records[0] == {"uploaded": {"input_file_id": "file-000001", "endpoint": "/v1/chat/completions",
+                                       "server": server.base_url, "requests": 1000}}  # fmt: skip
+    assert records[1]["created"]["batch_id"] == "batch_000001" and len(records[1]["created"]["lines"]) == 1000
+    assert len(records) == 2
 
 
 def test_a_batched_run_costs_the_batch_price_half_the_live_one(harness_cli, write_suite, tmp_path, keyed):
@@ -245,7 +248,13 @@ def test_sigterm_while_polling_then_resume_polls_the_same_batches(write_suite, t
             proc.communicate(timeout=60)
         assert proc.returncode == 143, err.read_text()
         journal = (out / "journal.jsonl").read_text().splitlines()
-        assert [json.loads(x)["batch"]["batch_id"] for x in journal] == ["batch_000001"]  # written before polling
+        assert [json.loads(x)["batch"] for x in journal] == [  # written at once, before polling
+            {"uploaded": {"input_file_id": "file-000001", "endpoint": "/v1/chat/completions", "server": server.base_url,
+                          "requests": 22}},
+            {"created": {"batch_id": "batch_000001", "input_file_id": "file-000001", "endpoint": "/v1/chat/completions",
+                         "server": server.base_url, "lines": json.loads(journal[1])["batch"]["created"]["lines"]}},
+        ]  # fmt: skip
+        assert len(json.loads(journal[1])["batch"]["created"]["lines"]) == 22
         assert json.loads((out / "results.json").read_text())["summary"]["interrupted"] == 22
 
         server.batch_hold.set()

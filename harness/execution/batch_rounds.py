@@ -85,7 +85,7 @@ class BatchRounds:
             self.live += batches
             self._show()
             if fresh:
-                created = await server.submit(url, fresh, self.limits, self._submitted)
+                created = await server.submit(url, fresh, self.limits, self._submitted, self._uploaded)
                 self.live += created
             by_id = {p.custom_id: p for p in parked}
             await asyncio.gather(*(self._finish(server, b, by_id) for b in self.live if b.endpoint == url
@@ -107,9 +107,12 @@ class BatchRounds:
                 self.known.remove(batch)
         return found
 
+    def _uploaded(self, record: dict[str, Any]) -> None:
+        self.on_batch({"uploaded": record})
+
     def _submitted(self, batch: Submitted) -> None:
         self.created += 1
-        self.on_batch(batch.record())
+        self.on_batch({"created": batch.record()})
         self._show()
 
     async def _finish(self, server: Any, batch: Submitted, by_id: dict[str, Parked]) -> None:

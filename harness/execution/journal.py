@@ -46,7 +46,8 @@ class Journal:
             self.written += 1
 
     def append_batch(self, batch: dict[str, Any]) -> None:
-        """A batch just created (--batch): its ids, so a resume polls it rather than paying for it again."""
+        """An input file just uploaded (``{"uploaded": ...}``) or a batch just created (``{"created": ...}``) with
+        --batch: their ids, so a resume polls the batch rather than paying for it again."""
         self._write(json.dumps({BATCH_KEY: batch}, ensure_ascii=False, separators=(",", ":")))
 
     def _write(self, line: str) -> bool:
@@ -94,9 +95,11 @@ def read_journal(path: Path) -> JournalContents:
     for number, raw in enumerate(whole.split(b"\n")[:-1], start=1):
         try:
             data = json.loads(raw)
-            if isinstance(data, dict) and isinstance(data.get(BATCH_KEY), dict) and "batch_id" in data[BATCH_KEY]:
-                batches.append(data[BATCH_KEY])
-                continue
+            if isinstance(data, dict) and isinstance(data.get(BATCH_KEY), dict):
+                created = data[BATCH_KEY].get("created")
+                if isinstance(created, dict) and "batch_id" in created:
+                    batches.append(created)
+                continue  # an upload's record: kept for the user, nothing to resume
             case = case_from_dict(data)
         except (ValueError, KeyError, TypeError, AttributeError):
             skipped.append(number)

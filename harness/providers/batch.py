@@ -199,13 +199,19 @@ class BatchServer:
         return self._client
 
     async def submit(self, endpoint: str, parked: list[Parked], limits: BatchLimits,
-                     on_submitted: Callable[[Submitted], None]) -> list[Submitted]:  # fmt: skip
-        """Upload ``parked`` as one or more input files within ``limits`` and create a batch on each."""
+                     on_submitted: Callable[[Submitted], None],
+                     on_uploaded: Callable[[dict[str, Any]], None] = lambda record: None) -> list[Submitted]:  # fmt: skip
+        """Upload ``parked`` as one or more input files within ``limits`` and create a batch on each.
+
+        ``on_uploaded`` hears of each file as soon as it exists (a file whose batch was never created is
+        uploaded again on resume; its id in the journal lets it be found and deleted).
+        """
         batches = []
         for part in split(parked, limits):
             data = b"\n".join(p.line() for p in part) + b"\n"
             uploaded = await _patiently(lambda: self.client.files.create(file=("harness-batch.jsonl", data),
                                                                           purpose="batch"))  # fmt: skip
+            on_uploaded({"input_file_id": uploaded.id, "endpoint": endpoint, "server": self.name, "requests": len(part)})
             created = await self.client.batches.create(input_file_id=uploaded.id, endpoint=endpoint,  # type: ignore[arg-type]
                                                        completion_window=COMPLETION_WINDOW,
                                                        metadata={"source": "prompt-harness"})  # fmt: skip

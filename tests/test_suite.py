@@ -477,7 +477,45 @@ def test_alias_bomb_is_refused_quickly(harness_cli, tmp_path):
     path.write_text("\n".join(lines) + "\n")
     r = harness_cli("validate", path)
     assert r.code == 2
-    assert "expands to more than 1,000,000 values" in r.err and "bomb.yaml:" in r.err
+    assert "YAML aliases expand this document by more than 1,000,000 values" in r.err and "bomb.yaml:" in r.err
+
+
+def test_a_100000_case_suite_validates_and_an_alias_bomb_of_as_many_values_does_not(harness_cli, tmp_path):
+    # Issue #19: the guard counted every value, so a big plain suite (2.7 million values) was refused
+    # as an alias bomb; it now counts what aliases add. The suite is the benchmarks' generated workload.
+    from benchmarks.workload import suite_yaml
+
+    (tmp_path / "big.yaml").write_text(suite_yaml(100_000, name="big"))
+    r = harness_cli("validate", "big.yaml")
+    assert r.code == 0, r.err[-2000:]
+    assert "1 suite, 100,000 cases, 100,000 turns" in r.out
+    # about as many values (30 to the 5th), nearly all of them added by aliases: still refused
+    lines = ["a: &a [" + ", ".join(["x"] * 30) + "]"]
+    for prev, name in zip("abcd", "bcde"):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 30) + "]")
+    lines.append("cases: [{id: a, turns: [{user: hi}]}]")
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    r = harness_cli("validate", "bomb.yaml")
+    assert r.code == 2
+    assert "error: bomb.yaml:" in r.err and "YAML aliases expand this document by more than 1,000,000 values" in r.err
+
+
+def test_the_alias_limit_counts_only_what_aliases_add(monkeypatch):
+    from harness.core import yaml_positions
+    from harness.core.yaml_positions import YamlSyntaxError, load_yaml
+
+    monkeypatch.setattr(yaml_positions, "MAX_ALIAS_VALUES", 100)
+    own = "items: [" + ", ".join(f"v{i}" for i in range(1000)) + "]\n"
+    assert len(load_yaml(own, "plain.yaml")["items"]) == 1000  # 1,000 values of its own: no limit
+    # an anchor sends the document down the node path: its own values are still free, 50 added ones fit
+    small = own + "short: &s [" + ", ".join(["x"] * 49) + "]\nagain: *s\n"
+    data = load_yaml(small, "anchored.yaml")
+    assert len(data["items"]) == 1000 and data["again"] == ["x"] * 49
+    # ...but 200 added ones do not
+    big = own + "long: &l [" + ", ".join(["x"] * 199) + "]\nagain: *l\n"
+    with pytest.raises(YamlSyntaxError) as info:
+        load_yaml(big, "anchored.yaml")
+    assert "YAML aliases expand this document by more than 100 values" in info.value.message
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,10 @@ import yaml
 from harness.core.locations import Loc
 
 MAX_DEPTH = 64
-MAX_NODES = 1_000_000
+# What aliases may add to a document: the values met again through an alias, beyond the document's
+# own. A plain document of any size is not limited (its cost is linear in its text); an alias bomb
+# ("billion laughs") adds exponentially many and is refused.
+MAX_ALIAS_VALUES = 1_000_000
 
 
 class YamlSyntaxError(Exception):
@@ -33,7 +36,10 @@ class PosDict(dict):
     loc: Loc
     key_locs: dict[Any, Loc]
     value_locs: dict[Any, Loc]
-    duplicates: list[tuple[Any, Loc]]
+    duplicates: list[tuple[Any, Loc]]  # _NO_DUPLICATES (shared, empty) until a key repeats
+
+
+_NO_DUPLICATES: list[tuple[Any, Loc]] = []  # never appended to: a mapping gets its own list on its first repeat
 
 
 class PosList(list):
@@ -46,6 +52,20 @@ class PosList(list):
 
 def _loc(file: str, mark: Any) -> Loc:
     return Loc(file, mark.line + 1, mark.column + 1)
+
+
+_make = object.__new__
+_set_file, _set_line, _set_column = Loc.file.__set__, Loc.line.__set__, Loc.column.__set__  # type: ignore[attr-defined]
+
+
+def _new_loc(file: str, line: int, column: int) -> Loc:
+    """Loc(file, line, column) at half the cost (a frozen dataclass's __init__ goes through
+    object.__setattr__); a big suite makes millions of them."""
+    loc = _make(Loc)
+    _set_file(loc, file)
+    _set_line(loc, line)
+    _set_column(loc, column)
+    return loc
 
 
 def load_yaml(text: str, file: str) -> Any:
@@ -97,7 +117,7 @@ def _load_events(loader_class: type, text: str, file: str) -> Any:
         if loader.check_event(yaml.StreamEndEvent):
             return None
         loader.get_event()  # document start
-        value = _build(loader, file, 0, [MAX_NODES])
+        value = _EventBuilder(loader, file).value(loader.get_event(), 0)
         loader.get_event()  # document end
         if not loader.check_event(yaml.StreamEndEvent):
             raise _NotPlain
@@ -108,53 +128,95 @@ def _load_events(loader_class: type, text: str, file: str) -> Any:
         loader.dispose()
 
 
-def _build(loader: Any, file: str, depth: int, budget: list[int]) -> Any:
-    event = loader.get_event()
-    budget[0] -= 1
-    if budget[0] < 0 or depth > MAX_DEPTH or getattr(event, "anchor", None) is not None:
-        raise _NotPlain
-    if isinstance(event, yaml.ScalarEvent):
-        if event.tag is not None:
+class _EventBuilder:
+    """Turns one plain document's events into PosDict/PosList/scalars.
+
+    Per value it does the least it can, since a 100,000-case suite is millions of values: each event
+    is fetched once (its mark is the position), a scalar's tag is resolved from a table of the
+    loader's implicit resolvers by first character (what ``Resolver.resolve`` does, without its
+    per-call lookups), and positions on one line share one line number object.
+    """
+
+    def __init__(self, loader: Any, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.lines: dict[int, int] = {}
+        self.resolvers: dict[str, list[tuple[str, Any]]] = {}
+        # a loader with path resolvers resolves tags by position: leave those to it
+        self.by_path = bool(getattr(loader, "yaml_path_resolvers", None))
+
+    def loc(self, mark: Any) -> Loc:
+        line = mark.line + 1
+        return _new_loc(self.file, self.lines.setdefault(line, line), mark.column + 1)
+
+    def tag(self, event: Any) -> str:
+        value = event.value
+        if self.by_path:
+            return self.loader.resolve(yaml.ScalarNode, value, event.implicit)
+        if not event.implicit[0]:
+            return _STR_TAG  # quoted, or a block scalar: a string
+        first = value[0] if value else ""
+        resolvers = self.resolvers.get(first)
+        if resolvers is None:
+            table = self.loader.yaml_implicit_resolvers
+            resolvers = self.resolvers[first] = list(table.get(first, [])) + list(table.get(None, []))
+        for tag, regexp in resolvers:
+            if regexp.match(value):
+                return tag
+        return _STR_TAG
+
+    def value(self, event: Any, depth: int) -> Any:
+        """The value that starts with ``event`` (already taken from the loader)."""
+        if depth > MAX_DEPTH or event.anchor is not None or event.tag is not None:
             raise _NotPlain
-        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        if tag == _STR_TAG:
-            return event.value
-        constructor = loader.yaml_constructors.get(tag)
-        if constructor is None or tag in _NOT_SCALAR_TAGS:
-            raise _NotPlain
-        value = constructor(loader, yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style))
-        if isinstance(value, GeneratorType):
-            raise _NotPlain
-        return value
-    if event.tag is not None:
-        raise _NotPlain
-    if isinstance(event, yaml.MappingStartEvent):
-        out = PosDict()
-        out.loc = _loc(file, event.start_mark)
-        out.key_locs, out.value_locs, out.duplicates = {}, {}, []
-        while not loader.check_event(yaml.MappingEndEvent):
-            key_loc = _loc(file, loader.peek_event().start_mark)
-            key = _build(loader, file, depth + 1, budget)
-            if isinstance(key, (dict, list)):
+        kind = type(event)
+        if kind is yaml.ScalarEvent:
+            tag = self.tag(event)
+            if tag == _STR_TAG:
+                return event.value
+            constructor = self.loader.yaml_constructors.get(tag)
+            if constructor is None or tag in _NOT_SCALAR_TAGS:
                 raise _NotPlain
-            value_loc = _loc(file, loader.peek_event().start_mark)
-            if key in out:
-                out.duplicates.append((key, key_loc))
-            out[key] = _build(loader, file, depth + 1, budget)
-            out.key_locs[key] = key_loc
-            out.value_locs[key] = value_loc
-        loader.get_event()
-        return out
-    if isinstance(event, yaml.SequenceStartEvent):
-        items = PosList()
-        items.loc = _loc(file, event.start_mark)
-        items.item_locs = []
-        while not loader.check_event(yaml.SequenceEndEvent):
-            items.item_locs.append(_loc(file, loader.peek_event().start_mark))
-            items.append(_build(loader, file, depth + 1, budget))
-        loader.get_event()
-        return items
-    raise _NotPlain  # an alias
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+            value = constructor(self.loader, node)
+            if isinstance(value, GeneratorType):
+                raise _NotPlain
+            return value
+        get = self.loader.get_event
+        if kind is yaml.MappingStartEvent:
+            out = PosDict()
+            out.loc = self.loc(event.start_mark)
+            key_locs: dict[Any, Loc] = {}
+            value_locs: dict[Any, Loc] = {}
+            out.key_locs, out.value_locs, out.duplicates = key_locs, value_locs, _NO_DUPLICATES
+            while True:
+                key_event = get()
+                if type(key_event) is yaml.MappingEndEvent:
+                    return out
+                key_loc = self.loc(key_event.start_mark)
+                key = self.value(key_event, depth + 1)
+                if isinstance(key, (dict, list)):
+                    raise _NotPlain
+                if key in out:
+                    if out.duplicates is _NO_DUPLICATES:
+                        out.duplicates = []
+                    out.duplicates.append((key, key_loc))
+                value_event = get()
+                value_locs[key] = self.loc(value_event.start_mark)
+                out[key] = self.value(value_event, depth + 1)
+                key_locs[key] = key_loc
+        if kind is yaml.SequenceStartEvent:
+            items = PosList()
+            items.loc = self.loc(event.start_mark)
+            item_locs: list[Loc] = []
+            items.item_locs = item_locs
+            while True:
+                item_event = get()
+                if type(item_event) is yaml.SequenceEndEvent:
+                    return items
+                item_locs.append(self.loc(item_event.start_mark))
+                items.append(self.value(item_event, depth + 1))
+        raise _NotPlain  # an alias
 
 
 def _load_with(loader_class: type, text: str, file: str) -> Any:
@@ -181,7 +243,7 @@ def _load_with(loader_class: type, text: str, file: str) -> Any:
             raise YamlSyntaxError(Loc(file, 1, 1), f"invalid YAML: an escape sequence is out of range ({e})") from None
         if node is None:
             return None
-        return _convert(loader, node, file, 0, [MAX_NODES])
+        return _convert(loader, node, file, 0, _AliasBudget(MAX_ALIAS_VALUES))
     finally:
         loader.dispose()
 
@@ -222,11 +284,33 @@ def syntax_hint(text: str, e: yaml.MarkedYAMLError) -> str | None:
     return None
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:  # aliases can expand a small file exponentially ("billion laughs")
-        raise YamlSyntaxError(_loc(file, node.start_mark), f"document expands to more than {MAX_NODES:,} values "
-                              "(through YAML aliases); simplify it")  # fmt: skip
+class _AliasBudget:
+    """Counts the values aliases add: each node converted again (reached through an alias) costs one.
+
+    A node's first conversion is free, so a document without aliases, however big, never runs out;
+    aliases can expand a small file exponentially ("billion laughs"), and those repeats are what is limited.
+    """
+
+    __slots__ = ("seen", "left")
+
+    def __init__(self, limit: int) -> None:
+        self.seen: set[int] = set()  # ids of the nodes converted once (the node tree keeps them alive)
+        self.left = limit
+
+    def spend(self, node: yaml.Node) -> bool:
+        """Account for converting ``node``; False once aliases have added more than the limit."""
+        key = id(node)
+        if key not in self.seen:
+            self.seen.add(key)
+            return True
+        self.left -= 1
+        return self.left >= 0
+
+
+def _convert(loader: yaml.SafeLoader, node: yaml.Node, file: str, depth: int, budget: _AliasBudget) -> Any:
+    if not budget.spend(node):
+        raise YamlSyntaxError(_loc(file, node.start_mark), f"YAML aliases expand this document by more than "
+                              f"{MAX_ALIAS_VALUES:,} values; simplify it")  # fmt: skip
     if depth > MAX_DEPTH:
         raise YamlSyntaxError(_loc(file, node.start_mark), f"nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, yaml.MappingNode):

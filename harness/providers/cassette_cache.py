@@ -49,12 +49,12 @@ def cache_dir() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def _fingerprint() -> bytes:
-    """The parser's identity: this module, cassette_files.py, sse.py and PyYAML's version."""
+    """The parser's identity: this module, cassette_files.py, cassette_yaml.py, sse.py and PyYAML's version."""
     import yaml
 
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256(f"{FORMAT} {yaml.__version__}\n".encode())
-    for name in ("cassette_cache.py", "cassette_files.py", "sse.py"):
+    for name in ("cassette_cache.py", "cassette_files.py", "cassette_yaml.py", "sse.py"):
         digest.update((here / name).read_bytes())
     return digest.digest()
 

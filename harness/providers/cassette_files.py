@@ -30,9 +30,9 @@ from harness.core.redaction import leaks
 from harness.core.text_policy import has_surrogates, repair
 from harness.providers import cassette_cache
 from harness.providers.cassette_check import ReplyProblem, StreamFinished, cassette_problem
+from harness.providers.cassette_yaml import load_cassette_yaml
 from harness.providers.sse import SseEvent, parse_sse, sse_text
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -124,7 +124,7 @@ class ReadableYaml:
         cached = cassette_cache.get(text)
         if cached is not None:
             return cached
-        data = yaml.load(text, Loader=_Loader)
+        data = load_cassette_yaml(text)
         if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
             raise ValueError("not a cassette: expected a mapping with an `interactions:` list")
         for interaction in data["interactions"]:

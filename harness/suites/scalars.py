@@ -21,7 +21,8 @@ from harness.core.yaml_positions import PosDict, PosList
 
 # Only YAML escapes make surrogates, and only these spellings make non-finite floats; most suites
 # hold none, so the walk is skipped for them (a 10,000-case suite is hundreds of thousands of values).
-_SUSPECT = re.compile(r"\\[uU]|\.(?:nan|NaN|NAN|inf|Inf|INF)\b|[eE][-+]?[0-9]{3}|!!float")
+# An exponent only counts after a digit, a dot or an underscore (`1.0e+400`), not in a word (`case-00001`).
+_SUSPECT = re.compile(r"\\[uU]|\.(?:nan|NaN|NAN|inf|Inf|INF)\b|[0-9._][eE][-+]?[0-9]{3}|!!float")
 
 
 def scalar_problems(data: Any, text: str) -> list[Problem]:

@@ -11,6 +11,7 @@ seconds, and whether each target of issue #8 is met, as Markdown.
     python benchmarks/run.py --quick         # the 1,000-case subset (about 2 minutes)
     python benchmarks/run.py --only live-1k-0ms --only replay-1k --repeats 5
     python benchmarks/run.py --cases 20 --repeats 1   # every workload at 20 cases: a smoke run
+    python benchmarks/run.py --only load-100k --only replay-100k   # issue #19: 100,000 cases (replay-100k records them first)
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ BENCH_KEY = "sk-bench-not-a-real-key"
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # live | replay | version | report | load | batch
+    kind: str  # live | replay | version | report | load | batch | validate
     cases: int = 0
     latency_ms: int = 0
     turns: int = 1
@@ -65,6 +66,11 @@ WORKLOADS = [
              note="`harness validate` of a suite with a 10,000-row `cases_from` CSV; floor: csv.DictReader of it"),
     Workload("batch-1k", "batch", 1000, quick=True,
              note="`--batch` against the fake Batch API, benchmarks/batch_bench.py; no floor"),
+    # issue #19, part C: large suites load, replay twice as fast, start-up
+    Workload("load-100k", "validate", 100000,
+             note="`harness validate` of the 100,000-case workload suite; floor: yaml.load of it with CSafeLoader"),
+    Workload("replay-100k", "replay", 100000),
+    Workload("startup-replay-1case", "replay", 1, quick=True),
 ]
 
 
@@ -178,6 +184,17 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
         runs = {"harness": [sys.executable, "-m", "harness", "validate", "table.yaml"],
                 "floor": [sys.executable, "-c", "import csv, sys; list(csv.DictReader(open(sys.argv[1], newline='')))",
                           "tickets.csv"]}  # fmt: skip
+        for r in range(args.repeats):
+            for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
+                sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", None)
+                getattr(row, who).append(sample)
+                log(f"{w.name} {who} run {r + 1}/{args.repeats}: {sample}")
+        return row
+    if w.kind == "validate":
+        write_suite(wdir / "suite.yaml", n, w.turns, name=w.name)
+        runs = {"harness": [sys.executable, "-m", "harness", "validate", "suite.yaml"],
+                "floor": [sys.executable, "-c", "import sys, yaml; yaml.load(open(sys.argv[1], encoding='utf-8'), "
+                          "Loader=yaml.CSafeLoader)", "suite.yaml"]}  # fmt: skip
         for r in range(args.repeats):
             for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
                 sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", None)
@@ -306,6 +323,15 @@ def targets(rows: list[Row]) -> str:
     if "load-csv-10k" in by:
         check("load-csv-10k", "wall of the whole `harness validate` (start-up included)",
               med(by["load-csv-10k"].harness, "wall_s"), 1.0, " s")  # fmt: skip
+    # issue #19, part C
+    if "load-100k" in by:
+        check("load-100k (issue #19)", "wall of `harness validate`", med(by["load-100k"].harness, "wall_s"), 10.0, " s")
+        check("load-100k (issue #19)", "peak RSS", med(by["load-100k"].harness, "rss_mb"), 500.0, " MB")
+    for name, limit in (("replay-1k", 1.0), ("replay-10k", 6.0), ("startup-replay-1case", 0.5)):
+        if name in by:
+            check(f"{name} (issue #19)", "wall (cold parse cache)", med(by[name].cold, "wall_s"), limit, " s")
+    if "startup-version" in by:
+        check("harness --version (issue #19)", "wall", med(by["startup-version"].harness, "wall_s"), 0.05, " s")
     return "\n".join(out)
 
 

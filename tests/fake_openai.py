@@ -79,6 +79,7 @@ class Recorded:
     path: str
     body: dict[str, Any]
     headers: dict[str, str]
+    raw: bytes = b""  # the body's bytes as they arrived
 
 
 class FakeOpenAI:
@@ -171,7 +172,7 @@ def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._json(400, {"error": {"message": "request body is not JSON"}})
                 return
-            entry = Recorded(self.path, body, {k.lower(): v for k, v in self.headers.items()})
+            entry = Recorded(self.path, body, {k.lower(): v for k, v in self.headers.items()}, raw)
             n = server.record(entry)
             if server.latency_ms:
                 time.sleep(server.latency_ms / 1000)

@@ -14,13 +14,14 @@ def test_benchmark_driver_runs_every_workload_at_tiny_size(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--cases", "20", "--repeats", "1",
          "--only", "live-1k-0ms", "--only", "replay-1k", "--only", "multiturn-5", "--only", "startup-version",
-         "--only", "load-csv-10k", "--only", "batch-1k",
+         "--only", "load-csv-10k", "--only", "batch-1k", "--only", "load-100k", "--only", "startup-replay-1case",
          "--promptfoo", "off", "--markdown", str(out)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
-    for name in ("live-1k-0ms", "replay-1k", "multiturn-5", "startup-version", "load-csv-10k", "batch-1k"):
+    for name in ("live-1k-0ms", "replay-1k", "multiturn-5", "startup-version", "load-csv-10k", "batch-1k",
+                 "load-100k", "startup-replay-1case"):
         assert f"| {name}" in text
     assert "| `--batch` (one round) |" in text and "| 20 | 1 |" in text  # 20 requests answered, in 1 batch
     assert "| workload | harness wall s | floor wall s |" in text

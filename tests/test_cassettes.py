@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -97,6 +98,32 @@ def test_replay_passes_with_the_server_gone_and_no_key_or_url(harness_cli, write
         r = harness_cli("run", suite, "--cassettes", "replay", "-q")
         assert r.code == 0, r.out + r.err
         assert live.requests == []
+
+
+def test_a_replay_builds_each_request_byte_for_byte_as_the_live_run_sent_it(harness_cli, write_suite, tmp_path,
+                                                                              monkeypatch):  # fmt: skip
+    # Replay goes through the same request building (the SDK, the provider) as a live run; only the transport
+    # answers from the cassette. The bodies the replay built and matched are the very bytes the server received.
+    suite = write_suite(SUITE.replace("My Wi-Fi drops.", "Mon Wi-Fi coupe \u2014 caf\u00e9 \u2713 \U0001f600")
+                        .replace("max_tokens: 50}", "max_tokens: 50, top_p: 0.5, stop: [END], seed: 7}"))
+    with FakeOpenAI() as server:
+        r = record(harness_cli, suite, server, "record", "--concurrency", "1")
+        assert r.code == 0, r.out + r.err
+        live = [(entry.path, entry.raw) for entry in server.requests]
+    assert len(live) == 3 and "caf\u00e9".encode() in live[0][1] + live[1][1] + live[2][1]
+    replayed: list[tuple[str, bytes]] = []
+    real_play = CaseCassette.play
+
+    def play(self, request):
+        answer = real_play(self, request)
+        assert answer is not None, "every replayed request matches its recording"
+        replayed.append((urlsplit(request.uri).path, request.body))
+        return answer
+
+    monkeypatch.setattr(CaseCassette, "play", play)
+    r = harness_cli("run", suite, "-q", "--concurrency", "1")
+    assert r.code == 0, r.out + r.err
+    assert replayed == live  # the same paths and bodies, byte for byte, in the same order
 
 
 # 2. Stale and missing cassettes explain themselves.

@@ -49,6 +49,7 @@ class Workload:
     turns: int = 1
     quick: bool = False
     note: str = ""
+    files: int = 1  # suite files the cases are split into
 
 
 WORKLOADS = [
@@ -71,6 +72,10 @@ WORKLOADS = [
              note="`harness validate` of the 100,000-case workload suite; floor: yaml.load of it with CSafeLoader"),
     Workload("replay-100k", "replay", 100000),
     Workload("startup-replay-1case", "replay", 1, quick=True),
+    Workload("live-100k-0ms", "live", 100_000, 0, files=10,
+             note="ten 10,000-case suite files; issue #19: peak RSS ≤ 1.3 × live-10k-0ms's"),
+    Workload("report-100k", "flat-report", 100_000,
+             note="benchmarks/flat_memory_bench.py: results.json and reports from the journal, Chromium timings"),
 ]
 
 
@@ -177,6 +182,13 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
         log(f"{w.name}: {row.harness[-1]}")
         row.extra = "\n".join(lines)
         return row
+    if w.kind == "flat-report":
+        # One call; its table (write time and RSS, file sizes, page timings) is the row's note.
+        cmd = [sys.executable, str(HERE / "flat_memory_bench.py"), "--cases", str(n)]
+        row.harness.append(measure(cmd, wdir, env, wdir / "flat.log", None))
+        log(f"{w.name}: {row.harness[-1]}")
+        row.extra = (wdir / "flat.log").read_text(errors="replace").strip()[-1500:]
+        return row
     if w.kind == "load":
         from case_table_bench import write_project
 
@@ -209,7 +221,12 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
                 getattr(row, who).append(sample)
                 log(f"{w.name} {who} run {r + 1}/{args.repeats}: {sample}")
         return row
-    suite = write_suite(wdir / "suite.yaml", n, w.turns, name=w.name)
+    if w.files > 1:  # a folder of suite files, as a large project keeps them
+        for i in range(w.files):
+            write_suite(wdir / "suites" / f"part-{i:02d}.yaml", n // w.files, w.turns, name=f"{w.name}-{i:02d}")
+        suite = wdir / "suites"
+    else:
+        suite = write_suite(wdir / "suite.yaml", n, w.turns, name=w.name)
     concurrency = args.concurrency
     url = server.url(w.latency_ms)
     cassettes = wdir / "cassettes"
@@ -314,6 +331,10 @@ def targets(rows: list[Row]) -> str:
             n1, n10 = by["live-1k-0ms"].cases, by["live-10k-0ms"].cases
             per = lambda a, b: (b - a) / max(n10 - n1, 1) * 1000  # noqa: E731 (KB per case)
             out.append(f"- memory growth 1k → 10k cases: harness {per(h1, h10):.1f} KB/case, floor {per(f1, f10):.1f} KB/case")
+    if "live-10k-0ms" in by and "live-100k-0ms" in by:  # issue #19: memory flat in the run's size
+        h10, h100 = med(by["live-10k-0ms"].harness, "rss_mb"), med(by["live-100k-0ms"].harness, "rss_mb")
+        if h10 and h100:
+            check("live-100k-0ms", "peak RSS × live-10k-0ms's", h100 / h10, 1.3)
     for name, limit in (("replay-1k", 2.0), ("replay-10k", 15.0)):
         if name in by:
             check(name, "wall (warm parse cache)", med(by[name].harness, "wall_s"), limit, " s")

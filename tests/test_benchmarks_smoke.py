@@ -47,3 +47,19 @@ def test_case_table_benchmark_runs_at_tiny_size():
                            "--repeats", "1"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| 50-row CSV, median of 1 | wall s | CPU s |" in proc.stdout and "| load + render every case |" in proc.stdout
+
+
+def test_flat_memory_benchmarks_run_at_tiny_size(tmp_path):
+    """Issue #19's rows (a folder of suite files; the reports of a run written from its journal) and the RSS phases."""
+    out = tmp_path / "bench.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--cases", "20", "--repeats", "1",
+                           "--only", "live-100k-0ms", "--only", "report-100k", "--promptfoo", "off", "--markdown", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert "| live-100k-0ms" in text and "| report-100k" in text
+    assert "| cases | write wall s | write CPU s | write peak RSS MB |" in text  # flat_memory_bench.py's own table
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory_phases.py"), "--cases", "20", "--files", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "suites loaded and planned (20 plans)" in proc.stdout and "results.json and reports written" in proc.stdout

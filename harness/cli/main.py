@@ -208,6 +208,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     """Run the plans into the locked --out folder: journal, results.json, reports, the comparison; the exit code."""
     from harness.cli import rerun as reruns
     from harness.cli.progress import Progress
+    from harness.core.outcomes import light
     from harness.execution.fingerprint import plan_fingerprints
     from harness.execution.interrupt import StopFlag
     from harness.execution.journal import RunFolder, RunFolderError
@@ -259,7 +260,8 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     stop = StopFlag()
     try:
         run = run_plans(plans, settings, api_key, on_case_done=on_done, observer=progress, stop=stop,
-                        finished=finished, batches=BatchOptions(journal.append_batch, known_batches))  # fmt: skip
+                        finished=finished, batches=BatchOptions(journal.append_batch, known_batches),
+                        journal=journal)  # fmt: skip
     finally:
         journal.close()
         progress.close()
@@ -275,10 +277,10 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
         print(f"error: {e}; the finished cases are in {folder.journal_path}", file=sys.stderr)
         return exit_codes.BAD_INPUT
     print_summary(run)
-    for case in run.cases:
+    for case in light(run.cases):  # a run's cases are read back from its journal: their heads suffice here
         if case.reason:
             print(f"{case.status.upper()} {case.suite} / {case.id}: {case.reason}")
-    print_rerecord(rerecord_commands(run.cases, run.settings))
+    print_rerecord(rerecord_commands(light(run.cases), run.settings))
     print(f"results: {out / 'results.json'}")
     if (statuses := statuses_to_rerun(run)) and run.fingerprints and not stop.is_set:
         print(f"re-run only those: {rerun_command(str(out), statuses)}")

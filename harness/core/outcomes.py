@@ -13,6 +13,7 @@ the pytest plugin, compare and every report agree.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from harness.core.policy import CasePolicy
@@ -162,20 +163,48 @@ def group_repeats(cases: list[CaseResult]) -> list[list[CaseResult]]:
     return [sorted(g, key=lambda c: c.repeat) if len(g) > 1 else g for g in groups.values()]
 
 
-def outcomes(cases: list[CaseResult]) -> list[Outcome]:
+@dataclass(frozen=True)
+class _Repeat:
+    """What an outcome reads of one repeat: grouping these instead of whole results keeps a large run's
+    aggregation small when its cases are read back from disk one at a time (harness/core/case_file.py)."""
+
+    suite: str
+    id: str
+    status: str
+    repeat: int
+    score: float | None
+    policy: CasePolicy
+    file: str
+    variant: str
+
+
+def _slim(c: CaseResult) -> _Repeat:
+    return _Repeat(c.suite, c.id, c.status, c.repeat, c.score, c.policy, getattr(c, "file", ""), getattr(c, "variant", ""))
+
+
+def light(cases: Iterable[CaseResult]) -> Iterable[Any]:
+    """What aggregates iterate: a run read back from disk (harness/core/case_file.py) has a small head per case
+    (status, policy, usage, cost, metrics: no turns), so totals never re-read the file; a list is itself."""
+    heads = getattr(cases, "heads", None)
+    return cases if heads is None else heads
+
+
+def outcomes(cases: Iterable[CaseResult]) -> list[Outcome]:
     """Every case's outcome, with the failures the suites' gates and allow_fail tolerate marked."""
-    found = [case_outcome(g) for g in group_repeats(cases)]
-    gates = suite_gates(found, cases)
+    heads = getattr(cases, "heads", None)
+    repeats = heads if heads is not None else [_slim(c) for c in cases]
+    found = [case_outcome(g) for g in group_repeats(repeats)]
+    gates = suite_gates(found, repeats)
     for o in found:
         gate = gates.get(o.suite)
         o.tolerated = o.status == FAILED and (o.allow_fail or bool(gate and gate.ok))
     return found
 
 
-def suite_gates(found: list[Outcome], cases: list[CaseResult]) -> dict[str, SuiteGate]:
+def suite_gates(found: list[Outcome], cases: Iterable[CaseResult]) -> dict[str, SuiteGate]:
     """Each suite's gate, from its cases' outcomes; suites without `min_pass_rate` have ``min_pass_rate=None``."""
     minimum: dict[str, float | None] = {}
-    for c in cases:
+    for c in light(cases):
         if minimum.get(c.suite) is None:
             minimum[c.suite] = c.policy.min_pass_rate
     gates: dict[str, SuiteGate] = {}
@@ -187,9 +216,17 @@ def suite_gates(found: list[Outcome], cases: list[CaseResult]) -> dict[str, Suit
     return gates
 
 
-def metric_totals(cases: list[CaseResult]) -> list[MetricTotal]:
+def metric_totals(cases: Iterable[CaseResult]) -> list[MetricTotal]:
     """Per `metric:` name, the checks that passed of those evaluated, in order of first appearance."""
     totals: dict[str, MetricTotal] = {}
+    heads = getattr(cases, "heads", None)
+    if heads is not None:  # read back from disk: each head has its (metric, passed) pairs
+        for head in heads:
+            for name, passed in head.metrics:
+                m = totals.setdefault(name, MetricTotal(name, 0, 0))
+                m.total += 1
+                m.passed += passed
+        return list(totals.values())
     for case in cases:
         for turn in case.turns:
             for check in turn.checks:

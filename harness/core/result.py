@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.core.atomic_files import write_atomic
 from harness.core.json_errors import json_error_text
-from harness.core.outcomes import metric_totals, outcomes, suite_gates
+from harness.core.outcomes import EVALUATED, SuiteGate, light, metric_totals, outcomes
 from harness.core.policy import DEFAULT_POLICY, CasePolicy
 from harness.core.reply import Completion, ToolCall, Usage
 from harness.core.statuses import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, STATUSES  # noqa: F401 (the result model's vocabulary)
@@ -172,27 +172,44 @@ class Summary:
     tolerated: int = 0  # failed cases that do not fail the run: `allow_fail`, or the suite's min_pass_rate held
 
     @classmethod
-    def of(cls, cases: list[CaseResult], found: list[Any] | None = None) -> Summary:
+    def of(cls, cases: Iterable[CaseResult], found: list[Any] | None = None) -> Summary:
         """Counts per case (a case's repeats aggregated by its pass_if); tokens and cost over every repeat."""
         found = outcomes(cases) if found is None else found
-        s = cls(total=len(found), repeats=len(cases))
+        s = cls.counted(found)
+        s.add_usage(cases)
+        return s
+
+    @classmethod
+    def counted(cls, found: list[Any]) -> Summary:
+        """The counts of these outcomes, with no tokens yet (``add_usage``)."""
+        s = cls(total=len(found))
         counter = {PASSED: "passed", FAILED: "failed", ERROR: "errored", SKIPPED: "skipped", INTERRUPTED: "interrupted"}
         for o in found:
             if o.status in counter:
                 setattr(s, counter[o.status], getattr(s, counter[o.status]) + 1)
             s.flaky += o.flaky
             s.tolerated += o.tolerated
-        costs: list[float] = []
-        for c in cases:
-            u = c.usage
-            s.prompt_tokens += u.prompt_tokens or 0
-            s.completion_tokens += u.completion_tokens or 0
-            s.total_tokens += u.total_tokens or 0
-            s.reasoning_tokens += u.reasoning_tokens or 0
-            if c.cost_usd is not None:
-                costs.append(c.cost_usd)
-        s.cost_usd = round(sum(costs), 8) if costs else None
         return s
+
+    def add_usage(self, cases: Iterable[CaseResult]) -> None:
+        """Count every repeat's tokens and cost (one pass, so cases read from disk are read once)."""
+        costs: list[float] = []
+        for c in light(cases):
+            self._add_case(c, costs)
+        self.finish_cost(costs)
+
+    def _add_case(self, c: CaseResult, costs: list[float]) -> None:
+        u = c.usage
+        self.repeats += 1
+        self.prompt_tokens += u.prompt_tokens or 0
+        self.completion_tokens += u.completion_tokens or 0
+        self.total_tokens += u.total_tokens or 0
+        self.reasoning_tokens += u.reasoning_tokens or 0
+        if c.cost_usd is not None:
+            costs.append(c.cost_usd)
+
+    def finish_cost(self, costs: list[float]) -> None:
+        self.cost_usd = round(sum(costs), 8) if costs else None
 
 
 @dataclass
@@ -218,7 +235,7 @@ class RunResult:
             "duration_ms": round(self.duration_ms, 1),
             "settings": self.settings,
             "summary": asdict(Summary.of(self.cases, found)),
-            "suites": suite_summaries(self.cases),
+            "suites": suite_summaries(self.cases, found),
             "outcomes": [o.to_dict() for o in found],  # one per case: its repeats aggregated (harness/outcomes.py)
             "metrics": [m.to_dict() for m in metric_totals(self.cases)],
             **({"fingerprints": self.fingerprints} if self.fingerprints else {}),
@@ -303,16 +320,29 @@ def case_to_dict(case: CaseResult) -> dict[str, Any]:
     return data
 
 
-def suite_summaries(cases: list[CaseResult]) -> list[dict[str, Any]]:
-    """Counts, tokens and cost per suite, in the order suites first appear."""
-    by_suite: dict[str, list[CaseResult]] = {}
-    for c in cases:
-        by_suite.setdefault(c.suite, []).append(c)
+def suite_summaries(cases: Iterable[CaseResult], found: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Counts, tokens and cost per suite, in the order suites first appear (one pass over the cases)."""
+    found = outcomes(cases) if found is None else found
+    by_suite: dict[str, list[Any]] = {}
+    for o in found:
+        by_suite.setdefault(o.suite, []).append(o)
+    usage: dict[str, tuple[Summary, list[float]]] = {}
+    minimum: dict[str, float | None] = {}
+    for c in light(cases):
+        if c.suite not in usage:
+            usage[c.suite] = (Summary.counted(by_suite.get(c.suite, [])), [])
+        if minimum.get(c.suite) is None:
+            minimum[c.suite] = c.policy.min_pass_rate
+        usage[c.suite][0]._add_case(c, usage[c.suite][1])
     rows = []
-    for name, group in by_suite.items():
-        found = outcomes(group)
-        gate = suite_gates(found, group)[name]
-        rows.append({"suite": name, **asdict(Summary.of(group, found)), "pass_rate": gate.rate,
+    for name, (summary, costs) in usage.items():
+        summary.finish_cost(costs)
+        gate = SuiteGate(name, minimum.get(name), 0, 0)
+        for o in by_suite.get(name, []):
+            if o.status in EVALUATED:
+                gate.evaluated += 1
+                gate.passed += o.status == PASSED
+        rows.append({"suite": name, **asdict(summary), "pass_rate": gate.rate,
                      "min_pass_rate": gate.min_pass_rate, "gate": {True: "passed", False: "failed"}.get(gate.ok)})  # fmt: skip
     return rows
 
@@ -387,10 +417,24 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 class _CaseDicts(list):  # type: ignore[type-arg]
-    """Cases that json.dump's (pure-Python, indenting) encoder turns into dicts one at a time."""
+    """Cases that json.dump's (pure-Python, indenting) encoder turns into dicts one at a time.
+
+    It holds no case itself: iterating reads ``cases`` again, so a run read back from disk
+    (harness/core/case_file.py) is written one case at a time."""
+
+    def __init__(self, cases: Iterable[CaseResult]):
+        super().__init__()
+        self._cases = cases
+
+    def __len__(self) -> int:
+        return len(self._cases)  # type: ignore[arg-type]
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return (case_to_dict(c) for c in super().__iter__())
+        raw = getattr(self._cases, "raw", None)  # read back from the journal: its lines are case_to_dict already
+        return (c if isinstance(c, dict) else case_to_dict(c) for c in (raw() if raw else self._cases))
 
 
 def save_run(run: RunResult, path: Path) -> None:

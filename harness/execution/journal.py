@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from harness.core.case_file import CaseFile, CaseHead, Span, head_of
 from harness.core.result import CaseResult, case_from_dict, case_to_dict, write_json_atomic
 from harness.core.text_policy import STORABLE_ERRORS
 
@@ -33,35 +34,70 @@ class RunFolderError(Exception):
 
 
 class Journal:
-    """Appends finished cases, one flushed JSON line each. A failing disk is reported once, never fatal."""
+    """Appends finished cases, one flushed JSON line each. A failing disk is reported once, never fatal.
 
-    def __init__(self, path: Path, handle: IO[str]):
+    It remembers where each case's line is (``index``), so results.json and the reports read the cases
+    back from this file one at a time (``cases``) instead of the run keeping them all in memory; a case
+    it could not write is kept in memory instead.
+    """
+
+    def __init__(self, path: Path, handle: IO[bytes], offset: int = 0):
         self.path = path
-        self._handle: IO[str] | None = handle
+        self._handle: IO[bytes] | None = handle
+        self._offset = offset
         self.written = 0
         self.failed: str | None = None
+        self.index: dict[Key, tuple[Span, CaseHead]] = {}  # this session's cases: where each one's latest line is
+        self.unwritten: dict[Key, CaseResult] = {}  # cases the disk refused, so they still reach results.json
 
     def append(self, case: CaseResult) -> None:
-        if self._write(json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":"))):
-            self.written += 1
+        line = self._write(json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":")))
+        if line is None:
+            if self.failed:
+                self.unwritten[case.key] = case  # so it still reaches results.json
+            return
+        self.index[case.key] = (line, head_of(case))
+        self.unwritten.pop(case.key, None)
+        self.written += 1
 
     def append_batch(self, batch: dict[str, Any]) -> None:
         """An input file just uploaded (``{"uploaded": ...}``) or a batch just created (``{"created": ...}``) with
         --batch: their ids, so a resume polls the batch rather than paying for it again."""
         self._write(json.dumps({BATCH_KEY: batch}, ensure_ascii=False, separators=(",", ":")))
 
-    def _write(self, line: str) -> bool:
+    def _write(self, text: str) -> Span | None:
+        """Append one line; where it went (offset, length), or None when the journal cannot take it."""
         if self._handle is None:
-            return False
+            return None
+        line = (text + "\n").encode("utf-8", STORABLE_ERRORS)
         try:
-            self._handle.write(line + "\n")
+            self._handle.write(line)
             self._handle.flush()
         except (OSError, ValueError) as e:
             self.failed = f"cannot append to {self.path}: {e}; results.json is still written at the end"
             print(f"warning: {self.failed}", file=sys.stderr)
             self.close()
-            return False
-        return True
+            return None
+        span = (self._offset, len(line))
+        self._offset += len(line)
+        return span
+
+    def find(self, key: Key) -> tuple[Span, CaseHead] | CaseResult | None:
+        """Where this session's case ``key`` is: its line in the journal, itself if it was not written, or None."""
+        return self.index.get(key) or self.unwritten.get(key)
+
+    def cases(self, found: list[tuple[Span, CaseHead] | CaseResult]) -> CaseFile:
+        """These cases (from ``find``, or held ones) in this order, read back from the journal as they are used."""
+        entries: list[Span | CaseResult] = []
+        heads: list[CaseHead] = []
+        for item in found:
+            if isinstance(item, tuple):
+                entries.append(item[0])
+                heads.append(item[1])
+            else:
+                entries.append(item)
+                heads.append(head_of(item))
+        return CaseFile(self.path, entries, heads)
 
     def close(self) -> None:
         if self._handle is not None:
@@ -108,6 +144,24 @@ def read_journal(path: Path) -> JournalContents:
     return JournalContents(cases, len(whole), skipped, batches)
 
 
+def index_journal(path: Path) -> CaseFile:
+    """Every well-formed case of a journal as a CaseFile (its latest line per case, in order of first appearance),
+    read one line at a time: what a run's results.json and reports are written from, without loading them all."""
+    spans: dict[Key, tuple[Span, CaseHead]] = {}
+    offset = 0
+    with path.open("rb") as f:
+        for raw in f:
+            if raw.endswith(b"\n"):  # a torn last line is not a finished case
+                try:
+                    case = case_from_dict(json.loads(raw))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    pass
+                else:
+                    spans[case.key] = ((offset, len(raw)), head_of(case))
+            offset += len(raw)
+    return CaseFile(path, [span for span, _ in spans.values()], [head for _, head in spans.values()])
+
+
 @dataclass
 class RunFolder:
     """An output folder: results.json, reports, run.json and journal.jsonl."""
@@ -132,7 +186,7 @@ class RunFolder:
             "settings": settings,
             "plans": plans or [],  # [suite, case id, fingerprint] (harness/execution/fingerprint.py)
         })  # fmt: skip
-        return Journal(self.journal_path, self.journal_path.open("w", encoding="utf-8", errors=STORABLE_ERRORS))
+        return Journal(self.journal_path, self.journal_path.open("wb"))
 
     def load_settings(self) -> dict[str, Any]:
         """The settings the run started with; relative paths made absolute if the cwd moved since."""
@@ -188,4 +242,4 @@ class RunFolder:
             handle.close()
         for line in contents.skipped_lines:
             print(f"warning: {self.journal_path}:{line}: not a finished case; it will run again", file=sys.stderr)
-        return contents, Journal(self.journal_path, self.journal_path.open("a", encoding="utf-8", errors=STORABLE_ERRORS))
+        return contents, Journal(self.journal_path, self.journal_path.open("ab"), contents.good_bytes)

@@ -29,6 +29,8 @@ from harness.core.redaction import redact_case
 from harness.core.result import ERROR, INTERRUPTED, SKIPPED, CaseResult, RunResult
 from harness.core.settings import RunSettings
 from harness.core.text_policy import cap_stored_text
+from harness.core.case_file import CaseFile
+from harness.execution.journal import Journal
 from harness.execution.interrupt import StopFlag, stop_on_signals
 from harness.execution.repeats import run_repeats, stamp, whole_case
 from harness.metering.budgets import Spending
@@ -67,11 +69,17 @@ async def execute(
     observer: RunObserver | None = None,
     stop: StopFlag | None = None,
     batches: BatchOptions | None = None,
+    *,
+    keep: bool = True,
 ) -> list[CaseResult]:
     """Run every plan; results come back in plan order whatever order they finish in.
 
     When ``stop`` is set part-way, cases not finished come back `interrupted`. With ``settings.batch``
     every case runs at once and its requests go out round by round (harness/execution/batch_rounds.py).
+    With ``keep=False`` the finished cases are only handed to ``on_case_done`` (which streams them to
+    the journal) and only the ones it never saw (interrupted, or a harness bug) come back, so memory
+    does not grow with the run. Only ``concurrency`` cases are started at a time: a case's task is
+    created when a slot frees, not 100,000 tasks up front.
     """
     observer = observer or RunObserver()
     concurrency = max(settings.concurrency, 1)
@@ -91,12 +99,13 @@ async def execute(
 
     pipeline = RequestPipeline(settings, api_key, {id(p.suite): p.suite for p in plans}.values(), note_retry,
                                on_refused=observer.stopped_sending, batch=rounds.queue if rounds else None)  # fmt: skip
-    cases_running = asyncio.Semaphore(concurrency)
     spending = Spending()  # suite budgets: a suite whose budget is spent starts no more cases
+    kept: dict[int, list[CaseResult]] = {}  # plan index -> its results (every plan with keep, else the unsent ones)
+    done = bytearray(len(plans))  # 1 once a plan's results are final
 
     async def one(plan: CasePlan) -> list[CaseResult]:
         """One case, all its repeats in order (harness/repeats.py); one result per repeat."""
-        async with cases_running, rounds.case(f"{plan.suite.name}/{plan.label}") if rounds else _none():
+        async with rounds.case(f"{plan.suite.name}/{plan.label}") if rounds else _none():
             try:
                 channel = pipeline.channel(plan)
                 if skip := spending.skip_reason(plan):
@@ -117,13 +126,27 @@ async def execute(
             observer.case_done(result)
         return results
 
+    queue = iter(enumerate(plans))
+
+    async def worker() -> None:
+        """Take the next plan whenever this slot is free; ``concurrency`` of these run at once."""
+        for index, plan in queue:
+            try:
+                results = await one(plan)
+            except Exception as e:  # e.g. the callback failed: a harness bug, not an interruption  # noqa: BLE001
+                kept[index] = whole_case(plan, ERROR, error=f"internal error: {type(e).__name__}: {e}")
+            else:
+                if keep:
+                    kept[index] = results
+            done[index] = 1
+
     async def ticker() -> None:
         while True:
             observer.tick(*pipeline.load())
             await asyncio.sleep(TICK_SECONDS)
 
     stopped = stop.bind() if stop else None
-    tasks = [asyncio.create_task(one(p)) for p in plans]
+    tasks = [asyncio.create_task(worker()) for _ in range(min(concurrency, len(plans)))]
     tick_task = asyncio.create_task(ticker())
     helpers = [tick_task] + ([asyncio.create_task(rounds.serve())] if rounds else [])
     try:
@@ -134,7 +157,10 @@ async def execute(
         await asyncio.gather(*tasks, *helpers, return_exceptions=True)
         await pipeline.aclose()
     why = f"interrupted by {stop.name} before it finished" if stop and stop.is_set else "interrupted before it finished"
-    return [result for plan, task in zip(plans, tasks) for result in _outcome(task, plan, why)]
+    for index, plan in enumerate(plans):
+        if not done[index]:
+            kept[index] = whole_case(plan, INTERRUPTED, error=why)
+    return [result for index in sorted(kept) for result in kept[index]]
 
 
 @dataclass
@@ -150,7 +176,7 @@ async def _none() -> AsyncIterator[None]:
     yield
 
 
-async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped: asyncio.Event | None) -> None:
+async def _until_done_or_stopped(tasks: list[asyncio.Task[None]], stopped: asyncio.Event | None) -> None:
     if not tasks:
         return
     everything = asyncio.ensure_future(asyncio.wait(tasks))
@@ -162,15 +188,6 @@ async def _until_done_or_stopped(tasks: list[asyncio.Task[CaseResult]], stopped:
     finally:
         for w in waiters:
             w.cancel()
-
-
-def _outcome(task: asyncio.Task[list[CaseResult]], plan: CasePlan, why: str) -> list[CaseResult]:
-    if task.done() and not task.cancelled():
-        if task.exception() is None:
-            return task.result()
-        message = f"internal error: {type(task.exception()).__name__}: {task.exception()}"
-        return whole_case(plan, ERROR, error=message)  # a harness bug, not an interruption
-    return whole_case(plan, INTERRUPTED, error=why)
 
 
 async def _with_cassette(plan: CasePlan, settings: RunSettings, api_key: str | None, channel: Channel,
@@ -244,12 +261,15 @@ def run_plans(
     stop: StopFlag | None = None,
     finished: dict[tuple[str, str, int], CaseResult] | None = None,
     batches: BatchOptions | None = None,
+    journal: Journal | None = None,
 ) -> RunResult:
     """Synchronous entry point: run the plans and wrap the outcome as a RunResult.
 
     ``finished`` holds cases already done (from a journal, on resume): they are
     not run again and take their place in plan order. With ``stop``, Ctrl-C
-    and SIGTERM stop the run cleanly instead of raising.
+    and SIGTERM stop the run cleanly instead of raising. With ``journal`` (which
+    ``on_case_done`` appends every finished case to), the run keeps no case in
+    memory: the RunResult's cases are read back from the journal as they are used.
     """
     finished = finished or {}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -257,11 +277,18 @@ def run_plans(
     todo = [p for p in plans if not all(k in finished for k in plan_keys(p))]  # part of a case's repeats: run it again
     with stop_on_signals(stop) if stop else nullcontext():
         new = asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop,
-                                  batches=batches)) if todo else []  # fmt: skip
-    ran = {case.key: case for case in new}
+                                  batches=batches, keep=journal is None)) if todo else []  # fmt: skip
+    ran = {case.key: case for case in new}  # everything, or (with a journal) only what never reached it
+    cases: list[CaseResult] | CaseFile
+    if journal is None:
+        cases = [ran[k] if k in ran else stamp(p, finished[k]) for p in plans for k in plan_keys(p)]
+    else:
+        ran_now = {id(p) for p in todo}  # kept in memory only when the journal could not take them
+        cases = journal.cases([(ran[k] if k in ran else journal.find(k)) if id(p) in ran_now else stamp(p, finished[k])
+                               for p in plans for k in plan_keys(p)])  # fmt: skip
     return RunResult(
         settings=settings.to_dict(),
-        cases=[ran[k] if k in ran else stamp(p, finished[k]) for p in plans for k in plan_keys(p)],
+        cases=cases,  # type: ignore[arg-type]
         started_at=started_at,
         duration_ms=(time.perf_counter() - t0) * 1000,
         fingerprints={p.suite.name: p.suite.fingerprint for p in plans if p.suite.fingerprint},

@@ -14,7 +14,8 @@ from pathlib import Path
 from harness.core.atomic_files import write_text_atomic
 from harness.core.result import RunResult
 from harness.report.html import render_compare_html, render_run_html
-from harness.report.junit import compare_junit, run_junit
+from harness.report.html_split import needs_split, remove_split_data, write_split_run_html
+from harness.report.junit import compare_junit, write_run_junit
 from harness.report.markdown import compare_summary, run_summary
 from harness.results.compare import Comparison
 
@@ -33,12 +34,21 @@ def gc_paused() -> Iterator[None]:
 
 
 def write_run_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
-    """report.html, summary.md and junit.xml for a run, next to its results.json."""
+    """report.html, summary.md and junit.xml for a run, next to its results.json.
 
+    Each renderer reads the run's cases one at a time (from the journal, for `harness run`), and a run
+    too large for one page gets its transcripts in report-data/ beside report.html (harness/report/html_split.py).
+    """
+    out_dir = Path(out_dir)
     with gc_paused():
-        files = {"report.html": render_run_html(run), "summary.md": run_summary(run, out_dir=str(out_dir)),
-                 "junit.xml": run_junit(run)}  # fmt: skip
-    return _write_all(Path(out_dir), files)
+        if needs_split(run):
+            write_split_run_html(run, out_dir)
+        else:
+            write_text_atomic(out_dir / "report.html", render_run_html(run))
+            remove_split_data(out_dir)  # a smaller run written over a split report's folder
+        write_text_atomic(out_dir / "summary.md", run_summary(run, out_dir=str(out_dir)))
+        write_run_junit(run, out_dir / "junit.xml")
+    return {name: out_dir / name for name in ("report.html", "summary.md", "junit.xml")}
 
 
 def write_compare_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:

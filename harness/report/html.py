@@ -1,4 +1,4 @@
-"""report.html and diff.html: one self-contained file each, rendered by Jinja2.
+"""report.html and diff.html: one self-contained file each (report.html above 10,000 cases: html_split.py), rendered by Jinja2.
 
 The header (totals) is rendered here with autoescaping on; the case table and
 transcripts are built in the browser from one embedded JSON blob, inserting
@@ -17,6 +17,7 @@ import jinja2
 from markupsafe import Markup
 
 from harness import __version__
+from harness.core.outcomes import light
 from harness.core.result import RunResult, Summary
 from harness.report.numbers import fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct
 from harness.report.outcome_text import RunView, policy_text
@@ -65,7 +66,7 @@ def embed_json(data: Any) -> Markup:
 
 
 def run_models(run: RunResult) -> str:
-    models = sorted({c.model for c in run.cases if c.model})
+    models = sorted({c.model for c in light(run.cases) if c.model})
     return run.settings.get("model") or ", ".join(models) or "\u2014"
 
 
@@ -78,7 +79,7 @@ def _rows_context(run: RunResult) -> dict[str, Any]:
     """Outcomes, gates and metrics for the header; the filter chips count rows (one per repeat)."""
     from collections import Counter
 
-    rows = Counter(c.status for c in run.cases)
+    rows = Counter(c.status for c in light(run.cases))
     return {"view": RunView.of(run), "rows": rows, "policy_text": policy_text}
 
 

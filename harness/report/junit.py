@@ -8,9 +8,16 @@ hold characters XML 1.0 forbids (NUL, escape codes), so every text is cleaned.
 from __future__ import annotations
 
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
 
+from harness.core.atomic_files import write_atomic, write_text_atomic
+from harness.core.case_file import CaseFile
+from harness.core.outcomes import light
+from harness.core.text_policy import STORABLE_ERRORS
 from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult
 from harness.report.outcome_text import RunView
 from harness.report.payload import short
@@ -86,26 +93,100 @@ def run_junit(run: RunResult) -> str:
     root = ET.Element("testsuites", {"name": "prompt-harness"})
     groups: dict[str, list[ET.Element]] = {}
     for case in run.cases:
-        name = _name(case.label, case.repeat, case.policy.repeats > 1)
-        tc = ET.Element("testcase", {"classname": clean(case.suite), "name": clean(name),
-                                     "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
-        if case.file:
-            tc.set("file", clean(case.file))
-        forgiven = view.note(case) if case.status in (FAILED, ERROR) else ""
-        if forgiven:  # a failed repeat of a case that passes, or a tolerated failure: skipped, like pytest's xfail
-            _outcome(tc, "skipped", f"not counted: {forgiven}", "\n".join(_reasons(case)) or case.error or "")
-        elif case.status == FAILED:
-            reasons = _reasons(case)
-            _outcome(tc, "failure", reasons[0] if reasons else "failed", "\n".join(reasons), "check_failed")
-        elif case.status == ERROR:
-            _outcome(tc, "error", case.error or "error", case.error or "", "not_evaluated")
-        elif case.status in (SKIPPED, INTERRUPTED):
-            _outcome(tc, "skipped", case.status)
-        if case.status != PASSED and case.turns:
-            ET.SubElement(tc, "system-out").text = clean(_transcript_text(case))
-        groups.setdefault(case.suite, []).append(tc)
+        groups.setdefault(case.suite, []).append(_testcase(case, view))
     _suites(root, groups)
     return _serialise(root)
+
+
+def write_run_junit(run: RunResult, path: Path) -> None:
+    """``run_junit``'s file, byte for byte, written one case at a time: a 100,000-case run never holds its tree.
+
+    The testcases go to a temporary file suite by suite while the counts add up, since the counts lead."""
+    view = RunView.of(run)
+    heads = list(light(run.cases))
+    if not heads:
+        write_text_atomic(path, run_junit(run))
+        return
+    first_seen: dict[str, int] = {}
+    for h in heads:
+        first_seen.setdefault(h.suite, len(first_seen))
+    order = sorted(range(len(heads)), key=lambda i: first_seen[heads[i].suite])  # grouped by suite, as run_junit
+    cases = run.cases.reordered(order) if isinstance(run.cases, CaseFile) else [run.cases[i] for i in order]
+    total, counts, suite_tags = _Counts(), _Counts(), []
+    suite: str | None = None
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors=STORABLE_ERRORS) as body:
+        for case in cases:
+            if case.suite != suite:
+                if suite is not None:
+                    body.write("\n  </testsuite>\n  ")
+                    suite_tags.append(_start_tag("testsuite", {"name": clean(suite)}, counts))
+                suite, counts = case.suite, _Counts()
+                body.write("\0")  # where this suite's start tag goes, once its counts are known
+            tc = _testcase(case, view)
+            counts.add(tc)
+            total.add(tc)
+            ET.indent(tc, level=2)
+            body.write("\n    " + ET.tostring(tc, encoding="unicode"))
+        body.write("\n  </testsuite>\n")
+        suite_tags.append(_start_tag("testsuite", {"name": clean(suite or "")}, counts))
+        body.seek(0)
+        tags = iter(suite_tags)
+
+        def fill(f: IO[str]) -> None:
+            f.write('<?xml version="1.0" encoding="UTF-8"?>\n' + _start_tag("testsuites", {"name": "prompt-harness"}, total)
+                    + "\n  ")  # fmt: skip
+            while block := body.read(1 << 20):
+                pieces = block.split("\0")  # clean() keeps NUL out of every text, so it only marks suites
+                f.write(pieces[0])
+                for piece in pieces[1:]:
+                    f.write(next(tags) + piece)
+            f.write("</testsuites>\n")
+
+        write_atomic(path, fill)
+
+
+class _Counts:
+    """What a <testsuite> (or the root) says it holds."""
+
+    def __init__(self) -> None:
+        self.tests = self.failures = self.errors = self.skipped = 0
+        self.time = 0.0
+
+    def add(self, tc: ET.Element) -> None:
+        self.tests += 1
+        self.failures += tc.find("failure") is not None
+        self.errors += tc.find("error") is not None
+        self.skipped += tc.find("skipped") is not None
+        self.time += float(tc.get("time", 0))
+
+
+def _start_tag(tag: str, attrs: dict[str, str], counts: _Counts) -> str:
+    el = ET.Element(tag, {**attrs, "tests": str(counts.tests), "failures": str(counts.failures),
+                          "errors": str(counts.errors), "skipped": str(counts.skipped), "time": f"{counts.time:.3f}"})  # fmt: skip
+    el.text = "\0"
+    return ET.tostring(el, encoding="unicode").split("\0")[0]
+
+
+def _testcase(case: CaseResult, view: RunView) -> ET.Element:
+    """One case's <testcase>: its outcome (failure, error or skipped with why) and, unless it passed, its transcript."""
+    name = _name(case.label, case.repeat, case.policy.repeats > 1)
+    tc = ET.Element("testcase", {"classname": clean(case.suite), "name": clean(name),
+                                 "time": f"{case.duration_ms / 1000:.3f}"})  # fmt: skip
+    if case.file:
+        tc.set("file", clean(case.file))
+    forgiven = view.note(case) if case.status in (FAILED, ERROR) else ""
+    if forgiven:  # a failed repeat of a case that passes, or a tolerated failure: skipped, like pytest's xfail
+        _outcome(tc, "skipped", f"not counted: {forgiven}", "\n".join(_reasons(case)) or case.error or "")
+    elif case.status == FAILED:
+        reasons = _reasons(case)
+        _outcome(tc, "failure", reasons[0] if reasons else "failed", "\n".join(reasons), "check_failed")
+    elif case.status == ERROR:
+        _outcome(tc, "error", case.error or "error", case.error or "", "not_evaluated")
+    elif case.status in (SKIPPED, INTERRUPTED):
+        _outcome(tc, "skipped", case.status)
+    if case.status != PASSED and case.turns:
+        ET.SubElement(tc, "system-out").text = clean(_transcript_text(case))
+    return tc
 
 
 def _diff_message(d: CaseDiff) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.outcomes import light
 from harness.core.rerecord import rerecord_command
 from harness.core.result import CaseResult
 
@@ -32,7 +33,7 @@ class SuiteRerecord:
 def rerecord_commands(cases: Iterable[CaseResult], settings: dict[str, Any]) -> list[SuiteRerecord]:
     """Group the cases that need re-recording by suite file, in the order they ran."""
     by_file: dict[str, list[CaseResult]] = {}
-    for case in cases:
+    for case in light(cases):  # a run read back from disk: the heads carry `recording`
         if case.recording is not None:
             by_file.setdefault(case.file or case.suite, []).append(case)
     out = []

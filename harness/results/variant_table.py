@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from harness.core.outcomes import EVALUATED, Outcome, outcomes
+from harness.core.outcomes import light, EVALUATED, Outcome, outcomes
 from harness.core.result import PASSED, CaseResult, RunResult
 from harness.results.stats import Interval, wilson_interval
 
@@ -81,7 +81,7 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def has_variants(cases: list[CaseResult]) -> bool:
-    return any(c.variant for c in cases)
+    return any(c.variant for c in light(cases))
 
 
 def variant_table(cases: list[CaseResult]) -> VariantTable:

@@ -169,5 +169,29 @@ const H = (() => {
   let parsed = null;  /* parsed once: report.js and grid.js share it */
   function data() { return parsed || (parsed = JSON.parse(document.getElementById("data").textContent)); }
 
-  return { el, add, num, cost, ms, delta, pill, slug, caseKey, caseCell, table, data, DASH };
+  /* A report split for size (harness/report/html_split.py): the page has the table; each case's transcript
+     and checks are in report-data/cases-NNNNN.js beside it, a script that calls H.chunk when it loads. */
+  const chunks = new Map();
+  function chunk(n, details) {
+    const d = data();
+    details.forEach((x, j) => Object.assign(d.cases[n * d.split.size + j], x));
+    const waiting = chunks.get(n);
+    if (waiting) waiting.resolve();
+  }
+  function loadDetail(index) {
+    const d = data();
+    const n = Math.floor(index / d.split.size);
+    if (!chunks.has(n)) {
+      const waiting = {};
+      waiting.promise = new Promise((resolve, reject) => { waiting.resolve = resolve; waiting.reject = reject; });
+      chunks.set(n, waiting);
+      const s = document.createElement("script");
+      s.src = d.split.dir + "/cases-" + String(n).padStart(5, "0") + ".js";
+      s.onerror = () => { chunks.delete(n); waiting.reject(new Error("cannot load " + s.src + "; keep the " + d.split.dir + " folder next to report.html")); };
+      document.head.append(s);
+    }
+    return chunks.get(n).promise;
+  }
+
+  return { el, add, num, cost, ms, delta, pill, slug, caseKey, caseCell, table, data, chunk, loadDetail, DASH };
 })();

@@ -63,7 +63,7 @@
     if (idx < 0) return [];
     const c = cases[idx];
     const out = [];
-    for (const e of c.tx) if (e[1] === "reply") out.push(["turn " + e[0], e[3] || ""]);
+    for (const e of c.tx || []) if (e[1] === "reply") out.push(["turn " + e[0], e[3] || ""]);
     if (c.e) out.push(["error", c.e]);
     return out;
   }
@@ -141,7 +141,7 @@
         td.append(pill(cell[0], "st-" + cell[0]));
         if (cell[3] > 1) td.append(el("span", "vmeta", " " + cell[2] + "/" + cell[3]));
         const first = cell[1] >= 0 ? cases[cell[1]] : null;
-        const reply = first ? first.tx.filter((e) => e[1] === "reply").map((e) => e[3] || "").join(" \u2192 ") : "";
+        const reply = first && first.tx ? first.tx.filter((e) => e[1] === "reply").map((e) => e[3] || "").join(" \u2192 ") : "";
         td.append(el("div", "vpeek", reply.length > 140 ? reply.slice(0, 139) + "\u2026" : reply));
       }
       tr.append(td);

@@ -2,6 +2,11 @@
 (() => {
   const { el, add, num, cost, ms, pill, caseCell } = H;
   const cases = H.data().cases;
+  const split = H.data().split;  /* set when the transcripts are in report-data/ (loaded when a case opens) */
+  if (split) {
+    cases.forEach((c, i) => { c._n = i; });
+    document.getElementById("search").placeholder = "Search cases, statuses and reasons\u2026";
+  }
   const SKIPPED = new Set(["skipped", "interrupted"]);
   const ROLE = { system: "System", user: "User", assistant: "Assistant", tool: "Tool", developer: "Developer" };
 
@@ -65,6 +70,13 @@
   }
 
   function detail(c, body) {
+    if (!c.t) {  /* a split report: load this case's chunk, then draw */
+      const wait = el("p", "note", "Loading this case\u2026");
+      body.append(wait);
+      H.loadDetail(c._n).then(() => { body.replaceChildren(); detail(c, body); },
+                              (e) => wait.replaceWith(el("div", "errbox", String(e.message || e))));
+      return;
+    }
     const facts = el("div", "facts");
     const fact = (k, v) => { const s = el("span", "", k + " "); s.append(el("b", "", v)); facts.append(s); };
     if (c.f) fact("file", c.f);
@@ -101,8 +113,11 @@
 
   function haystack(c) {
     const parts = [c.s, c.i, c.st, c.f, c.m, c.e || ""];
-    for (const e of c.tx) parts.push(e[3]);
-    for (const t of c.t) for (const k of t.ck) parts.push(k[0], k[2]);
+    if (split) parts.push(c.why || "");  /* the transcripts are not loaded: search what the table shows */
+    else {
+      for (const e of c.tx) parts.push(e[3]);
+      for (const t of c.t) for (const k of t.ck) parts.push(k[0], k[2]);
+    }
     return parts.join("\n");
   }
 

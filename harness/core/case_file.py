@@ -1,0 +1,124 @@
+"""A run's cases read back from disk one at a time, so a 100,000-case run never holds them all.
+
+The journal already has every finished case as one JSON line. ``CaseFile`` is the
+sequence of a run's cases in plan order, each entry either the (offset, length)
+of its line in that file or, for the few cases never written there (interrupted,
+or kept because the disk failed), the case itself. Iterating it parses one line at
+a time: results.json and every report are written from it with memory that does
+not grow with the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, overload
+
+from harness.core.policy import CasePolicy
+from harness.core.reply import Usage
+from harness.core.result import CaseResult, case_from_dict
+
+Span = tuple[int, int]  # byte offset and length of one JSON line
+
+
+@dataclass(frozen=True, slots=True)
+class CaseHead:
+    """What the totals, outcomes, gates and exit code read of a case, without its turns (a few hundred bytes).
+
+    A run read back from disk keeps one of these per case, so the summary, outcomes and metrics
+    need no pass over the files; renderers that show turns read the cases themselves."""
+
+    suite: str
+    id: str
+    status: str
+    repeat: int
+    score: float | None
+    policy: CasePolicy
+    file: str
+    variant: str
+    model: str
+    error: str | None
+    reason: str | None
+    recording: dict[str, Any] | None
+    usage: Usage
+    cost_usd: float | None
+    metrics: tuple[tuple[str, bool], ...]  # (metric, passed) of each check that names a `metric:`
+
+    @property
+    def label(self) -> str:
+        return f"{self.id} [{self.variant}]" if self.variant else self.id
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.suite, self.label, self.repeat)
+
+
+def head_of(case: CaseResult) -> CaseHead:
+    """The small part of a case that aggregates need."""
+    metrics = tuple((c.metric, c.passed) for t in case.turns for c in t.checks if c.metric)
+    return CaseHead(case.suite, case.id, case.status, case.repeat, case.score, case.policy, case.file, case.variant,
+                    case.model, case.error, case.reason, case.recording, case.usage, case.cost_usd, metrics)  # fmt: skip
+
+
+class CaseFile(Sequence[CaseResult]):
+    """Cases in a fixed order, read from JSON lines of ``path`` as they are iterated (never cached)."""
+
+    def __init__(self, path: Path, entries: list[Span | CaseResult], heads: list[CaseHead]):
+        self.path = Path(path)
+        self._entries = entries
+        self.heads = heads  # one per case, in the same order
+
+    def reordered(self, order: list[int]) -> CaseFile:
+        """The same cases in another order (positions into this one)."""
+        return CaseFile(self.path, [self._entries[i] for i in order], [self.heads[i] for i in order])
+
+    def raw(self) -> Iterator[dict[str, Any] | CaseResult]:
+        """Each case as its journal line's JSON (what case_to_dict made of it), or the case when it is held."""
+        with self.path.open("rb") as f:
+            for entry in self._entries:
+                if isinstance(entry, tuple):
+                    f.seek(entry[0])
+                    yield json.loads(f.read(entry[1]))
+                else:
+                    yield entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, index: int) -> CaseResult: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[CaseResult]: ...
+
+    def __getitem__(self, index: int | slice) -> CaseResult | list[CaseResult]:
+        if isinstance(index, slice):
+            return list(self._read(self._entries[index]))
+        return next(self._read([self._entries[index]]))
+
+    def __iter__(self) -> Iterator[CaseResult]:
+        return self._read(self._entries)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CaseFile({str(self.path)!r}, {len(self)} cases)"
+
+    def _read(self, entries: list[Span | CaseResult]) -> Iterator[CaseResult]:
+        if not any(isinstance(e, tuple) for e in entries):
+            yield from entries  # type: ignore[misc]
+            return
+        with self.path.open("rb") as f:
+            for entry in entries:
+                if isinstance(entry, tuple):
+                    f.seek(entry[0])
+                    yield case_from_dict(json.loads(f.read(entry[1])))
+                else:
+                    yield entry

@@ -111,3 +111,18 @@ def test_streamed_junit_is_byte_for_byte_the_tree_one(tmp_path):
     for run in (synthetic_run(1), synthetic_run(300, suites=7), synthetic_run(120, variant=True)):
         write_run_junit(run, tmp_path / "junit.xml")
         assert (tmp_path / "junit.xml").read_text(encoding="utf-8") == run_junit(run)
+
+
+def test_results_json_holds_one_case_a_line_and_reads_back_the_same(tmp_path):
+    """A 100,000-case results.json is diffed and grepped case by case, and written with json's fast encoder."""
+    run = synthetic_run(30)
+    save_run(run, tmp_path / "results.json")
+    text = (tmp_path / "results.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    lines = text.splitlines()
+    case_lines = lines[lines.index('  "cases": [') + 1:-2]
+    assert len(case_lines) == len(data["cases"]) == 30
+    assert all(json.loads(line.rstrip(",")) == case for line, case in zip(case_lines, data["cases"]))
+    assert '  "summary": {' in lines and '    "total": 30,' in lines  # the rest stays indented for people
+    assert load_run(tmp_path / "results.json").summary == run.summary
+    assert data == json.loads(json.dumps(run.to_dict()))  # the same JSON as before, only laid out differently

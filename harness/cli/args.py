@@ -28,6 +28,7 @@ examples:
   harness validate evals/                    check suites for mistakes without sending anything
   harness list evals/                        show suites and cases
   harness checks                             list every check with an example
+  harness run evals/ --workers auto          split the run over every core (one results.json)
   harness run evals/ --shard 2/4 --out shard-2   run the second of four CI shards
   harness merge shard-1 shard-2 shard-3 shard-4 --out merged   combine the shards' results
   harness compare base/results.json reports/latest/results.json   what changed between two runs
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "else api.openai.com); the key is read from $OPENAI_API_KEY")  # fmt: skip
     run.add_argument("--concurrency", type=_positive_int,
                      help="requests in flight at once (default 8); lowered while the server answers 429")  # fmt: skip
+    run.add_argument("--workers", type=_worker_count, metavar="N",
+                     help="split the cases over N processes (default 1; auto: one per core), merged into one "
+                          "journal, results.json and set of reports; --concurrency and the rate limits are "
+                          "shared out so the run as a whole keeps them")  # fmt: skip
     run.add_argument("--cassettes", choices=CASSETTE_MODES,
                      help="replay (default): never touch the network; record-missing: record only what is "
                           "missing or stale; record: re-record everything run; off: live, no cassettes")  # fmt: skip
@@ -178,6 +183,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+def _worker_count(text: str) -> int:
+    """`--workers N` or `--workers auto` (the cores this process may use)."""
+    if text.strip().lower() == "auto":
+        from harness.execution.workers import cpu_count  # imported when used: keeps `--version` fast
+
+        return cpu_count()
+    try:
+        return _positive_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (1 or more) or auto, got {text!r}") from None
 
 
 def _non_negative_int(text: str) -> int:

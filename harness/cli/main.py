@@ -86,6 +86,12 @@ def _flag_problems(args: argparse.Namespace) -> list[str]:
     """Flags of `harness run` that cannot work together or cannot be read, found before anything loads."""
     problems = [f"{flag} needs --baseline (it sets the gate of the comparison with a base run)"
                 for attr, flag in GATE_OPTIONS.items() if getattr(args, attr) is not None and not args.baseline]  # fmt: skip
+    if (args.workers or 1) > 1:
+        from harness.execution.workers import fork_available
+
+        if not fork_available():
+            problems.append("--workers needs os.fork (Linux, macOS), which this platform lacks; use --workers 1, "
+                            "or split the run with --shard K/N and `harness merge`")  # fmt: skip
     if args.rerun_changed and not args.resume:
         problems.append("--rerun-changed only applies with --resume DIR (a fresh run runs every case anyway)")
     return problems + _usage_limits(args)[1]
@@ -135,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          cassettes=args.cassettes, cassette_dir=args.cassette_dir, timeout=args.timeout,
                          max_retries=args.max_retries, rpm=args.rpm, tpm=args.tpm, cases=list(args.case or []),
                          repeat=args.repeat, variants=list(args.variant or []), api=args.api,
-                         batch=args.batch)  # fmt: skip
+                         batch=args.batch, workers=args.workers)  # fmt: skip
     try:
         setup = resolve_run(options, saved=saved)
     except SetupProblems as e:

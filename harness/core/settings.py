@@ -36,6 +36,10 @@ class RunSettings:
     variants: list[str] = field(default_factory=list)  # --variant names (none: every variant)
     api: str | None = None  # --api: the API of every case, over the suites' `api:`
     batch: bool = False  # --batch: send through the OpenAI Batch API, one batch per conversation round
+    workers: int = 1  # --workers: processes the cases are split over (harness/execution/workers.py)
+    # Not saved: the share of every rate limit (--rpm/--tpm, endpoints' and suites' `rate_limit:`) this
+    # process may use; 1/N in each of N workers, so the run as a whole keeps the limits.
+    rate_share: float = 1.0
 
     def __post_init__(self) -> None:
         self.cassette_mode = CassetteMode(self.cassette_mode)  # a mode's spelling is accepted; a wrong one raises
@@ -58,6 +62,7 @@ class RunSettings:
             "variants": self.variants,
             "api": self.api,
             "batch": self.batch,
+            "workers": self.workers,
         }
 
     @classmethod
@@ -80,4 +85,5 @@ class RunSettings:
             variants=[str(v) for v in data.get("variants") or []],
             api=data.get("api"),
             batch=data.get("batch") is True,
+            workers=int(data.get("workers") or 1),
         )

@@ -42,6 +42,7 @@ class RunOptions:
     variants: list[str] = field(default_factory=list)
     api: str | None = None
     batch: bool | None = None
+    workers: int | None = None
     # How this front door spells its flags, so a message names the one the user typed.
     base_url_flag: str = "--base-url"
     cassettes_flag: str = "--cassettes"
@@ -68,7 +69,7 @@ _SAVED = {"paths": "paths", "model": "model", "base_url": "base_url", "concurren
           "cassettes": "cassettes", "cassette_dir": "cassette_dir", "timeout": "timeout",
           "max_retries": "max_retries", "rpm": "rpm", "tpm": "tpm", "retry_base_delay": "retry_base_delay",
           "cases": "cases", "repeat": "repeat", "variants": "variants", "api": "api",
-          "batch": "batch"}  # fmt: skip
+          "batch": "batch", "workers": "workers"}  # fmt: skip
 
 
 def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
@@ -115,6 +116,7 @@ def resolve_run(options: RunOptions, environ: Mapping[str, str] | None = None,
         variants=[str(v) for v in given["variants"] or []],
         api=given["api"],
         batch=bool(given["batch"]),
+        workers=given["workers"] or 1,
     )
     return RunSetup(settings, api_key)
 
@@ -130,6 +132,9 @@ def batch_problems(options: RunOptions, mode: CassetteMode) -> list[str]:
         if value is not None:
             problems.append(f"{flag} paces requests sent one by one; with --batch every request of a round goes "
                             f"out in one batch and the Batch API queues it: drop {flag}")  # fmt: skip
+    if options.workers is not None and options.workers > 1:
+        problems.append("--workers splits requests sent one by one over processes; with --batch a round's requests "
+                        "go out in one batch and the Batch API does the work: drop --workers")  # fmt: skip
     if options.timeout is not None:
         problems.append("--timeout bounds one request; with --batch a request waits for its batch (up to the "
                         "API's 24-hour completion window): drop --timeout")  # fmt: skip

@@ -276,8 +276,8 @@ def run_plans(
     t0 = time.perf_counter()
     todo = [p for p in plans if not all(k in finished for k in plan_keys(p))]  # part of a case's repeats: run it again
     with stop_on_signals(stop) if stop else nullcontext():
-        new = asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop,
-                                  batches=batches, keep=journal is None)) if todo else []  # fmt: skip
+        new = _run_todo(todo, settings, api_key, on_case_done, observer, stop, batches,
+                        keep=journal is None) if todo else []  # fmt: skip
     ran = {case.key: case for case in new}  # everything, or (with a journal) only what never reached it
     cases: list[CaseResult] | CaseFile
     if journal is None:
@@ -293,3 +293,18 @@ def run_plans(
         duration_ms=(time.perf_counter() - t0) * 1000,
         fingerprints={p.suite.name: p.suite.fingerprint for p in plans if p.suite.fingerprint},
     )
+
+
+def _run_todo(todo: list[CasePlan], settings: RunSettings, api_key: str | None, on_case_done: CaseCallback | None,
+              observer: RunObserver | None, stop: StopFlag | None, batches: BatchOptions | None = None,
+              keep: bool = True) -> list[CaseResult]:  # fmt: skip
+    """In this process, or split over `--workers` processes that stream their cases back the same way
+    (never a `--batch` run: it waits on the Batch API, and `harness run` refuses the two together).
+    ``keep`` as for ``execute``."""
+    from harness.execution import workers
+
+    count = workers.worker_count(settings.workers, todo, settings) if settings.workers > 1 else 1
+    if count > 1 and not settings.batch:
+        return workers.run_in_workers(todo, settings, api_key, count, on_case_done, observer, stop)
+    return asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop,
+                               batches=batches, keep=keep))  # fmt: skip

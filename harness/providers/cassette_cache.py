@@ -38,6 +38,19 @@ _connections: dict[Path, Any] = {}  # one per cache file and process; None once 
 _pending: dict[Path, list[tuple[bytes, str]]] = {}
 
 
+def _forget_inherited() -> None:
+    """In a forked child (a `--workers` process): open a connection of its own, and do not write the parent's
+    pending entries twice; an SQLite connection must not cross a fork."""
+    global _lock
+    _lock = threading.Lock()
+    _connections.clear()
+    _pending.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited)
+
+
 def cache_dir() -> Path | None:
     """Where the cache file lives, or None when the cache is off."""
     configured = os.environ.get("HARNESS_CACHE_DIR")

@@ -90,10 +90,11 @@ class RequestPipeline:
             paced = self.settings.cassette_mode.sends  # replaying sends nothing, so there is nothing to pace
             rpm = _lowest(self.settings.rpm, endpoint.rpm if endpoint else None) if paced else None
             tpm = _lowest(self.settings.tpm, endpoint.tpm if endpoint else None) if paced else None
-            gate = RequestGate.build(self.concurrency, rpm, tpm)
+            share = partial(_shared, self.settings.rate_share)  # a worker's part of each limit (--workers)
+            gate = RequestGate.build(self.concurrency, share(rpm), share(tpm))
             for suite in self.suites if paced else ():
                 own = suite.rate_limit or {}
-                gate.add_suite(suite.name, own.get("rpm"), own.get("tpm"))
+                gate.add_suite(suite.name, share(own.get("rpm")), share(own.get("tpm")))
             self.gates[key] = gate
         return self.gates[key]
 
@@ -214,6 +215,11 @@ def _identity(endpoint: EndpointSpec | None) -> Hashable:
 def _lowest(*rates: float | None) -> float | None:
     given = [r for r in rates if r]
     return min(given) if given else None
+
+
+def _shared(share: float, rate: float | None) -> float | None:
+    """This process's part of a rate limit: all of it, or 1/N of it in each of N workers."""
+    return rate * share if rate else rate
 
 
 def _storable_reply(reply: Completion) -> Completion:

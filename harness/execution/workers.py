@@ -1,0 +1,324 @@
+"""`harness run --workers N`: one run's cases split over N processes and streamed back as one run.
+
+The parent has already loaded, validated and planned the suites (bad input stopped it before this). It
+deals the plans out with the stable sharding of `--shard` (harness/results/sharding.py) and forks one
+worker per share: a worker inherits its plans (nothing is parsed twice or pickled on the way in) and runs
+them with the ordinary asyncio runner (``execute``), sending each finished case back over a pipe. The
+parent hands every case to the same ``on_case_done`` and observer a one-process run uses, so there is one
+journal, one progress line, one results.json, and `--resume` reads the journal as it reads any other.
+
+What the run promises as a whole is split: each worker gets its part of `--concurrency` and 1/N of every
+rate limit; a suite with a suite-wide `budget:` runs whole in one worker, so its ledger stays exact. Each
+worker stops sending after its own first 401/403 (so a bad key costs up to N refused requests).
+
+Ctrl-C reaches the whole process group and SIGTERM only the parent: either way the parent passes the
+signal on, every worker stops like a one-process run (its unfinished cases `interrupted`), and the
+parent collects what finished. A worker that dies (killed, crashed) takes only its unfinished cases with
+it: they end as errors that say so and are not journaled, so `--resume` runs them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from harness.core.cassette_mode import CassetteMode
+from harness.core.errors import RequestFailed
+from harness.core.plan import CasePlan
+from harness.core.result import ERROR, INTERRUPTED, CaseResult
+from harness.core.settings import RunSettings
+from harness.execution.interrupt import StopFlag
+from harness.execution.repeats import whole_case
+
+TICK_SECONDS = 0.2
+SEND_EVERY_SECONDS = 0.05  # a worker sends its finished cases in small batches, at least this often
+SEND_BATCH = 64
+STOP_GRACE_SECONDS = 15.0  # after passing a signal on, how long a worker may take before it is killed
+
+CaseCallback = Callable[[CaseResult], None]
+
+
+def fork_available() -> bool:
+    """Workers are forked (they inherit the loaded plans); Windows has no fork."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def cpu_count() -> int:
+    """The cores this process may use (`--workers auto`)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def worker_count(requested: int, plans: list[CasePlan], settings: RunSettings) -> int:
+    """How many workers actually run: no more than the cases, nor than `--concurrency` (each needs a slot)."""
+    return max(1, min(requested, len(plans), max(settings.concurrency, 1)))
+
+
+def split_plans(plans: list[CasePlan], workers: int) -> list[list[CasePlan]]:
+    """The plans of each worker, each in run order: the deal of `--shard K/N` (sorted by (suite, case id),
+    dealt round-robin; harness/results/sharding.py, which this layer cannot import, and a test keeps the two
+    equal), except that a suite with a suite-wide `budget:` goes whole to the worker of its first case, so
+    one ledger sees all its spending."""
+    order = sorted(range(len(plans)), key=lambda i: plans[i].key)
+    owner: dict[int, int] = {}
+    whole: dict[str, int] = {}
+    for position, i in enumerate(order):
+        budget = getattr(plans[i].suite, "budget", None)
+        if budget is not None and budget.limits:
+            owner[i] = whole.setdefault(plans[i].suite.name, position % workers)
+        else:
+            owner[i] = position % workers
+    shares: list[list[CasePlan]] = [[] for _ in range(workers)]
+    for i, plan in enumerate(plans):
+        shares[owner[i]].append(plan)
+    return shares
+
+
+def _import_before_forking(settings: RunSettings) -> None:
+    """Import what every worker would import on its first request (the SDK, the cassette layer), once, here:
+    forked workers share these pages instead of each spending the CPU time again."""
+    import httpx2  # noqa: F401
+    import openai  # noqa: F401
+    import openai.resources.chat  # noqa: F401
+    import httpcore2  # noqa: F401
+    from openai import AsyncOpenAI  # noqa: F401
+
+    import harness.providers.auth_gate  # noqa: F401
+
+    if settings.cassette_mode is not CassetteMode.OFF:
+        import harness.providers.cassettes  # noqa: F401
+
+
+def worker_settings(settings: RunSettings, index: int, workers: int) -> RunSettings:
+    """Worker ``index``'s settings: its part of --concurrency (the parts add up to it) and 1/N of each rate."""
+    base, extra = divmod(max(settings.concurrency, 1), workers)
+    return replace(settings, concurrency=base + (1 if index < extra else 0), workers=1,
+                   rate_share=settings.rate_share / workers)  # fmt: skip
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+class _Sender:
+    """The worker's side of the pipe: finished cases in small batches, the progress events as they happen."""
+
+    def __init__(self, conn: Connection, stop: StopFlag):
+        self.conn = conn
+        self.stop = stop
+        self.batch: list[CaseResult] = []
+        self.sent: set[tuple[str, str, int]] = set()
+        self.last = time.monotonic()
+        self.broken = False
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        if self.broken:
+            return
+        try:
+            self.conn.send(message)
+        except (OSError, ValueError):  # the parent is gone: nobody would keep what this worker finishes
+            self.broken = True
+            self.stop.set(signal.SIGTERM)
+
+    def finished(self, case: CaseResult) -> None:
+        """The worker's ``on_case_done``: the case is in its cassette; now it goes to the parent's journal."""
+        self.batch.append(case)
+        self.sent.add(case.key)
+        if len(self.batch) >= SEND_BATCH or time.monotonic() - self.last >= SEND_EVERY_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        if self.batch:
+            batch, self.batch = self.batch, []
+            self.send(("cases", batch))
+
+    # RunObserver's methods (duck-typed): the parent's observer gets them back
+    def case_done(self, case: CaseResult) -> None:
+        """Sent with the case itself (``finished``)."""
+
+    def retry(self, attempt: int, error: RequestFailed, wait: float) -> None:
+        self.send(("retry", attempt, error.status, wait))
+
+    def tick(self, in_flight: int, limit: int, waiting: int) -> None:
+        self.flush()
+        self.send(("tick", in_flight, limit, waiting))
+
+    def stopped_sending(self, reason: str) -> None:
+        self.send(("refused", reason))
+
+
+def _worker_main(plans: list[CasePlan], settings: RunSettings, api_key: str | None, conn: Connection) -> None:
+    """A forked worker: run the plans, send back every finished case, then the unfinished ones' results."""
+    from harness.execution.runner import execute
+    from harness.providers import cassette_cache
+
+    stop = StopFlag()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set(signum)  # never re-raised here: the parent decides when a worker is killed
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, on_signal)
+    sender = _Sender(conn, stop)
+    try:
+        results = asyncio.run(execute(plans, settings, api_key, on_case_done=sender.finished,
+                                      observer=sender, stop=stop))  # type: ignore[arg-type]  # fmt: skip
+        sender.flush()
+        sender.send(("end", [r for r in results if r.key not in sender.sent]))
+    except BaseException as e:  # noqa: BLE001 (a harness bug: say what it was; the parent keeps the run going)
+        sender.flush()
+        sender.send(("crash", f"{type(e).__name__}: {e}"))
+    finally:
+        cassette_cache.flush()  # a forked process ends with os._exit: atexit hooks do not run
+        conn.close()
+
+
+# ---------------------------------------------------------------- the parent
+
+
+@dataclass
+class _Worker:
+    index: int
+    plans: list[CasePlan]
+    process: Any
+    conn: Connection
+    received: dict[tuple[str, str, int], CaseResult] = field(default_factory=dict)
+    unfinished: dict[tuple[str, str, int], CaseResult] = field(default_factory=dict)
+    ended: bool = False
+    crash: str | None = None
+    load: tuple[int, int, int] = (0, 0, 0)
+
+
+def run_in_workers(plans: list[CasePlan], settings: RunSettings, api_key: str | None, workers: int,
+                   on_case_done: CaseCallback | None = None, observer: Any = None,
+                   stop: StopFlag | None = None) -> list[CaseResult]:  # fmt: skip
+    """Run ``plans`` in ``workers`` forked processes; like ``execute``, every case's results come back.
+
+    Finished cases reach ``on_case_done`` and ``observer.case_done`` in the parent as they arrive.
+    """
+    import gc
+
+    context = multiprocessing.get_context("fork")
+    shares = split_plans(plans, workers)
+    pool: list[_Worker] = []
+    _import_before_forking(settings)
+    gc.collect()
+    gc.freeze()  # the workers inherit the plans: keep the collector from touching (and copying) those pages
+    try:
+        for index, share in enumerate(shares):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_worker_main, name=f"harness-worker-{index + 1}", daemon=True,
+                                      args=(share, worker_settings(settings, index, len(shares)), api_key, send))  # fmt: skip
+            process.start()
+            send.close()  # the parent keeps only the reading end, so a worker's exit reads as end of file
+            pool.append(_Worker(index, share, process, receive))
+    finally:
+        gc.unfreeze()
+    try:
+        _collect(pool, on_case_done, observer, stop)
+    finally:
+        for worker in pool:  # a second Ctrl-C, or a bug here: no worker outlives the parent
+            if worker.process.is_alive():
+                worker.process.kill()
+            worker.process.join()
+            worker.conn.close()
+    return [result for worker in pool for plan in worker.plans for result in _results(worker, plan, len(pool), stop)]
+
+
+def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None) -> None:
+    """Read every worker's messages until each one has ended or died; pass a stop signal on once."""
+    live = {worker.conn: worker for worker in pool}
+    refusals: set[str] = set()
+    passed_on = False
+    kill_at = float("inf")
+    while live:
+        if stop is not None and stop.is_set and not passed_on:
+            passed_on, kill_at = True, time.monotonic() + STOP_GRACE_SECONDS
+            for worker in live.values():
+                _signal(worker, stop.signum or signal.SIGINT)
+        if time.monotonic() > kill_at:
+            for worker in live.values():
+                worker.process.kill()
+        for conn in wait(list(live), timeout=TICK_SECONDS):
+            worker = live[conn]  # type: ignore[index]
+            try:
+                message = conn.recv()  # type: ignore[union-attr]
+            except (EOFError, OSError):  # the worker is gone, ended or not
+                del live[conn]  # type: ignore[arg-type]
+                continue
+            _handle(worker, message, on_case_done, observer, refusals)
+        if observer is not None:
+            loads = [w.load for w in pool]
+            observer.tick(*(sum(values) for values in zip(*loads)))
+
+
+def _handle(worker: _Worker, message: tuple[Any, ...], on_case_done: CaseCallback | None, observer: Any,
+            refusals: set[str]) -> None:  # fmt: skip
+    kind = message[0]
+    if kind == "cases":
+        for case in message[1]:
+            worker.received[case.key] = case
+            if on_case_done is not None:
+                on_case_done(case)
+            if observer is not None:
+                observer.case_done(case)
+    elif kind == "tick":
+        worker.load = message[1:4]
+    elif kind == "retry" and observer is not None:
+        attempt, status, wait_s = message[1:4]
+        observer.retry(attempt, RequestFailed("retried in a worker", retryable=True, status=status), wait_s)
+    elif kind == "refused" and message[1] not in refusals:  # every worker says it; the user hears it once
+        refusals.add(message[1])
+        if observer is not None:
+            observer.stopped_sending(message[1])
+    elif kind == "end":
+        worker.ended = True
+        worker.unfinished = {case.key: case for case in message[1]}
+    elif kind == "crash":
+        worker.crash = message[1]
+
+
+def _signal(worker: _Worker, signum: int) -> None:
+    try:
+        if worker.process.pid is not None:
+            os.kill(worker.process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _results(worker: _Worker, plan: CasePlan, workers: int, stop: StopFlag | None) -> list[CaseResult]:
+    """A plan's results as its worker left them: finished, unfinished (interrupted), or lost with the worker."""
+    keys = [(plan.suite.name, plan.label, repeat) for repeat in range(plan.repeats)]
+    if all(k in worker.received for k in keys):
+        return [worker.received[k] for k in keys]
+    if all(k in worker.unfinished for k in keys):
+        return [worker.unfinished[k] for k in keys]
+    if stop is not None and stop.is_set:
+        return whole_case(plan, INTERRUPTED, error=f"interrupted by {stop.name} before it finished")
+    return whole_case(plan, ERROR, error=_death(worker, workers))
+
+
+def _death(worker: _Worker, workers: int) -> str:
+    """Why a worker's case has no result: the worker crashed or was killed before it finished the case."""
+    name = f"worker {worker.index + 1} of {workers} (pid {worker.process.pid})"
+    if worker.crash:
+        how = f"stopped on an internal error ({worker.crash})"
+    else:
+        code = worker.process.exitcode
+        if code is not None and code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
+    return f"{name} {how} before this case finished; `harness run --resume` on this run's folder runs it again"

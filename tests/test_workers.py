@@ -1,0 +1,229 @@
+"""`harness run --workers N`: the cases split over N processes, one journal, one results.json, one set of reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness.core.settings import RunSettings
+from harness.core.specs import Budget
+from harness.execution.workers import split_plans, worker_settings
+from harness.results.sharding import Shard, select_shard
+from harness.suites.planning import load_plans
+from tests.conftest import FAKE_KEY
+from tests.fake_openai import FakeOpenAI
+from tests.test_resume import case_of, journal_ids, mixed_suite, outcomes
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "OPENAI_API_KEY": FAKE_KEY, "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
+    env.pop("OPENAI_BASE_URL", None)
+    return env
+
+
+def test_two_workers_give_the_outcomes_of_one_process(fake_server, harness_cli, write_suite, tmp_path, monkeypatch):
+    suite = write_suite(mixed_suite(30))
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    one = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--out", "one", "-q")
+    sent_by_one = Counter(case_of(q) for q in fake_server.requests)
+    fake_server.requests.clear()
+    two = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--out", "two",
+                      "--workers", "2", "-q")  # fmt: skip
+    assert two.code == one.code == 3, two.err  # the 400 cases are errors either way
+    assert Counter(case_of(q) for q in fake_server.requests) == sent_by_one  # every turn asked once
+    first, second = one.results(tmp_path / "one"), two.results(tmp_path / "two")
+    assert outcomes(second) == outcomes(first)
+    assert [c["id"] for c in second["cases"]] == [c["id"] for c in first["cases"]]  # plan order, not arrival order
+    assert {k: v for k, v in second["summary"].items()} == first["summary"]
+    assert second["settings"]["workers"] == 2 and first["settings"]["workers"] == 1
+    assert sorted(journal_ids(tmp_path / "two")) == sorted(c["id"] for c in first["cases"])  # one journal, every case
+    for name in ("report.html", "summary.md", "junit.xml"):
+        assert (tmp_path / "two" / name).exists()
+    assert two.out.count("results: two/results.json") == 1
+    for path in (tmp_path / "two").rglob("*"):
+        assert FAKE_KEY not in path.read_text(errors="replace")
+
+
+def test_workers_record_their_own_cassettes_and_replay_them(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite("suite: s\nmodel: m\ncases:\n" + "".join(
+        f"  - {{id: c{i:02d}, turns: [{{user: 'c{i:02d} one'}}, {{user: 'c{i:02d} two', "
+        f"expect: [{{contains: 'c{i:02d} two'}}]}}]}}\n" for i in range(12)))  # fmt: skip
+    recorded = harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url,
+                           "--workers", "3", "--out", "rec", "-q")  # fmt: skip
+    assert recorded.code == 0, recorded.err
+    assert sorted(p.name for p in (tmp_path / "cassettes/s").iterdir()) == [f"c{i:02d}.yaml" for i in range(12)]
+    sent = len(fake_server.requests)
+    replayed = {w: harness_cli("run", suite, "--workers", w, "--out", f"replay{w}", "-q") for w in ("1", "2")}
+    assert len(fake_server.requests) == sent  # replay touches no network, in any worker
+    assert replayed["1"].code == replayed["2"].code == 0, replayed["2"].err
+    results = {w: json.loads((tmp_path / f"replay{w}/results.json").read_text()) for w in replayed}
+    assert outcomes(results["2"]) == outcomes(results["1"]) == outcomes(recorded.results(tmp_path / "rec"))
+
+
+def test_bad_input_stops_before_any_worker_starts(fake_server, harness_cli, write_suite, tmp_path, monkeypatch):
+    suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi, expect: [{contain: x}]}]}\n")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--workers", "2")
+    assert r.code == 2
+    assert "suite.yaml:3:42: unknown check 'contain'" in r.err and "nothing was sent" in r.err
+    assert fake_server.requests == [] and not (tmp_path / "reports/latest/journal.jsonl").exists()
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit) as stopped:
+            harness_cli("run", suite, "--workers", bad)
+        assert stopped.value.code == 2
+
+
+def test_a_worker_count_of_auto_uses_the_cores(harness_cli, write_suite, tmp_path, fake_server):
+    suite = write_suite("suite: s\nmodel: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n  - {id: b, turns: [{user: yo}]}\n")
+    r = harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "--workers", "auto", "-q")
+    assert r.code == 0, r.err
+    assert r.results(tmp_path / "reports/latest")["settings"]["workers"] == len(os.sched_getaffinity(0))
+
+
+def test_the_split_is_the_shard_deal_with_budgeted_suites_kept_whole(tmp_path):
+    for name, extra in (("plain", ""), ("other", "")):
+        (tmp_path / f"{name}.yaml").write_text(f"suite: {name}\nmodel: m\n{extra}cases:\n" + "".join(
+            f"  - {{id: z{i:02d}, turns: [{{user: hi}}]}}\n" for i in range(9)))  # fmt: skip
+    _, plans = load_plans([str(tmp_path)], None)
+    for n in (1, 2, 3, 5):
+        shares = split_plans(plans, n)
+        assert shares == [select_shard(plans, Shard(k, n)) for k in range(1, n + 1)]
+    for plan in plans:
+        if plan.suite.name == "other":
+            plan.suite.budget = Budget({"max_total_tokens": 1000})
+    shares = split_plans(plans, 3)
+    holding = [i for i, share in enumerate(shares) if any(p.suite.name == "other" for p in share)]
+    assert len(holding) == 1 and sum(p.suite.name == "other" for p in shares[holding[0]]) == 9
+    assert sorted(p.key for share in shares for p in share) == sorted(p.key for p in plans)
+
+
+def test_concurrency_and_rate_limits_are_shared_out():
+    settings = RunSettings(concurrency=7, rpm=600, tpm=90_000, workers=3)
+    parts = [worker_settings(settings, i, 3) for i in range(3)]
+    assert [p.concurrency for p in parts] == [3, 2, 2]
+    assert all(p.rate_share == pytest.approx(1 / 3) and p.workers == 1 and p.rpm == 600 for p in parts)
+
+
+def test_each_worker_paces_its_share_of_the_rate_limits():
+    from harness.providers.pipeline import RequestPipeline
+    from harness.core.cassette_mode import CassetteMode
+
+    settings = RunSettings(rpm=600, tpm=90_000, cassette_mode=CassetteMode.OFF, base_url="http://127.0.0.1:9/v1")
+    whole = RequestPipeline(settings, "k").gate
+    half = RequestPipeline(worker_settings(settings, 0, 2), "k").gate
+    assert (whole.rpm.per_minute, whole.tpm.per_minute) == (600, 90_000)
+    assert (half.rpm.per_minute, half.tpm.per_minute) == (300, 45_000)
+
+
+def test_an_authentication_failure_stops_every_worker_and_is_said_once(fake_server, harness_cli, write_suite,
+                                                                        tmp_path, monkeypatch):  # fmt: skip
+    suite = write_suite("model: m\nsystem: '[[error:401]]'\ncases:\n" + "".join(
+        f"  - {{id: c{i:03d}, turns: [{{user: 'c{i:03d}'}}]}}\n" for i in range(60)))  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--concurrency", 4,
+                    "--workers", 2)  # fmt: skip
+    assert r.code == 3
+    assert len(fake_server.requests) <= 4  # each worker: its requests in flight (2), none after its first 401
+    cases = json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"]
+    assert len(cases) == 60 and all(c["status"] == "error" for c in cases)
+    assert r.err.count("no more requests are sent") == 1
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    if not path.exists():
+        pytest.skip("needs /proc/PID/task/PID/children (Linux)")
+    return [int(x) for x in path.read_text().split()]
+
+
+def _wait_for_journal(out: Path, lines: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        journal = out / "journal.jsonl"
+        if journal.exists() and len(journal.read_text().splitlines()) >= lines:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the journal never reached {lines} lines")
+
+
+def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_rest(write_suite, tmp_path):
+    n = 24
+    suite = write_suite(mixed_suite(n))
+    env, out = _env(), tmp_path / "run"
+    with FakeOpenAI(latency_ms=60) as server:
+        cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
+               server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out)]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_journal(out, n // 3, proc)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGTERM)  # to the parent only, as a CI runner or `kill` sends it
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 143, stderr
+        assert "SIGTERM: stopped with" in stderr and f"--resume {out}" in stderr
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # no worker outlives the run
+        first = json.loads((out / "results.json").read_text())
+        finished = journal_ids(out)
+        assert n // 3 <= len(finished) < n
+        assert first["summary"]["interrupted"] == n - len(finished)
+        assert all("interrupted by SIGTERM" in c["error"] for c in first["cases"] if c["status"] == "interrupted")
+        before = Counter(case_of(q) for q in server.requests)
+
+        resumed_proc = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), "--workers", "3"],
+                                      env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert resumed_proc.returncode == 3, resumed_proc.stderr
+        assert f"{len(finished)} of {n} cases already finished" in resumed_proc.stderr
+        after = Counter(case_of(q) for q in server.requests)
+        turns = {f"c{i:02d}": 1 if i % 7 == 3 else 2 for i in range(n)}
+        for case_id in finished:
+            assert after[case_id] == before[case_id] == turns[case_id], case_id  # asked once per turn, ever
+        resumed = json.loads((out / "results.json").read_text())
+        assert resumed["settings"]["workers"] == 3
+        assert sorted(journal_ids(out)) == sorted(turns)
+
+    with FakeOpenAI() as server:
+        straight = tmp_path / "straight"
+        subprocess.run([sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
+                        server.base_url, "--out", str(straight), "-q"], env=env, cwd=tmp_path, capture_output=True,
+                       timeout=120)  # fmt: skip
+    assert outcomes(resumed) == outcomes(json.loads((straight / "results.json").read_text()))
+
+
+def test_a_worker_that_dies_loses_only_its_unfinished_cases(write_suite, tmp_path):
+    n = 30
+    suite = write_suite("model: m\ncases:\n" + "".join(
+        f"  - {{id: c{i:02d}, turns: [{{user: 'c{i:02d}', expect: [{{contains: 'c{i:02d}'}}]}}]}}\n" for i in range(n)))
+    env, out = _env(), tmp_path / "run"
+    with FakeOpenAI(latency_ms=80) as server:
+        cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
+               server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out), "-q"]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_journal(out, 4, proc)
+        victim = _children(proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 3, stderr  # some cases could not be evaluated
+        results = json.loads((out / "results.json").read_text())
+        lost = [c for c in results["cases"] if c["status"] == "error"]
+        assert lost and all(f"(pid {victim}) was killed by SIGKILL before this case finished" in c["error"]
+                            for c in lost)  # fmt: skip
+        assert all(c["status"] == "passed" for c in results["cases"] if c not in lost)
+        assert len(results["cases"]) == n
+        assert sorted(journal_ids(out)) == sorted(c["id"] for c in results["cases"] if c not in lost)
+        assert "was killed by SIGKILL" in stdout
+
+        resumed = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), "-q"], env=env,
+                                 cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        final = json.loads((out / "results.json").read_text())
+        assert [c["status"] for c in final["cases"]] == ["passed"] * n

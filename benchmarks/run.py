@@ -43,7 +43,7 @@ BENCH_KEY = "sk-bench-not-a-real-key"
 @dataclass(frozen=True)
 class Workload:
     name: str
-    kind: str  # live | replay | version | report | load | batch | validate
+    kind: str  # live | replay | version | report | load | batch | validate | workers-live | workers-replay
     cases: int = 0
     latency_ms: int = 0
     turns: int = 1
@@ -76,6 +76,10 @@ WORKLOADS = [
              note="ten 10,000-case suite files; issue #19: peak RSS ≤ 1.3 × live-10k-0ms's"),
     Workload("report-100k", "flat-report", 100_000,
              note="benchmarks/flat_memory_bench.py: results.json and reports from the journal, Chromium timings"),
+    # issue #19, item 2: the same run with --workers 2 (harness columns) and --workers 1 (floor columns)
+    Workload("workers-2-replay-10k", "workers-replay", 10000,
+             note="harness: --workers 2, floor: --workers 1, warm parse cache"),
+    Workload("workers-2-live-10k-0ms", "workers-live", 10000, 0, note="harness: --workers 2, floor: --workers 1"),
 ]
 
 
@@ -227,6 +231,8 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
         suite = wdir / "suites"
     else:
         suite = write_suite(wdir / "suite.yaml", n, w.turns, name=w.name)
+    if w.kind.startswith("workers-"):
+        return _workers_row(w, row, args, wdir, suite, server)
     concurrency = args.concurrency
     url = server.url(w.latency_ms)
     cassettes = wdir / "cassettes"
@@ -264,6 +270,30 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
             sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", server)
             getattr(row, who).append(sample)
             log(f"{w.name} {who} run {r + 1}/{args.repeats}: {sample}")
+    return row
+
+
+def _workers_row(w: Workload, row: Row, args: argparse.Namespace, wdir: Path, suite: Path, server: Server) -> Row:
+    """`--workers 2` (the harness columns) against `--workers 1` (the floor columns), alternately, same suite."""
+    url, env = server.url(w.latency_ms), child_env()
+    if w.kind == "workers-replay":
+        cassettes = wdir / "cassettes"
+        measure(harness_cmd(suite, wdir / "record-out", "--cassettes", "record", "--cassette-dir", str(cassettes),
+                            "--base-url", url, "--workers", "2", concurrency=args.concurrency), wdir, env,
+                wdir / "record.log", server)  # fmt: skip
+        env = {**child_env(with_key=False), "HARNESS_CACHE_DIR": str(wdir / "parse-cache")}
+        mode = ["--cassettes", "replay", "--cassette-dir", str(cassettes)]
+        measure(harness_cmd(suite, wdir / "warm", *mode, "--base-url", url, concurrency=args.concurrency), wdir, env,
+                wdir / "warm-up.log", server)  # fills the parse cache, untimed  # fmt: skip
+    else:
+        mode = ["--cassettes", "off"]
+    runs = {who: harness_cmd(suite, wdir / f"out-{who}", *mode, "--base-url", url, "--workers", count,
+                             concurrency=args.concurrency) for who, count in (("harness", "2"), ("floor", "1"))}  # fmt: skip
+    for r in range(args.repeats):
+        for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
+            sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", server)
+            getattr(row, who).append(sample)
+            log(f"{w.name} {'--workers 2' if who == 'harness' else '--workers 1'} run {r + 1}/{args.repeats}: {sample}")
     return row
 
 
@@ -341,6 +371,14 @@ def targets(rows: list[Row]) -> str:
             check(name, "wall (cold parse cache)", med(by[name].cold, "wall_s"), limit, " s")
     if "startup-version" in by:
         check("harness --version", "wall", med(by["startup-version"].harness, "wall_s"), 0.3, " s")
+    for name in ("workers-2-replay-10k", "workers-2-live-10k-0ms"):
+        if name in by and by[name].floor:
+            one, two = med(by[name].floor, "wall_s"), med(by[name].harness, "wall_s")
+            speedup = one / two if one and two else None
+            if speedup is not None:
+                verdict = "met" if speedup >= 1.7 else f"NOT met (short by {1.7 / speedup - 1:.0%})"
+                out.append(f"- {name}: --workers 2 is {speedup:.2f}× as fast as --workers 1 ({two:.2f} s vs {one:.2f} s "
+                           f"wall; target ≥ 1.7×): {verdict}")  # fmt: skip
     if "load-csv-10k" in by:
         check("load-csv-10k", "wall of the whole `harness validate` (start-up included)",
               med(by["load-csv-10k"].harness, "wall_s"), 1.0, " s")  # fmt: skip

@@ -227,3 +227,16 @@ def test_a_worker_that_dies_loses_only_its_unfinished_cases(write_suite, tmp_pat
         assert resumed.returncode == 0, resumed.stderr
         final = json.loads((out / "results.json").read_text())
         assert [c["status"] for c in final["cases"]] == ["passed"] * n
+
+
+def test_the_benchmark_driver_runs_the_workers_rows(tmp_path):
+    """`workers-2-*` rows alternate --workers 2 and --workers 1 and report the speed-up; no timing is asserted."""
+    out = tmp_path / "bench.md"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks/run.py"), "--cases", "20", "--repeats", "1",
+                           "--only", "workers-2-replay-10k", "--only", "workers-2-live-10k-0ms", "--promptfoo", "off",
+                           "--markdown", str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    for name in ("workers-2-replay-10k", "workers-2-live-10k-0ms"):
+        assert f"| {name} (capped at 20 cases)" in text
+        assert f"- {name}: --workers 2 is " in text

@@ -31,6 +31,7 @@ from harness.core.settings import RunSettings
 from harness.core.text_policy import cap_stored_text
 from harness.core.case_file import CaseFile
 from harness.execution.journal import Journal
+from harness.execution import workers
 from harness.execution.interrupt import StopFlag, stop_on_signals
 from harness.execution.repeats import run_repeats, stamp, whole_case
 from harness.metering.budgets import Spending
@@ -301,10 +302,8 @@ def _run_todo(todo: list[CasePlan], settings: RunSettings, api_key: str | None, 
     """In this process, or split over `--workers` processes that stream their cases back the same way
     (never a `--batch` run: it waits on the Batch API, and `harness run` refuses the two together).
     ``keep`` as for ``execute``."""
-    from harness.execution import workers
-
     count = workers.worker_count(settings.workers, todo, settings) if settings.workers > 1 else 1
     if count > 1 and not settings.batch:
-        return workers.run_in_workers(todo, settings, api_key, count, on_case_done, observer, stop)
+        return workers.run_in_workers(execute, todo, settings, api_key, count, on_case_done, observer, stop)
     return asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop,
                                batches=batches, keep=keep))  # fmt: skip

@@ -20,14 +20,12 @@ it: they end as errors that say so and are not journaled, so `--resume` runs the
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core.cassette_mode import CassetteMode
 from harness.core.errors import RequestFailed
@@ -37,16 +35,22 @@ from harness.core.settings import RunSettings
 from harness.execution.interrupt import StopFlag
 from harness.execution.repeats import whole_case
 
+if TYPE_CHECKING:  # multiprocessing is imported when workers start: a one-process run never pays for it
+    from multiprocessing.connection import Connection
+
 TICK_SECONDS = 0.2
 SEND_EVERY_SECONDS = 0.05  # a worker sends its finished cases in small batches, at least this often
 SEND_BATCH = 64
 STOP_GRACE_SECONDS = 15.0  # after passing a signal on, how long a worker may take before it is killed
 
 CaseCallback = Callable[[CaseResult], None]
+Execute = Callable[..., Coroutine[Any, Any, list[CaseResult]]]  # harness.execution.runner.execute
 
 
 def fork_available() -> bool:
     """Workers are forked (they inherit the loaded plans); Windows has no fork."""
+    import multiprocessing
+
     return "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -156,9 +160,9 @@ class _Sender:
         self.send(("refused", reason))
 
 
-def _worker_main(plans: list[CasePlan], settings: RunSettings, api_key: str | None, conn: Connection) -> None:
+def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
+                 conn: Connection) -> None:  # fmt: skip
     """A forked worker: run the plans, send back every finished case, then the unfinished ones' results."""
-    from harness.execution.runner import execute
     from harness.providers import cassette_cache
 
     stop = StopFlag()
@@ -198,14 +202,16 @@ class _Worker:
     load: tuple[int, int, int] = (0, 0, 0)
 
 
-def run_in_workers(plans: list[CasePlan], settings: RunSettings, api_key: str | None, workers: int,
-                   on_case_done: CaseCallback | None = None, observer: Any = None,
+def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
+                   workers: int, on_case_done: CaseCallback | None = None, observer: Any = None,
                    stop: StopFlag | None = None) -> list[CaseResult]:  # fmt: skip
-    """Run ``plans`` in ``workers`` forked processes; like ``execute``, every case's results come back.
+    """Run ``plans`` with ``execute`` (the runner's, handed down: this module sits beside it) in ``workers``
+    forked processes; like ``execute`` alone, every case's results come back.
 
     Finished cases reach ``on_case_done`` and ``observer.case_done`` in the parent as they arrive.
     """
     import gc
+    import multiprocessing
 
     context = multiprocessing.get_context("fork")
     shares = split_plans(plans, workers)
@@ -217,7 +223,7 @@ def run_in_workers(plans: list[CasePlan], settings: RunSettings, api_key: str | 
         for index, share in enumerate(shares):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_worker_main, name=f"harness-worker-{index + 1}", daemon=True,
-                                      args=(share, worker_settings(settings, index, len(shares)), api_key, send))  # fmt: skip
+                                      args=(execute, share, worker_settings(settings, index, len(shares)), api_key, send))  # fmt: skip
             process.start()
             send.close()  # the parent keeps only the reading end, so a worker's exit reads as end of file
             pool.append(_Worker(index, share, process, receive))
@@ -236,6 +242,8 @@ def run_in_workers(plans: list[CasePlan], settings: RunSettings, api_key: str | 
 
 def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None) -> None:
     """Read every worker's messages until each one has ended or died; pass a stop signal on once."""
+    from multiprocessing.connection import wait
+
     live = {worker.conn: worker for worker in pool}
     refusals: set[str] = set()
     passed_on = False

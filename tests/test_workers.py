@@ -54,6 +54,20 @@ def test_two_workers_give_the_outcomes_of_one_process(fake_server, harness_cli, 
         assert FAKE_KEY not in path.read_text(errors="replace")
 
 
+def test_repeats_and_variants_come_back_whole_from_workers(fake_server, harness_cli, write_suite, tmp_path):
+    suite = write_suite("suite: s\nmodel: m\nvariants: [{name: a}, {name: b, system: 'Be brief.'}]\ncases:\n" + "".join(
+        f"  - {{id: c{i}, turns: [{{user: 'c{i}', expect: [{{contains: 'c{i}'}}]}}]}}\n" for i in range(5)))  # fmt: skip
+    runs = {w: harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "--repeat", 3,
+                           "--workers", w, "--out", f"w{w}", "--cassette-dir", f"cassettes{w}", "-q")
+            for w in ("1", "2")}  # fmt: skip
+    assert runs["1"].code == runs["2"].code == 0, runs["2"].err
+    one, two = (runs[w].results(tmp_path / f"w{w}") for w in ("1", "2"))
+    assert len(two["cases"]) == 5 * 2 * 3
+    assert [(c["id"], c["variant"], c["repeat"], c["status"]) for c in two["cases"]] == \
+        [(c["id"], c["variant"], c["repeat"], c["status"]) for c in one["cases"]]  # fmt: skip
+    assert len((tmp_path / "w2/journal.jsonl").read_text().splitlines()) == 30
+
+
 def test_workers_record_their_own_cassettes_and_replay_them(fake_server, harness_cli, write_suite, tmp_path):
     suite = write_suite("suite: s\nmodel: m\ncases:\n" + "".join(
         f"  - {{id: c{i:02d}, turns: [{{user: 'c{i:02d} one'}}, {{user: 'c{i:02d} two', "

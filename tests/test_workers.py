@@ -254,3 +254,33 @@ def test_the_benchmark_driver_runs_the_workers_rows(tmp_path):
     for name in ("workers-2-replay-10k", "workers-2-live-10k-0ms"):
         assert f"| {name} (capped at 20 cases)" in text
         assert f"- {name}: --workers 2 is " in text
+
+
+def test_workers_stop_when_the_parent_is_killed(write_suite, tmp_path):
+    """SIGKILL leaves the parent no time to stop anyone: the workers notice it is gone and end on their own."""
+    suite = write_suite("model: m\ncases:\n" + "".join(f"  - {{id: c{i:03d}, turns: [{{user: 'c{i:03d}'}}]}}\n"
+                                                        for i in range(200)))  # fmt: skip
+    env, out = _env(), tmp_path / "run"
+    with FakeOpenAI(latency_ms=100) as server:
+        cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
+               server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out), "-q"]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_journal(out, 2, proc)
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in workers)
+        sent = len(server.requests)
+        time.sleep(0.5)
+        assert len(server.requests) == sent  # nothing more is sent for a run nobody will keep
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (an orphan is reaped by init, so it simply disappears)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import signal
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
@@ -113,7 +115,11 @@ def worker_settings(settings: RunSettings, index: int, workers: int) -> RunSetti
 
 
 class _Sender:
-    """The worker's side of the pipe: finished cases in small batches, the progress events as they happen."""
+    """The worker's side of the pipe: finished cases in small batches, the progress events as they happen.
+
+    A thread writes to the pipe, so the worker's event loop never waits for the parent to read (on a busy
+    machine the parent may not be scheduled for a while, and a full pipe would stall the worker with it).
+    """
 
     def __init__(self, conn: Connection, stop: StopFlag):
         self.conn = conn
@@ -122,15 +128,31 @@ class _Sender:
         self.sent: set[tuple[str, str, int]] = set()
         self.last = time.monotonic()
         self.broken = False
+        self.outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._pump, name="harness-worker-sender", daemon=True)
+        self.thread.start()
 
     def send(self, message: tuple[Any, ...]) -> None:
-        if self.broken:
-            return
-        try:
-            self.conn.send(message)
-        except (OSError, ValueError):  # the parent is gone: nobody would keep what this worker finishes
-            self.broken = True
-            self.stop.set(signal.SIGTERM)
+        if not self.broken:
+            self.outbox.put(message)
+
+    def _pump(self) -> None:
+        while (message := self.outbox.get()) is not None:
+            if self.broken:
+                continue
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):  # the parent is gone: nobody would keep what this worker finishes
+                self.broken = True
+                try:
+                    self.stop.set(signal.SIGTERM)
+                except RuntimeError:  # the worker's loop has already ended
+                    pass
+
+    def close(self) -> None:
+        """Send what is queued, then stop the thread."""
+        self.outbox.put(None)
+        self.thread.join()
 
     def finished(self, case: CaseResult) -> None:
         """The worker's ``on_case_done``: the case is in its cassette; now it goes to the parent's journal."""
@@ -161,9 +183,12 @@ class _Sender:
 
 
 def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
-                 conn: Connection) -> None:  # fmt: skip
+                 conn: Connection, inherited: list[Connection]) -> None:  # fmt: skip
     """A forked worker: run the plans, send back every finished case, then the unfinished ones' results."""
     from harness.providers import cassette_cache
+
+    for other in inherited:  # reading ends (its own, and those of the workers forked before it): only the
+        other.close()  # parent reads, so when the parent dies a write fails and the worker stops
 
     stop = StopFlag()
 
@@ -182,6 +207,7 @@ def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings,
         sender.flush()
         sender.send(("crash", f"{type(e).__name__}: {e}"))
     finally:
+        sender.close()
         cassette_cache.flush()  # a forked process ends with os._exit: atexit hooks do not run
         conn.close()
 
@@ -224,7 +250,8 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
         for index, share in enumerate(shares):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_worker_main, name=f"harness-worker-{index + 1}", daemon=True,
-                                      args=(execute, share, worker_settings(settings, index, len(shares)), api_key, send))  # fmt: skip
+                                      args=(execute, share, worker_settings(settings, index, len(shares)), api_key, send,
+                                            [*(w.conn for w in pool), receive]))  # fmt: skip
             process.start()
             send.close()  # the parent keeps only the reading end, so a worker's exit reads as end of file
             pool.append(_Worker(index, share, process, receive))

@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite")
     parser.add_argument("--workers", default="1")
     parser.add_argument("--out", default="phases-out")
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help="after --: more `harness run` flags")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)  # the rest (after --) are more `harness run` flags
     started = time.perf_counter()
     from harness.cli import main as cli
     from harness.execution import journal, runner
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     phases.wrap(outputs, "write_run_outputs", "write results.json and the reports (parent)")
     phases.wrap_journal(journal.Journal)
     imported = time.perf_counter() - started
-    rest = [a for a in args.rest if a != "--"]
+    rest = [a for a in rest if a != "--"]
     code = cli.main(["run", args.suite, "--workers", args.workers, "--out", args.out, "-q", *rest])
     total = time.perf_counter() - started
     print(f"--workers {args.workers}: exit {code}, {total:.2f} s wall in this process (+ interpreter start-up); "

@@ -284,3 +284,12 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_batch_and_workers_do_not_go_together(fake_server, harness_cli, write_suite, monkeypatch):
+    suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "--batch", "--workers", 2)
+    assert r.code == 2
+    assert "--workers splits requests sent one by one" in r.err and "drop --workers" in r.err
+    assert fake_server.requests == []

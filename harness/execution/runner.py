@@ -304,6 +304,6 @@ def _run_todo(todo: list[CasePlan], settings: RunSettings, api_key: str | None, 
     ``keep`` as for ``execute``."""
     count = workers.worker_count(settings.workers, todo, settings) if settings.workers > 1 else 1
     if count > 1 and not settings.batch:
-        return workers.run_in_workers(execute, todo, settings, api_key, count, on_case_done, observer, stop)
+        return workers.run_in_workers(execute, todo, settings, api_key, count, on_case_done, observer, stop, keep)
     return asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop,
                                batches=batches, keep=keep))  # fmt: skip

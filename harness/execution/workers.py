@@ -221,7 +221,7 @@ class _Worker:
     plans: list[CasePlan]
     process: Any
     conn: Connection
-    received: dict[tuple[str, str, int], CaseResult] = field(default_factory=dict)
+    received: dict[tuple[str, str, int], CaseResult | None] = field(default_factory=dict)  # None: not kept
     unfinished: dict[tuple[str, str, int], CaseResult] = field(default_factory=dict)
     ended: bool = False
     crash: str | None = None
@@ -230,9 +230,10 @@ class _Worker:
 
 def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
                    workers: int, on_case_done: CaseCallback | None = None, observer: Any = None,
-                   stop: StopFlag | None = None) -> list[CaseResult]:  # fmt: skip
+                   stop: StopFlag | None = None, keep: bool = True) -> list[CaseResult]:  # fmt: skip
     """Run ``plans`` with ``execute`` (the runner's, handed down: this module sits beside it) in ``workers``
-    forked processes; like ``execute`` alone, every case's results come back.
+    forked processes; like ``execute`` alone, every case's results come back (with ``keep=False`` only
+    those ``on_case_done`` never saw: the parent then holds no finished case, only its key).
 
     Finished cases reach ``on_case_done`` and ``observer.case_done`` in the parent as they arrive.
     """
@@ -258,7 +259,7 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
     finally:
         gc.unfreeze()
     try:
-        _collect(pool, on_case_done, observer, stop)
+        _collect(pool, on_case_done, observer, stop, keep)
     finally:
         for worker in pool:  # a second Ctrl-C, or a bug here: no worker outlives the parent
             if worker.process.is_alive():
@@ -268,7 +269,8 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
     return [result for worker in pool for plan in worker.plans for result in _results(worker, plan, len(pool), stop)]
 
 
-def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None) -> None:
+def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None,
+             keep: bool = True) -> None:  # fmt: skip
     """Read every worker's messages until each one has ended or died; pass a stop signal on once."""
     from multiprocessing.connection import wait
 
@@ -291,18 +293,18 @@ def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: A
             except (EOFError, OSError):  # the worker is gone, ended or not
                 del live[conn]  # type: ignore[arg-type]
                 continue
-            _handle(worker, message, on_case_done, observer, refusals)
+            _handle(worker, message, on_case_done, observer, refusals, keep)
         if observer is not None:
             loads = [w.load for w in pool]
             observer.tick(*(sum(values) for values in zip(*loads)))
 
 
 def _handle(worker: _Worker, message: tuple[Any, ...], on_case_done: CaseCallback | None, observer: Any,
-            refusals: set[str]) -> None:  # fmt: skip
+            refusals: set[str], keep: bool = True) -> None:  # fmt: skip
     kind = message[0]
     if kind == "cases":
         for case in message[1]:
-            worker.received[case.key] = case
+            worker.received[case.key] = case if keep else None
             if on_case_done is not None:
                 on_case_done(case)
             if observer is not None:
@@ -335,7 +337,7 @@ def _results(worker: _Worker, plan: CasePlan, workers: int, stop: StopFlag | Non
     """A plan's results as its worker left them: finished, unfinished (interrupted), or lost with the worker."""
     keys = [(plan.suite.name, plan.label, repeat) for repeat in range(plan.repeats)]
     if all(k in worker.received for k in keys):
-        return [worker.received[k] for k in keys]
+        return [case for k in keys if (case := worker.received[k]) is not None]  # none when not kept
     if all(k in worker.unfinished for k in keys):
         return [worker.unfinished[k] for k in keys]
     if stop is not None and stop.is_set:

@@ -232,15 +232,35 @@ def test_a_results_file_truncated_by_a_crash_mid_write_cannot_exist(fake_server,
     harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
     before = (tmp_path / "reports/latest/results.json").read_text()
 
-    real_dump = json.dump
+    real_fdopen = os.fdopen
 
-    def dies_half_way(data, f, **kwargs):
-        if "cases" not in data:
-            return real_dump(data, f, **kwargs)
-        f.write(json.dumps(data)[:50])
-        raise OSError(28, "No space left on device")
+    class DiesHalfWay:
+        """The results file's temporary file: the disk fills up after 50 characters, whatever writes them."""
 
-    monkeypatch.setattr(json, "dump", dies_half_way)
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, text):
+            if self.written + len(text) > 50:
+                self.f.write(text[: 50 - self.written])
+                raise OSError(28, "No space left on device")
+            self.written += len(text)
+            return self.f.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+    def fdopen(fd, *args, **kwargs):
+        f = real_fdopen(fd, *args, **kwargs)
+        return DiesHalfWay(f) if "/.results.json." in os.readlink(f"/proc/self/fd/{fd}") else f
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
     r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
     assert r.code == 2 and "No space left on device" in r.err and "Traceback" not in r.err  # said, not raised
     assert (tmp_path / "reports/latest/results.json").read_text() == before

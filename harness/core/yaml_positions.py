@@ -14,6 +14,10 @@ from typing import Any
 import yaml
 
 from harness.core.locations import Loc
+from harness.core.yaml_events import NOT_SCALAR_TAGS as _NOT_SCALAR_TAGS
+from harness.core.yaml_events import STR_TAG as _STR_TAG
+from harness.core.yaml_events import ImplicitTags, read_plain_document
+from harness.core.yaml_events import NotPlain as _NotPlain
 
 MAX_DEPTH = 64
 # What aliases may add to a document: the values met again through an alias, beyond the document's
@@ -93,12 +97,6 @@ def load_yaml(text: str, file: str) -> Any:
             gc.enable()
 
 
-class _NotPlain(Exception):
-    """The event path met what it leaves to the node path: an anchor, alias, merge key, tag or error."""
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
-_NOT_SCALAR_TAGS = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
 
 
 def _load_events(loader_class: type, text: str, file: str) -> Any:
@@ -108,24 +106,7 @@ def _load_events(loader_class: type, text: str, file: str) -> Any:
     plain documents take this path; anything else raises _NotPlain and goes through the nodes,
     which handle anchors, aliases and merge keys and word every error.
     """
-    try:
-        loader = loader_class(text)
-    except yaml.YAMLError:
-        raise _NotPlain from None
-    try:
-        loader.get_event()  # stream start
-        if loader.check_event(yaml.StreamEndEvent):
-            return None
-        loader.get_event()  # document start
-        value = _EventBuilder(loader, file).value(loader.get_event(), 0)
-        loader.get_event()  # document end
-        if not loader.check_event(yaml.StreamEndEvent):
-            raise _NotPlain
-        return value
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError):
-        raise _NotPlain from None
-    finally:
-        loader.dispose()
+    return read_plain_document(loader_class, text, lambda loader: _EventBuilder(loader, file).value)
 
 
 class _EventBuilder:
@@ -141,29 +122,18 @@ class _EventBuilder:
         self.loader = loader
         self.file = file
         self.lines: dict[int, int] = {}
-        self.resolvers: dict[str, list[tuple[str, Any]]] = {}
         # a loader with path resolvers resolves tags by position: leave those to it
         self.by_path = bool(getattr(loader, "yaml_path_resolvers", None))
+        self.implicit_tag = None if self.by_path else ImplicitTags(loader)
 
     def loc(self, mark: Any) -> Loc:
         line = mark.line + 1
         return _new_loc(self.file, self.lines.setdefault(line, line), mark.column + 1)
 
     def tag(self, event: Any) -> str:
-        value = event.value
-        if self.by_path:
-            return self.loader.resolve(yaml.ScalarNode, value, event.implicit)
-        if not event.implicit[0]:
-            return _STR_TAG  # quoted, or a block scalar: a string
-        first = value[0] if value else ""
-        resolvers = self.resolvers.get(first)
-        if resolvers is None:
-            table = self.loader.yaml_implicit_resolvers
-            resolvers = self.resolvers[first] = list(table.get(first, [])) + list(table.get(None, []))
-        for tag, regexp in resolvers:
-            if regexp.match(value):
-                return tag
-        return _STR_TAG
+        if self.implicit_tag is None:
+            return self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return self.implicit_tag(event.value) if event.implicit[0] else _STR_TAG  # quoted or block: a string
 
     def value(self, event: Any, depth: int) -> Any:
         """The value that starts with ``event`` (already taken from the loader)."""

@@ -18,14 +18,13 @@ from typing import Any
 
 import yaml
 
+from harness.core.yaml_events import NOT_SCALAR_TAGS as _NOT_SCALAR_TAGS
+from harness.core.yaml_events import STR_TAG as _STR_TAG
+from harness.core.yaml_events import ImplicitTags, read_plain_document
+from harness.core.yaml_events import NotPlain as _NotPlain
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR_TAG = "tag:yaml.org,2002:str"
-_NOT_SCALAR_TAGS = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
 _MAX_DEPTH = 200
-
-
-class _NotPlain(Exception):
-    """Something only the full loader handles: an anchor, alias, tag, merge key or error."""
 
 
 def load_cassette_yaml(text: str) -> Any:
@@ -37,54 +36,21 @@ def load_cassette_yaml(text: str) -> Any:
 
 
 def _from_events(text: str) -> Any:
-    try:
-        loader = _Loader(text)
-    except yaml.YAMLError:
-        raise _NotPlain from None
-    try:
-        loader.get_event()  # stream start
-        if loader.check_event(yaml.StreamEndEvent):
-            return None
-        loader.get_event()  # document start
-        value = _Builder(loader).value(loader.get_event(), 0)
-        loader.get_event()  # document end
-        if not loader.check_event(yaml.StreamEndEvent):
-            raise _NotPlain  # more than one document: yaml.load's own error
-        return value
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError, AttributeError):
-        raise _NotPlain from None
-    finally:
-        loader.dispose()
+    return read_plain_document(_Loader, text, lambda loader: _Builder(loader).value)
 
 
 class _Builder:
     def __init__(self, loader: Any) -> None:
         self.loader = loader
         self.get = loader.get_event
-        self.resolvers: dict[str, list[tuple[str, Any]]] = {}
-        if getattr(loader, "yaml_path_resolvers", None):
-            raise _NotPlain  # tags by position: the loader's own business
-
-    def tag(self, value: str, plain: bool) -> str:
-        """What ``Resolver.resolve`` answers for an untagged scalar (no path resolvers)."""
-        if not plain:
-            return _STR_TAG
-        first = value[0] if value else ""
-        resolvers = self.resolvers.get(first)
-        if resolvers is None:
-            table = self.loader.yaml_implicit_resolvers
-            resolvers = self.resolvers[first] = list(table.get(first, [])) + list(table.get(None, []))
-        for tag, regexp in resolvers:
-            if regexp.match(value):
-                return tag
-        return _STR_TAG
+        self.implicit_tag = ImplicitTags(loader)
 
     def value(self, event: Any, depth: int) -> Any:
         if depth > _MAX_DEPTH or event.anchor is not None or event.tag is not None:
             raise _NotPlain
         kind = type(event)
         if kind is yaml.ScalarEvent:
-            tag = self.tag(event.value, event.implicit[0])
+            tag = self.implicit_tag(event.value) if event.implicit[0] else _STR_TAG
             if tag == _STR_TAG:
                 return event.value
             constructor = self.loader.yaml_constructors.get(tag)

@@ -37,50 +37,50 @@ class SseEvent:
             return None
 
 
-async def read_events(lines: AsyncIterator[str], started: float) -> AsyncIterator[SseEvent]:
-    """The events of a stream of lines, each with its offset in ms since ``started`` (a perf_counter)."""
-    name: str | None = None
-    data: list[str] = []
-    recorded: float | None = None
-    async for line in lines:
+class _Lines:
+    """SSE lines in, complete events out: the one parser of the live reader and of a recorded stream's text."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.data: list[str] = []
+        self.recorded: float | None = None  # the offset a replayed stream's comment gave the event
+
+    def feed(self, line: str) -> tuple[str | None, str, float | None] | None:
+        """The event a blank line completes, as (name, data, recorded offset); None for any other line."""
         if not line:
-            if data or name is not None:
-                offset = recorded if recorded is not None else (time.perf_counter() - started) * 1000
-                yield SseEvent(name, "\n".join(data), round(offset, 1))
-            name, data, recorded = None, [], None
-        elif line.startswith(":"):
+            done = (self.name, "\n".join(self.data), self.recorded) if self.data or self.name is not None else None
+            self.name, self.data, self.recorded = None, [], None
+            return done
+        if line.startswith(":"):
             found = _OFFSET.match(line)
             if found:
-                recorded = float(found[1])
-        else:
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "event":
-                name = value
-            elif field == "data":
-                data.append(value)
+                self.recorded = float(found[1])
+            return None
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            self.name = value
+        elif field == "data":
+            self.data.append(value)
+        return None
+
+
+async def read_events(lines: AsyncIterator[str], started: float) -> AsyncIterator[SseEvent]:
+    """The events of a stream of lines, each with its offset in ms since ``started`` (a perf_counter)."""
+    parser = _Lines()
+    async for line in lines:
+        if done := parser.feed(line):
+            name, data, recorded = done
+            offset = recorded if recorded is not None else (time.perf_counter() - started) * 1000
+            yield SseEvent(name, data, round(offset, 1))
     # An event without its closing blank line was cut off: it is not yielded.
 
 
 def parse_sse(text: str) -> list[SseEvent]:
     """The complete events of an SSE text (a recorded stream), without offsets."""
-    events: list[SseEvent] = []
-    name: str | None = None
-    data: list[str] = []
-    for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if not line:
-            if data or name is not None:
-                events.append(SseEvent(name, "\n".join(data)))
-            name, data = None, []
-        elif not line.startswith(":"):
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "event":
-                name = value
-            elif field == "data":
-                data.append(value)
-    return events
+    parser = _Lines()
+    done = (parser.feed(line.rstrip("\r")) for line in text.split("\n"))
+    return [SseEvent(name, data) for name, data, _ in filter(None, done)]
 
 
 def sse_text(event: SseEvent, with_offset: bool = False) -> str:

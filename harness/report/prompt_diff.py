@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from harness.results.changes import common_ends
 from harness.results.compare import CaseDiff
 
 MAX_LINES = 60  # diff lines in summary.md, over every change
@@ -93,12 +94,7 @@ def _cut_pair(old: str, new: str) -> tuple[str, str]:
     """Two versions of a long line, each cut to the stretch that changed with some context."""
     if max(len(old), len(new)) <= LONG_LINE:
         return old, new
-    start = 0
-    while start < min(len(old), len(new)) and old[start] == new[start]:
-        start += 1
-    end = 0
-    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
-        end += 1
+    start, end = common_ends(old, new)
     lo = max(0, start - CONTEXT_CHARS)
 
     def part(text: str) -> str:

@@ -10,6 +10,7 @@ import difflib
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -29,17 +30,23 @@ def word_diff(before: str, after: str) -> list[Op]:
     return list(_word_diff(before, after))
 
 
-@lru_cache(maxsize=512)  # a system prompt edit repeats in every case of a suite
-def _word_diff(before: str, after: str) -> tuple[Op, ...]:
-    if before == after:
-        return ((EQUAL, before),) if before else ()
-    a, b = _WORDS.findall(before), _WORDS.findall(after)
+def common_ends(a: Sequence[Any], b: Sequence[Any]) -> tuple[int, int]:
+    """How many items two sequences share at the start, then at the end (not overlapping the start)."""
     prefix = 0
     while prefix < min(len(a), len(b)) and a[prefix] == b[prefix]:
         prefix += 1
     suffix = 0
     while suffix < min(len(a), len(b)) - prefix and a[-1 - suffix] == b[-1 - suffix]:
         suffix += 1
+    return prefix, suffix
+
+
+@lru_cache(maxsize=512)  # a system prompt edit repeats in every case of a suite
+def _word_diff(before: str, after: str) -> tuple[Op, ...]:
+    if before == after:
+        return ((EQUAL, before),) if before else ()
+    a, b = _WORDS.findall(before), _WORDS.findall(after)
+    prefix, suffix = common_ends(a, b)
     ops: list[Op] = []
 
     def add(kind: str, text: str) -> None:

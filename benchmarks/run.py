@@ -160,6 +160,17 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def alternate(row: Row, runs: dict[str, list[str]], repeats: int, wdir: Path, env: dict[str, str],
+              server: Server | None = None, labels: dict[str, str] | None = None) -> Row:  # fmt: skip
+    """Run the harness and the floor command ``repeats`` times each, alternating which goes first."""
+    for r in range(repeats):
+        for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
+            sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", server)
+            getattr(row, who).append(sample)
+            log(f"{row.workload.name} {(labels or {}).get(who, who)} run {r + 1}/{repeats}: {sample}")
+    return row
+
+
 def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Server, promptfoo: Path | None) -> Row | None:
     n = min(w.cases, args.cases) if args.cases and w.cases else w.cases
     row = Row(w, cases=n)
@@ -200,31 +211,16 @@ def run_workload(w: Workload, args: argparse.Namespace, work: Path, server: Serv
         runs = {"harness": [sys.executable, "-m", "harness", "validate", "table.yaml"],
                 "floor": [sys.executable, "-c", "import csv, sys; list(csv.DictReader(open(sys.argv[1], newline='')))",
                           "tickets.csv"]}  # fmt: skip
-        for r in range(args.repeats):
-            for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
-                sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", None)
-                getattr(row, who).append(sample)
-                log(f"{w.name} {who} run {r + 1}/{args.repeats}: {sample}")
-        return row
+        return alternate(row, runs, args.repeats, wdir, env)
     if w.kind == "validate":
         write_suite(wdir / "suite.yaml", n, w.turns, name=w.name)
         runs = {"harness": [sys.executable, "-m", "harness", "validate", "suite.yaml"],
                 "floor": [sys.executable, "-c", "import sys, yaml; yaml.load(open(sys.argv[1], encoding='utf-8'), "
                           "Loader=yaml.CSafeLoader)", "suite.yaml"]}  # fmt: skip
-        for r in range(args.repeats):
-            for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
-                sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", None)
-                getattr(row, who).append(sample)
-                log(f"{w.name} {who} run {r + 1}/{args.repeats}: {sample}")
-        return row
+        return alternate(row, runs, args.repeats, wdir, env)
     if w.kind == "version":
         runs = {"harness": [sys.executable, "-m", "harness", "--version"], "floor": [sys.executable, "-c", "pass"]}
-        for r in range(args.repeats):
-            for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
-                sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", None)
-                getattr(row, who).append(sample)
-                log(f"{w.name} {who} run {r + 1}/{args.repeats}: {sample}")
-        return row
+        return alternate(row, runs, args.repeats, wdir, env)
     if w.files > 1:  # a folder of suite files, as a large project keeps them
         for i in range(w.files):
             write_suite(wdir / "suites" / f"part-{i:02d}.yaml", n // w.files, w.turns, name=f"{w.name}-{i:02d}")
@@ -289,12 +285,7 @@ def _workers_row(w: Workload, row: Row, args: argparse.Namespace, wdir: Path, su
         mode = ["--cassettes", "off"]
     runs = {who: harness_cmd(suite, wdir / f"out-{who}", *mode, "--base-url", url, "--workers", count,
                              concurrency=args.concurrency) for who, count in (("harness", "2"), ("floor", "1"))}  # fmt: skip
-    for r in range(args.repeats):
-        for who in (("harness", "floor") if r % 2 == 0 else ("floor", "harness")):
-            sample = measure(runs[who], wdir, env, wdir / f"{who}-{r}.log", server)
-            getattr(row, who).append(sample)
-            log(f"{w.name} {'--workers 2' if who == 'harness' else '--workers 1'} run {r + 1}/{args.repeats}: {sample}")
-    return row
+    return alternate(row, runs, args.repeats, wdir, env, server, labels={"harness": "--workers 2", "floor": "--workers 1"})
 
 
 def med(samples: list[Sample], attr: str) -> float | None:

@@ -181,3 +181,20 @@ def test_a_case_of_a_suite_with_variants_is_rerun_per_variant(harness_cli, fake_
     assert {(c["id"], c["variant"]) for c in data["cases"] if c.get("rerun")} == {
         ("a", "loud"), ("b", "loud"), ("c", "loud"), ("d", "loud")}
     assert data["summary"]["total"] == 8
+
+
+def test_a_rerun_split_over_workers_marks_the_same_cases_as_one_process(harness_cli, fake_server, tmp_path):
+    """With `--workers` each worker encodes its cases for the journal: the re-run mark must be made there too."""
+    write(tmp_path, SUITE.replace("expect: [{contains: two}]", "expect: [{contains: deux}]")
+          .replace("expect: [{contains: four}]", "expect: [{contains: quatre}]"))  # fmt: skip
+    assert harness_cli("run", "desk.yaml", "--cassettes", "off", "--base-url", fake_server.base_url, "-q",
+                       "--out", "first").code == 1  # fmt: skip
+    marks = {}
+    for workers in ("1", "2"):
+        r = harness_cli("run", "--rerun", "failed", "--from", "first", "--workers", workers, "-q", "--out", f"w{workers}")
+        assert r.code == 1, r.err
+        marks[workers] = [(c["id"], c.get("rerun", False)) for c in results(tmp_path, f"w{workers}")["cases"]]
+        journal = (tmp_path / f"w{workers}/journal.jsonl").read_text().splitlines()
+        assert sorted((json.loads(line)["id"], json.loads(line).get("rerun", False)) for line in journal) == [
+            ("a", False), ("b", True), ("c", False), ("d", True)]  # kept cases journaled unmarked, re-run ones marked
+    assert marks["2"] == marks["1"] == [("a", False), ("b", True), ("c", False), ("d", True)]

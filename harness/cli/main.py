@@ -212,7 +212,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plans: list, baseline, rerun,
                    rerun_info: dict | None, kept: dict) -> int:  # fmt: skip
     """Run the plans into the locked --out folder: journal, results.json, reports, the comparison; the exit code."""
-    from harness.cli import rerun as reruns
     from harness.cli.progress import Progress
     from harness.core.outcomes import light
     from harness.execution.fingerprint import plan_fingerprints
@@ -259,13 +258,11 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
         print(f"re-running {_count(len(unfinished), 'case')} of {rerun.source} that ended "
               f"{' or '.join(rerun.statuses)}; the other {_count(len(plans) - len(unfinished), 'case')} keep "
               "their results", file=sys.stderr)  # fmt: skip
-    on_done = journal.append
-    if rerun_info:
-        on_done = lambda case: journal.append(reruns.mark(case))  # noqa: E731
+    journal.rerun = bool(rerun_info)  # what runs now is marked re-run; the cases kept above are not
     progress = Progress(sum(p.repeats for p in unfinished), enabled=not args.quiet, concurrency=settings.concurrency)
     stop = StopFlag()
     try:
-        run = run_plans(plans, settings, api_key, on_case_done=on_done, observer=progress, stop=stop,
+        run = run_plans(plans, settings, api_key, observer=progress, stop=stop,
                         finished=finished, batches=BatchOptions(journal.append_batch, known_batches),
                         journal=journal)  # fmt: skip
     finally:
@@ -278,7 +275,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
         add_earlier_sessions(run, Path(args.out) / "results.json")
     out = Path(args.out)
     try:
-        write_run_outputs(run, out)
+        write_run_outputs(run, out, processes=settings.workers)
     except OutputError as e:  # checked before the run; the disk can still fill up or change under it
         print(f"error: {e}; the finished cases are in {folder.journal_path}", file=sys.stderr)
         return exit_codes.BAD_INPUT

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import TextIO
 
+from harness.core.case_file import CaseHead
 from harness.core.errors import RequestFailed
 from harness.core.result import ERROR, FAILED, CaseResult
 from harness.execution.runner import RunObserver
@@ -43,7 +44,7 @@ class Progress(RunObserver):
         if error is not None and error.status == 429:
             self.rate_limited += 1
 
-    def case_done(self, case: CaseResult) -> None:
+    def case_done(self, case: CaseResult | CaseHead) -> None:
         self.done += 1
         self.failed += case.status == FAILED
         self.errored += case.status == ERROR

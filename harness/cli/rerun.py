@@ -54,9 +54,3 @@ def select(rerun: Rerun, plans: list[CasePlan]) -> tuple[list[CasePlan], dict[tu
     plans = [p for p in plans if p.key in ran]
     chosen = rerun.chosen() & {p.key for p in plans}
     return plans, rerun.kept(chosen), len(chosen)
-
-
-def mark(case: CaseResult) -> CaseResult:
-    """A result of this run (not carried over from the earlier one) is marked as re-run."""
-    case.rerun = True
-    return case

@@ -11,7 +11,7 @@ not grow with the run.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -74,6 +74,11 @@ class CaseFile(Sequence[CaseResult]):
         """The same cases in another order (positions into this one)."""
         return CaseFile(self.path, [self._entries[i] for i in order], [self.heads[i] for i in order])
 
+    def where(self, keep: Callable[[CaseHead], bool]) -> Iterator[CaseResult]:
+        """The cases whose head ``keep`` accepts, in order, reading only their lines (the failures of a large
+        run that mostly passed, without parsing every case)."""
+        return self._read([entry for entry, head in zip(self._entries, self.heads) if keep(head)])
+
     def raw(self) -> Iterator[dict[str, Any] | CaseResult]:
         """Each case as its journal line's JSON (what case_to_dict made of it), or the case when it is held."""
         with self.path.open("rb") as f:
@@ -122,3 +127,11 @@ class CaseFile(Sequence[CaseResult]):
                     yield case_from_dict(json.loads(f.read(entry[1])))
                 else:
                     yield entry
+
+
+def cases_where(cases: Iterable[CaseResult], keep: Callable[[Any], bool]) -> Iterator[CaseResult]:
+    """The cases ``keep`` accepts (it sees a CaseHead, or the case itself for a run held in memory); from a
+    CaseFile only the accepted cases are read back."""
+    if isinstance(cases, CaseFile):
+        return cases.where(keep)
+    return (case for case in cases if keep(case))

@@ -33,6 +33,25 @@ class RunFolderError(Exception):
     """A run folder that cannot be resumed; the message names the file and what to do."""
 
 
+@dataclass(frozen=True, slots=True)
+class JournalLine:
+    """A finished case as the journal stores it: its line, already encoded, and its head.
+
+    With `--workers` each worker encodes its own cases (in parallel) and the parent only writes the bytes."""
+
+    key: Key
+    data: bytes  # one JSON line, with its newline
+    head: CaseHead
+
+
+def journal_line(case: CaseResult, rerun: bool = False) -> JournalLine:
+    """Encode a finished case for the journal; ``rerun`` marks it as a result of this re-run (`--rerun`)."""
+    if rerun:
+        case.rerun = True
+    text = json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":"))
+    return JournalLine(case.key, (text + "\n").encode("utf-8", STORABLE_ERRORS), head_of(case))
+
+
 class Journal:
     """Appends finished cases, one flushed JSON line each. A failing disk is reported once, never fatal.
 
@@ -47,40 +66,56 @@ class Journal:
         self._offset = offset
         self.written = 0
         self.failed: str | None = None
+        self.rerun = False  # set by `harness run --rerun`: the cases appended from then on are marked re-run
         self.index: dict[Key, tuple[Span, CaseHead]] = {}  # this session's cases: where each one's latest line is
         self.unwritten: dict[Key, CaseResult] = {}  # cases the disk refused, so they still reach results.json
 
+    def encode(self, case: CaseResult) -> JournalLine:
+        """``case`` as this journal would write it (what a worker sends to ``append_lines``)."""
+        return journal_line(case, self.rerun)
+
     def append(self, case: CaseResult) -> None:
-        line = self._write(json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":")))
-        if line is None:
-            if self.failed:
-                self.unwritten[case.key] = case  # so it still reaches results.json
+        self._append([self.encode(case)], case)
+
+    def append_lines(self, lines: list[JournalLine]) -> None:
+        """Cases encoded elsewhere (by a worker): written in one go and flushed once."""
+        self._append(lines)
+
+    def _append(self, lines: list[JournalLine], case: CaseResult | None = None) -> None:
+        spans = self._write_lines([line.data for line in lines])
+        if spans is None:
+            if self.failed:  # so they still reach results.json
+                for line in lines:
+                    self.unwritten[line.key] = case if case is not None else case_from_dict(json.loads(line.data))
             return
-        self.index[case.key] = (line, head_of(case))
-        self.unwritten.pop(case.key, None)
-        self.written += 1
+        for line, span in zip(lines, spans):
+            self.index[line.key] = (span, line.head)
+            self.unwritten.pop(line.key, None)
+        self.written += len(lines)
 
     def append_batch(self, batch: dict[str, Any]) -> None:
         """An input file just uploaded (``{"uploaded": ...}``) or a batch just created (``{"created": ...}``) with
         --batch: their ids, so a resume polls the batch rather than paying for it again."""
-        self._write(json.dumps({BATCH_KEY: batch}, ensure_ascii=False, separators=(",", ":")))
+        text = json.dumps({BATCH_KEY: batch}, ensure_ascii=False, separators=(",", ":"))
+        self._write_lines([(text + "\n").encode("utf-8", STORABLE_ERRORS)])
 
-    def _write(self, text: str) -> Span | None:
-        """Append one line; where it went (offset, length), or None when the journal cannot take it."""
+    def _write_lines(self, lines: list[bytes]) -> list[Span] | None:
+        """Append whole lines; where each went, or None when the journal cannot take them."""
         if self._handle is None:
             return None
-        line = (text + "\n").encode("utf-8", STORABLE_ERRORS)
         try:
-            self._handle.write(line)
+            self._handle.write(b"".join(lines))
             self._handle.flush()
         except (OSError, ValueError) as e:
             self.failed = f"cannot append to {self.path}: {e}; results.json is still written at the end"
             print(f"warning: {self.failed}", file=sys.stderr)
             self.close()
             return None
-        span = (self._offset, len(line))
-        self._offset += len(line)
-        return span
+        spans = []
+        for line in lines:
+            spans.append((self._offset, len(line)))
+            self._offset += len(line)
+        return spans
 
     def find(self, key: Key) -> tuple[Span, CaseHead] | CaseResult | None:
         """Where this session's case ``key`` is: its line in the journal, itself if it was not written, or None."""

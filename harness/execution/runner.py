@@ -29,7 +29,7 @@ from harness.core.redaction import redact_case
 from harness.core.result import ERROR, INTERRUPTED, SKIPPED, CaseResult, RunResult
 from harness.core.settings import RunSettings
 from harness.core.text_policy import cap_stored_text
-from harness.core.case_file import CaseFile
+from harness.core.case_file import CaseFile, CaseHead
 from harness.execution.journal import Journal
 from harness.execution import workers
 from harness.execution.interrupt import StopFlag, stop_on_signals
@@ -48,7 +48,8 @@ CaseCallback = Callable[[CaseResult], None]
 class RunObserver:
     """What the runner reports while it works; the progress display implements it. All no-ops here."""
 
-    def case_done(self, case: CaseResult) -> None: ...
+    def case_done(self, case: CaseResult | CaseHead) -> None:
+        """A case finished: its result, or with `--workers` its head (status, usage, cost: what a progress line needs)."""
 
     def retry(self, attempt: int, error: RequestFailed, wait: float) -> None: ...
 
@@ -269,16 +270,16 @@ def run_plans(
     ``finished`` holds cases already done (from a journal, on resume): they are
     not run again and take their place in plan order. With ``stop``, Ctrl-C
     and SIGTERM stop the run cleanly instead of raising. With ``journal`` (which
-    ``on_case_done`` appends every finished case to), the run keeps no case in
-    memory: the RunResult's cases are read back from the journal as they are used.
+    every finished case is appended to: by ``on_case_done`` when it is given,
+    else by ``journal.append``), the run keeps no case in memory: the
+    RunResult's cases are read back from the journal as they are used.
     """
     finished = finished or {}
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     todo = [p for p in plans if not all(k in finished for k in plan_keys(p))]  # part of a case's repeats: run it again
     with stop_on_signals(stop) if stop else nullcontext():
-        new = _run_todo(todo, settings, api_key, on_case_done, observer, stop, batches,
-                        keep=journal is None) if todo else []  # fmt: skip
+        new = _run_todo(todo, settings, api_key, on_case_done, observer, stop, batches, journal) if todo else []
     ran = {case.key: case for case in new}  # everything, or (with a journal) only what never reached it
     cases: list[CaseResult] | CaseFile
     if journal is None:
@@ -298,12 +299,17 @@ def run_plans(
 
 def _run_todo(todo: list[CasePlan], settings: RunSettings, api_key: str | None, on_case_done: CaseCallback | None,
               observer: RunObserver | None, stop: StopFlag | None, batches: BatchOptions | None = None,
-              keep: bool = True) -> list[CaseResult]:  # fmt: skip
+              journal: Journal | None = None) -> list[CaseResult]:  # fmt: skip
     """In this process, or split over `--workers` processes that stream their cases back the same way
     (never a `--batch` run: it waits on the Batch API, and `harness run` refuses the two together).
-    ``keep`` as for ``execute``."""
+    With a journal the finished cases go to it and only those it never saw come back."""
+    keep = journal is None
     count = workers.worker_count(settings.workers, todo, settings) if settings.workers > 1 else 1
     if count > 1 and not settings.batch:
-        return workers.run_in_workers(execute, todo, settings, api_key, count, on_case_done, observer, stop, keep)
+        lines_to = journal if journal is not None and on_case_done is None else None  # workers encode its lines
+        return workers.run_in_workers(execute, todo, settings, api_key, count, on_case_done, observer, stop, keep,
+                                      lines_to)  # fmt: skip
+    if journal is not None and on_case_done is None:
+        on_case_done = journal.append
     return asyncio.run(execute(todo, settings, api_key, on_case_done, observer=observer, stop=stop,
                                batches=batches, keep=keep))  # fmt: skip

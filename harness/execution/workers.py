@@ -40,6 +40,8 @@ from harness.execution.repeats import whole_case
 if TYPE_CHECKING:  # multiprocessing is imported when workers start: a one-process run never pays for it
     from multiprocessing.connection import Connection
 
+    from harness.execution.journal import Journal, JournalLine
+
 TICK_SECONDS = 0.2
 SEND_EVERY_SECONDS = 0.05  # a worker sends its finished cases in small batches, at least this often
 SEND_BATCH = 64
@@ -117,14 +119,17 @@ def worker_settings(settings: RunSettings, index: int, workers: int) -> RunSetti
 class _Sender:
     """The worker's side of the pipe: finished cases in small batches, the progress events as they happen.
 
+    With the run's journal (``encode``: its ``Journal.encode``) a case goes as its journal line, encoded here,
+    so the parent only writes bytes; without one, as the case itself.
     A thread writes to the pipe, so the worker's event loop never waits for the parent to read (on a busy
     machine the parent may not be scheduled for a while, and a full pipe would stall the worker with it).
     """
 
-    def __init__(self, conn: Connection, stop: StopFlag):
+    def __init__(self, conn: Connection, stop: StopFlag, encode: Callable[[CaseResult], JournalLine] | None):
         self.conn = conn
         self.stop = stop
-        self.batch: list[CaseResult] = []
+        self.encode = encode
+        self.batch: list[CaseResult | JournalLine] = []
         self.sent: set[tuple[str, str, int]] = set()
         self.last = time.monotonic()
         self.broken = False
@@ -156,7 +161,7 @@ class _Sender:
 
     def finished(self, case: CaseResult) -> None:
         """The worker's ``on_case_done``: the case is in its cassette; now it goes to the parent's journal."""
-        self.batch.append(case)
+        self.batch.append(self.encode(case) if self.encode else case)
         self.sent.add(case.key)
         if len(self.batch) >= SEND_BATCH or time.monotonic() - self.last >= SEND_EVERY_SECONDS:
             self.flush()
@@ -165,7 +170,7 @@ class _Sender:
         self.last = time.monotonic()
         if self.batch:
             batch, self.batch = self.batch, []
-            self.send(("cases", batch))
+            self.send(("lines" if self.encode else "cases", batch))
 
     # RunObserver's methods (duck-typed): the parent's observer gets them back
     def case_done(self, case: CaseResult) -> None:
@@ -183,7 +188,8 @@ class _Sender:
 
 
 def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
-                 conn: Connection, inherited: list[Connection]) -> None:  # fmt: skip
+                 conn: Connection, inherited: list[Connection],
+                 encode: Callable[[CaseResult], JournalLine] | None) -> None:  # fmt: skip
     """A forked worker: run the plans, send back every finished case, then the unfinished ones' results."""
     from harness.providers import cassette_cache
 
@@ -197,7 +203,7 @@ def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings,
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, on_signal)
-    sender = _Sender(conn, stop)
+    sender = _Sender(conn, stop, encode)
     try:
         results = asyncio.run(execute(plans, settings, api_key, on_case_done=sender.finished,
                                       observer=sender, stop=stop))  # type: ignore[arg-type]  # fmt: skip
@@ -230,12 +236,14 @@ class _Worker:
 
 def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
                    workers: int, on_case_done: CaseCallback | None = None, observer: Any = None,
-                   stop: StopFlag | None = None, keep: bool = True) -> list[CaseResult]:  # fmt: skip
+                   stop: StopFlag | None = None, keep: bool = True,
+                   journal: Journal | None = None) -> list[CaseResult]:  # fmt: skip
     """Run ``plans`` with ``execute`` (the runner's, handed down: this module sits beside it) in ``workers``
     forked processes; like ``execute`` alone, every case's results come back (with ``keep=False`` only
-    those ``on_case_done`` never saw: the parent then holds no finished case, only its key).
+    those ``on_case_done`` or the journal never saw: the parent then holds no finished case, only its key).
 
-    Finished cases reach ``on_case_done`` and ``observer.case_done`` in the parent as they arrive.
+    Finished cases reach ``on_case_done`` (or with a ``journal``, encoded by their worker, its
+    ``append_lines``) and ``observer.case_done`` in the parent as they arrive.
     """
     import gc
     import multiprocessing
@@ -252,14 +260,14 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_worker_main, name=f"harness-worker-{index + 1}", daemon=True,
                                       args=(execute, share, worker_settings(settings, index, len(shares)), api_key, send,
-                                            [*(w.conn for w in pool), receive]))  # fmt: skip
+                                            [*(w.conn for w in pool), receive], journal.encode if journal else None))  # fmt: skip
             process.start()
             send.close()  # the parent keeps only the reading end, so a worker's exit reads as end of file
             pool.append(_Worker(index, share, process, receive))
     finally:
         gc.unfreeze()
     try:
-        _collect(pool, on_case_done, observer, stop, keep)
+        _collect(pool, on_case_done, observer, stop, keep, journal)
     finally:
         for worker in pool:  # a second Ctrl-C, or a bug here: no worker outlives the parent
             if worker.process.is_alive():
@@ -270,7 +278,7 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
 
 
 def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None,
-             keep: bool = True) -> None:  # fmt: skip
+             keep: bool = True, journal: Journal | None = None) -> None:  # fmt: skip
     """Read every worker's messages until each one has ended or died; pass a stop signal on once."""
     from multiprocessing.connection import wait
 
@@ -293,16 +301,22 @@ def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: A
             except (EOFError, OSError):  # the worker is gone, ended or not
                 del live[conn]  # type: ignore[arg-type]
                 continue
-            _handle(worker, message, on_case_done, observer, refusals, keep)
+            _handle(worker, message, on_case_done, observer, refusals, keep, journal)
         if observer is not None:
             loads = [w.load for w in pool]
             observer.tick(*(sum(values) for values in zip(*loads)))
 
 
 def _handle(worker: _Worker, message: tuple[Any, ...], on_case_done: CaseCallback | None, observer: Any,
-            refusals: set[str], keep: bool = True) -> None:  # fmt: skip
+            refusals: set[str], keep: bool = True, journal: Journal | None = None) -> None:  # fmt: skip
     kind = message[0]
-    if kind == "cases":
+    if kind == "lines" and journal is not None:  # cases encoded by the worker: the parent writes their bytes
+        journal.append_lines(message[1])
+        for line in message[1]:
+            worker.received[line.key] = None
+            if observer is not None:
+                observer.case_done(line.head)
+    elif kind == "cases":
         for case in message[1]:
             worker.received[case.key] = case if keep else None
             if on_case_done is not None:

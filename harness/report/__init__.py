@@ -33,22 +33,28 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def write_run_reports(run: RunResult, out_dir: Path) -> dict[str, Path]:
-    """report.html, summary.md and junit.xml for a run, next to its results.json.
+REPORT_FILES = ("report.html", "summary.md", "junit.xml")
+
+
+def write_run_reports(run: RunResult, out_dir: Path, files: tuple[str, ...] = REPORT_FILES) -> dict[str, Path]:
+    """report.html, summary.md and junit.xml for a run (or those of them in ``files``), next to its results.json.
 
     Each renderer reads the run's cases one at a time (from the journal, for `harness run`), and a run
     too large for one page gets its transcripts in report-data/ beside report.html (harness/report/html_split.py).
     """
     out_dir = Path(out_dir)
     with gc_paused():
-        if needs_split(run):
-            write_split_run_html(run, out_dir)
-        else:
-            write_text_atomic(out_dir / "report.html", render_run_html(run))
-            remove_split_data(out_dir)  # a smaller run written over a split report's folder
-        write_text_atomic(out_dir / "summary.md", run_summary(run, out_dir=str(out_dir)))
-        write_run_junit(run, out_dir / "junit.xml")
-    return {name: out_dir / name for name in ("report.html", "summary.md", "junit.xml")}
+        if "report.html" in files:
+            if needs_split(run):
+                write_split_run_html(run, out_dir)
+            else:
+                write_text_atomic(out_dir / "report.html", render_run_html(run))
+                remove_split_data(out_dir)  # a smaller run written over a split report's folder
+        if "summary.md" in files:
+            write_text_atomic(out_dir / "summary.md", run_summary(run, out_dir=str(out_dir)))
+        if "junit.xml" in files:
+            write_run_junit(run, out_dir / "junit.xml")
+    return {name: out_dir / name for name in files}
 
 
 def write_compare_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:

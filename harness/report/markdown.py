@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 
+from harness.core.case_file import cases_where
 from harness.core.result import ERROR, FAILED, PASSED, CaseResult, RunResult
 from harness.report.html import compare_headline, fmt_cost, fmt_delta, fmt_ms, fmt_num, fmt_pct, run_models
 from harness.report.outcome_text import RunView, outcome_text, policy_text, tolerated_text
@@ -175,9 +176,9 @@ def run_summary(run: RunResult, limit: int = LIMIT, out_dir: str | None = None) 
     elif repeated:
         out.left_out += len(repeated)
     example: dict[tuple[str, str], CaseResult] = {}
-    for c in run.cases:  # the first repeat that shows why: one with the case's own status, else any not passing
-        o = view.outcome(c)
-        if o is None or c.status == PASSED:
+    for c in cases_where(run.cases, lambda c: c.status != PASSED):  # the first repeat that shows why: one with the
+        o = view.outcome(c)  # case's own status, else any not passing (only these are read back from the journal)
+        if o is None:
             continue
         current = example.get(o.key)
         if current is None or (current.status != o.status and c.status == o.status):

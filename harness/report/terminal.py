@@ -6,6 +6,7 @@ import os
 import sys
 from typing import TextIO
 
+from harness.core.case_file import cases_where
 from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
 from harness.report.outcome_text import RunView, policy_text
 from harness.report.usage_text import terminal_lines
@@ -38,7 +39,7 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
     view = RunView.of(run)
     rows: list[list[object]] = []
     grouped: dict[str, list[str]] = {}  # one line per distinct error: 500 cases a wrong key stopped are one line
-    for case in run.cases:
+    for case in cases_where(run.cases, lambda c: c.status in (ERROR, FAILED)):
         name = case.label + (f" [repeat {case.repeat + 1}]" if case.repeat or case.policy.repeats > 1 else "")
         forgiven = view.note(case)
         if case.status == ERROR:

@@ -1,0 +1,47 @@
+"""A run's output files (harness/report/outputs.py): with `--workers`, report.html and summary.md are written by a
+forked process while results.json and junit.xml are written by the run's own, with the same bytes as from one."""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import replace
+
+import pytest
+
+import harness.report as report
+from harness.execution.journal import RunFolder
+from harness.report.outputs import RUN_FILES, OutputError, write_run_outputs
+from tests.synthetic import synthetic_run
+
+
+def _journaled(tmp_path, n: int):  # type: ignore[no-untyped-def]
+    """A run whose cases are read back from its journal, as `harness run` writes its outputs."""
+    run = synthetic_run(n, suites=3)
+    journal = RunFolder(tmp_path / "journaled").start({})
+    for case in run.cases:
+        journal.append(case)
+    journal.close()
+    return replace(run, cases=journal.cases([journal.find(c.key) for c in run.cases]))
+
+
+def test_two_processes_write_the_same_files_as_one(tmp_path):
+    run = _journaled(tmp_path, 300)
+    write_run_outputs(run, tmp_path / "one")
+    write_run_outputs(run, tmp_path / "two", processes=2)
+    for name in RUN_FILES:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    assert "FAIL" in (tmp_path / "two/summary.md").read_text() or "Failed" in (tmp_path / "two/summary.md").read_text()
+
+
+def test_a_report_the_other_process_cannot_write_is_an_output_error_naming_it(tmp_path, monkeypatch):
+    run = _journaled(tmp_path, 20)
+    target = tmp_path / "two" / "report.html"
+
+    def disk_full(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(report, "render_run_html", disk_full)  # the forked process inherits the patch
+    with pytest.raises(OutputError, match=r"cannot write .*two/report\.html: No space left on device"):
+        write_run_outputs(run, tmp_path / "two", processes=2)
+    assert (tmp_path / "two/results.json").exists() and (tmp_path / "two/junit.xml").exists()  # this process's half
+    assert not target.exists()

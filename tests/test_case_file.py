@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from harness.core.case_file import CaseFile, head_of
@@ -126,3 +127,20 @@ def test_results_json_holds_one_case_a_line_and_reads_back_the_same(tmp_path):
     assert '  "summary": {' in lines and '    "total": 30,' in lines  # the rest stays indented for people
     assert load_run(tmp_path / "results.json").summary == run.summary
     assert data == json.loads(json.dumps(run.to_dict()))  # the same JSON as before, only laid out differently
+
+
+def test_results_json_copies_each_journaled_case_line_as_it_is(tmp_path):
+    """A case read back from the journal goes into results.json as its journal line (no decode and encode again),
+    and a case held in memory is written in the same compact form, so both runs' files are the same bytes."""
+    held = synthetic_run(40, suites=3)
+    journal = RunFolder(tmp_path / "out").start({})
+    for case in held.cases:
+        journal.append(case)
+    journal.close()
+    journaled = replace(held, cases=journal.cases([journal.find(c.key) for c in held.cases]))
+    save_run(held, tmp_path / "held.json")
+    save_run(journaled, tmp_path / "journaled.json")
+    assert (tmp_path / "held.json").read_bytes() == (tmp_path / "journaled.json").read_bytes()
+    lines = (tmp_path / "journaled.json").read_text(encoding="utf-8").splitlines()
+    case_lines = [line.strip().rstrip(",") for line in lines[lines.index('  "cases": [') + 1:-2]]
+    assert case_lines == (tmp_path / "out/journal.jsonl").read_text(encoding="utf-8").splitlines()

@@ -254,6 +254,7 @@ def test_the_benchmark_driver_runs_the_workers_rows(tmp_path):
     for name in ("workers-2-replay-10k", "workers-2-live-10k-0ms"):
         assert f"| {name} (capped at 20 cases)" in text
         assert f"- {name}: --workers 2 is " in text
+        assert "this machine runs two processes of pure arithmetic" in text  # the ceiling beside the speed-up
 
 
 def test_workers_stop_when_the_parent_is_killed(write_suite, tmp_path):

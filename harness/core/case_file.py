@@ -18,7 +18,7 @@ from typing import Any, overload
 
 from harness.core.policy import CasePolicy
 from harness.core.reply import Usage
-from harness.core.result import CaseResult, case_from_dict
+from harness.core.result import CaseResult, case_from_dict, case_json
 
 Span = tuple[int, int]  # byte offset and length of one JSON line
 
@@ -88,6 +88,16 @@ class CaseFile(Sequence[CaseResult]):
                     yield json.loads(f.read(entry[1]))
                 else:
                     yield entry
+
+    def json_lines(self) -> Iterator[str]:
+        """Each case as its journal line's text (compact JSON, ``case_json``), held cases encoded the same way."""
+        with self.path.open("rb") as f:
+            for entry in self._entries:
+                if isinstance(entry, tuple):
+                    f.seek(entry[0])
+                    yield f.read(entry[1]).decode("utf-8", "replace").rstrip("\n")
+                else:
+                    yield case_json(entry)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -436,6 +436,17 @@ class _CaseDicts(list):  # type: ignore[type-arg]
         raw = getattr(self._cases, "raw", None)  # read back from the journal: its lines are case_to_dict already
         return (c if isinstance(c, dict) else case_to_dict(c) for c in (raw() if raw else self._cases))
 
+    def json_lines(self) -> Iterator[str]:
+        """Each case as one line of compact JSON (``case_json``); a case read back from the journal is its
+        line there as it is, with no decoding and encoding again."""
+        lines = getattr(self._cases, "json_lines", None)
+        return lines() if lines else (case_json(c) for c in self._cases)
+
+
+def case_json(case: CaseResult) -> str:
+    """A case as one line of compact JSON: its journal line, and its line in results.json."""
+    return json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":"))
+
 
 def save_run(run: RunResult, path: Path) -> None:
     """Write results.json; a 10,000-case run never holds a second, dict-shaped copy of all its cases.
@@ -450,10 +461,10 @@ def save_run(run: RunResult, path: Path) -> None:
         for n, (key, value) in enumerate(data.items()):
             f.write(f'{"," if n else ""}\n  {json.dumps(key)}: ')
             if key in ("cases", "outcomes"):
-                items = iter(value)
+                lines = value.json_lines() if key == "cases" else (json.dumps(o, ensure_ascii=False) for o in value)
                 f.write("[")
-                for i, item in enumerate(items):
-                    f.write(f'{"," if i else ""}\n    {json.dumps(item, ensure_ascii=False)}')
+                for i, line in enumerate(lines):
+                    f.write(f'{"," if i else ""}\n    {line}')
                 f.write("\n  ]" if len(value) else "]")
             else:
                 f.write(json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  "))

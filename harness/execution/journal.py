@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.core.case_file import CaseFile, CaseHead, Span, head_of
-from harness.core.result import CaseResult, case_from_dict, case_to_dict, write_json_atomic
+from harness.core.result import CaseResult, case_from_dict, case_json, write_json_atomic
 from harness.core.text_policy import STORABLE_ERRORS
 
 JOURNAL_FILE = "journal.jsonl"
@@ -48,8 +48,7 @@ def journal_line(case: CaseResult, rerun: bool = False) -> JournalLine:
     """Encode a finished case for the journal; ``rerun`` marks it as a result of this re-run (`--rerun`)."""
     if rerun:
         case.rerun = True
-    text = json.dumps(case_to_dict(case), ensure_ascii=False, separators=(",", ":"))
-    return JournalLine(case.key, (text + "\n").encode("utf-8", STORABLE_ERRORS), head_of(case))
+    return JournalLine(case.key, (case_json(case) + "\n").encode("utf-8", STORABLE_ERRORS), head_of(case))
 
 
 class Journal:

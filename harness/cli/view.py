@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import mimetypes
 import sys
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness.core import exit_codes
@@ -58,7 +55,16 @@ def safe_path(root: Path, raw: str) -> Path | None:
     return target if target.is_file() else None
 
 
+if TYPE_CHECKING:
+    from http import HTTPStatus
+    from http.server import BaseHTTPRequestHandler
+
+
 def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
+    import mimetypes
+    from http import HTTPStatus
+    from http.server import BaseHTTPRequestHandler
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "harness-view"
 
@@ -126,6 +132,8 @@ def make_handler(root: Path) -> type[BaseHTTPRequestHandler]:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
+    from http.server import ThreadingHTTPServer  # here, not at the top: `harness --version` must not pay for it
+
     root = Path(args.folder)
     if not root.is_dir():
         print(f"error: {root}: no such folder; run `harness run ... --out {root}/NAME` first or name the reports folder",

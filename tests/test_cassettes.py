@@ -413,6 +413,21 @@ def test_next_write_sweeps_the_temp_file_of_a_killed_write(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == [neighbour.name, "wifi.yaml"]
 
 
+def test_writing_many_cassettes_lists_their_folder_once(tmp_path, monkeypatch):
+    """Recording 100,000 cassettes listed their folder at every write (to sweep killed writes' temp files): each
+    write took longer than the last. The folder is listed once; a killed write's temp file is still swept."""
+    folder = tmp_path / "cassettes" / "big"
+    folder.mkdir(parents=True)
+    (folder / ".c7.yaml.k1ll3d_x.tmp").write_text("version: 1\ninteractions:\n- request: {method: PO")
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(atomic_files.os, "scandir", lambda path: listed.append(path) or scandir(path))
+    for i in range(200):
+        atomic_files.write_text_atomic(folder / f"c{i}.yaml", "version: 1\ninteractions: []\n")
+    assert listed == [str(folder)]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"c{i}.yaml" for i in range(200))
+
+
 def test_killed_recording_leaves_only_complete_cassettes(harness_cli, write_suite, tmp_path):
     lines = ["suite: slow", "model: fake-model", "cases:"]
     for i in range(40):

@@ -6,8 +6,8 @@ each gets the same guarantee: a reader sees the old file or the new one.
 
 from __future__ import annotations
 
-import glob
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +30,32 @@ def write_atomic(path: Path, fill: Callable[[TextIO], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    # A write killed before its rename (SIGKILL, power loss) leaves its temp file: sweep it with the next write.
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.????????.tmp"):  # mkstemp: 8 random characters
-        stale.unlink(missing_ok=True)
+    _sweep(path)
+
+
+_TEMP_NAME = re.compile(r"\.(.+)\.[^.]{8}\.tmp")  # mkstemp's name above: the file's name, 8 random characters
+_stale: dict[str, dict[str, list[str]]] = {}  # folder -> file name -> its temp files there when first listed
+
+
+def _sweep(path: Path) -> None:
+    """Remove the temp files a killed write of ``path`` left (SIGKILL or power loss before the rename).
+
+    Each folder is listed once per process, not at every write: listing a folder of 100,000 cassettes at
+    each one's write made recording them quadratic. A temp file of this name found then is removed when
+    the name is next written; one that appears later (another process's write in flight) is left alone."""
+    folder = str(path.parent)
+    found = _stale.get(folder)
+    if found is None:
+        found = _stale[folder] = {}
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if match := _TEMP_NAME.fullmatch(entry.name):
+                        found.setdefault(match.group(1), []).append(entry.path)
+        except OSError:
+            pass
+    for stale in found.pop(path.name, ()):
+        Path(stale).unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

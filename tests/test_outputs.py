@@ -4,6 +4,8 @@ forked process while results.json and junit.xml are written by the run's own, wi
 from __future__ import annotations
 
 import errno
+import os
+import signal
 from dataclasses import replace
 
 import pytest
@@ -45,3 +47,37 @@ def test_a_report_the_other_process_cannot_write_is_an_output_error_naming_it(tm
         write_run_outputs(run, tmp_path / "two", processes=2)
     assert (tmp_path / "two/results.json").exists() and (tmp_path / "two/junit.xml").exists()  # this process's half
     assert not target.exists()
+
+
+def test_when_no_process_can_be_forked_this_one_writes_every_file(tmp_path, monkeypatch):
+    run = _journaled(tmp_path, 30)
+    write_run_outputs(run, tmp_path / "one")
+
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    write_run_outputs(run, tmp_path / "two", processes=2)
+    for name in RUN_FILES:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
+def test_a_report_process_killed_by_a_signal_is_named_so(tmp_path, monkeypatch):
+    run = _journaled(tmp_path, 20)
+    monkeypatch.setattr(report, "render_run_html", lambda *_a, **_k: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(OutputError, match=r"the process writing report\.html and summary\.md was killed by SIGKILL"):
+        write_run_outputs(run, tmp_path / "two", processes=2)
+    assert (tmp_path / "two/results.json").exists()
+
+
+def test_a_bug_in_the_report_process_comes_back_with_its_traceback(tmp_path, monkeypatch):
+    run = _journaled(tmp_path, 20)
+
+    def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise KeyError("no such column")
+
+    monkeypatch.setattr(report, "render_run_html", broken)
+    with pytest.raises(KeyError) as caught:
+        write_run_outputs(run, tmp_path / "two", processes=2)
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "in the process writing report.html and summary.md" in notes and "in broken" in notes

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
+import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -59,8 +62,11 @@ def write_run_outputs(run: RunResult, out_dir: Path, processes: int = 1) -> Path
     check_output_dir(out_dir)
     path = out_dir / "results.json"
     try:
-        if processes > 1 and hasattr(os, "fork"):
-            child = _Forked(lambda: write_run_reports(run, out_dir, ("report.html", "summary.md")))
+        child = _Forked.start(lambda: write_run_reports(run, out_dir, _CHILD_FILES)) if processes > 1 else None
+        if child is None:
+            save_run(run, path)
+            write_run_reports(run, out_dir)
+        else:
             try:
                 save_run(run, path)
                 write_run_reports(run, out_dir, ("junit.xml",))
@@ -68,44 +74,86 @@ def write_run_outputs(run: RunResult, out_dir: Path, processes: int = 1) -> Path
                 error = child.wait()
             if error is not None:
                 raise error
-        else:
-            save_run(run, path)
-            write_run_reports(run, out_dir)
     except OSError as e:
         where = e.filename or out_dir
         raise OutputError(f"cannot write {where}: {e.strerror or e}") from None
     return path
 
 
-class _Forked:
-    """``job`` run in a forked child; ``wait`` returns the exception it raised (an OSError keeps its file name)."""
+_CHILD_FILES = ("report.html", "summary.md")
 
-    def __init__(self, job: Callable[[], object]):
-        self._read, write = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: run the job, report its exception (if any), exit without running atexit hooks
-            os.close(self._read)
-            code = 0
+
+class _Forked:
+    """``job`` run in a forked child; ``wait`` returns the exception it raised (an OSError keeps its file name,
+    any other carries the child's traceback as a note)."""
+
+    def __init__(self, pid: int, read: int):
+        self.pid, self._read = pid, read
+
+    @classmethod
+    def start(cls, job: Callable[[], object]) -> _Forked | None:
+        """Fork a child running ``job``; None where there is no fork or it fails (the caller then does the job)."""
+        if not hasattr(os, "fork"):
+            return None
+        sys.stdout.flush()  # what is buffered now is printed once, by this process
+        sys.stderr.flush()
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to spare (a pid limit, memory): write everything here
+            os.close(read)
+            os.close(write)
+            return None
+        if pid == 0:  # the child: run the job, hand its exception (if any) over, and never return into the caller
+            code = 1
             try:
-                job()
-            except BaseException as e:  # noqa: BLE001 (handed to the parent, which raises it)
-                code = 1
+                os.close(read)
                 try:
-                    payload = pickle.dumps(e)
-                except Exception:  # noqa: BLE001 (an exception that does not pickle: its text)
-                    payload = pickle.dumps(OSError(f"{type(e).__name__}: {e}"))
-                with os.fdopen(write, "wb") as f:
-                    f.write(payload)
+                    job()
+                    code = 0
+                except BaseException as e:  # noqa: BLE001 (handed to the parent, which raises it)
+                    with os.fdopen(write, "wb") as f:
+                        f.write(_payload(e))
             finally:
-                os._exit(code)
+                os._exit(code)  # no atexit hooks, no second flush of the parent's buffers
         os.close(write)
+        return cls(pid, read)
 
     def wait(self) -> BaseException | None:
-        with os.fdopen(self._read, "rb") as f:
-            payload = f.read()
-        _, status = os.waitpid(self.pid, 0)
+        try:
+            with os.fdopen(self._read, "rb") as f:
+                payload = f.read()
+        finally:
+            _, status = os.waitpid(self.pid, 0)  # reaped even when a second Ctrl-C lands here
         if payload:
-            return pickle.loads(payload)  # noqa: S301 (our own child's exception, over our own pipe)
-        if status != 0:
-            return OSError(f"the process writing report.html and summary.md ended with status {status}")
+            return _exception(payload)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+            return OSError(f"the process writing {' and '.join(_CHILD_FILES)} {how}")
+        if code != 0:
+            return OSError(f"the process writing {' and '.join(_CHILD_FILES)} exited with code {code}")
         return None
+
+
+def _payload(error: BaseException) -> bytes:
+    text = traceback.format_exc()
+    try:
+        return pickle.dumps((error, text))
+    except Exception:  # noqa: BLE001 (an exception that does not pickle: its traceback says what it was)
+        return pickle.dumps((None, text))
+
+
+def _exception(payload: bytes) -> BaseException:
+    try:
+        error, text = pickle.loads(payload)  # noqa: S301 (our own child's exception, over our own pipe)
+    except Exception:  # noqa: BLE001 (one that does not unpickle)
+        error, text = None, "(its exception could not be passed on)"
+    if error is None:
+        error = RuntimeError(f"the process writing {' and '.join(_CHILD_FILES)} failed:\n{text}")
+    elif not isinstance(error, OSError):
+        error.add_note(f"in the process writing {' and '.join(_CHILD_FILES)}:\n{text}")
+    return error

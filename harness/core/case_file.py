@@ -69,6 +69,7 @@ class CaseFile(Sequence[CaseResult]):
         self.path = Path(path)
         self._entries = entries
         self.heads = heads  # one per case, in the same order
+        self.kept_outcomes: list[Any] | None = None  # harness/core/outcomes.py works them out once
 
     def reordered(self, order: list[int]) -> CaseFile:
         """The same cases in another order (positions into this one)."""

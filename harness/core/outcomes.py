@@ -190,14 +190,21 @@ def light(cases: Iterable[CaseResult]) -> Iterable[Any]:
 
 
 def outcomes(cases: Iterable[CaseResult]) -> list[Outcome]:
-    """Every case's outcome, with the failures the suites' gates and allow_fail tolerate marked."""
+    """Every case's outcome, with the failures the suites' gates and allow_fail tolerate marked.
+
+    A run read back from disk (harness/core/case_file.py) cannot change, so its outcomes are worked out once
+    and kept on it: the summary, results.json, every report and the exit code each ask for them."""
     heads = getattr(cases, "heads", None)
+    if heads is not None and (kept := getattr(cases, "kept_outcomes", None)) is not None:
+        return list(kept)
     repeats = heads if heads is not None else [_slim(c) for c in cases]
     found = [case_outcome(g) for g in group_repeats(repeats)]
     gates = suite_gates(found, repeats)
     for o in found:
         gate = gates.get(o.suite)
         o.tolerated = o.status == FAILED and (o.allow_fail or bool(gate and gate.ok))
+    if heads is not None:
+        cases.kept_outcomes = list(found)  # type: ignore[attr-defined]
     return found
 
 

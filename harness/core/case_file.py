@@ -82,23 +82,12 @@ class CaseFile(Sequence[CaseResult]):
 
     def raw(self) -> Iterator[dict[str, Any] | CaseResult]:
         """Each case as its journal line's JSON (what case_to_dict made of it), or the case when it is held."""
-        with self.path.open("rb") as f:
-            for entry in self._entries:
-                if isinstance(entry, tuple):
-                    f.seek(entry[0])
-                    yield json.loads(f.read(entry[1]))
-                else:
-                    yield entry
+        return (json.loads(e) if isinstance(e, bytes) else e for e in self._each(self._entries))
 
     def json_lines(self) -> Iterator[str]:
         """Each case as its journal line's text (compact JSON, ``case_json``), held cases encoded the same way."""
-        with self.path.open("rb") as f:
-            for entry in self._entries:
-                if isinstance(entry, tuple):
-                    f.seek(entry[0])
-                    yield f.read(entry[1]).decode("utf-8", "replace").rstrip("\n")
-                else:
-                    yield case_json(entry)
+        return (e.decode("utf-8", "replace").rstrip("\n") if isinstance(e, bytes) else case_json(e)
+                for e in self._each(self._entries))  # fmt: skip
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -128,6 +117,10 @@ class CaseFile(Sequence[CaseResult]):
         return f"CaseFile({str(self.path)!r}, {len(self)} cases)"
 
     def _read(self, entries: list[Span | CaseResult]) -> Iterator[CaseResult]:
+        return (case_from_dict(json.loads(e)) if isinstance(e, bytes) else e for e in self._each(entries))
+
+    def _each(self, entries: list[Span | CaseResult]) -> Iterator[bytes | CaseResult]:
+        """Each entry's journal line (bytes) or its held case, in order; the file is opened only when a line is read."""
         if not any(isinstance(e, tuple) for e in entries):
             yield from entries  # type: ignore[misc]
             return
@@ -135,7 +128,7 @@ class CaseFile(Sequence[CaseResult]):
             for entry in entries:
                 if isinstance(entry, tuple):
                     f.seek(entry[0])
-                    yield case_from_dict(json.loads(f.read(entry[1])))
+                    yield f.read(entry[1])
                 else:
                     yield entry
 

@@ -163,25 +163,6 @@ def group_repeats(cases: list[CaseResult]) -> list[list[CaseResult]]:
     return [sorted(g, key=lambda c: c.repeat) if len(g) > 1 else g for g in groups.values()]
 
 
-@dataclass(frozen=True)
-class _Repeat:
-    """What an outcome reads of one repeat: grouping these instead of whole results keeps a large run's
-    aggregation small when its cases are read back from disk one at a time (harness/core/case_file.py)."""
-
-    suite: str
-    id: str
-    status: str
-    repeat: int
-    score: float | None
-    policy: CasePolicy
-    file: str
-    variant: str
-
-
-def _slim(c: CaseResult) -> _Repeat:
-    return _Repeat(c.suite, c.id, c.status, c.repeat, c.score, c.policy, getattr(c, "file", ""), getattr(c, "variant", ""))
-
-
 def light(cases: Iterable[CaseResult]) -> Iterable[Any]:
     """What aggregates iterate: a run read back from disk (harness/core/case_file.py) has a small head per case
     (status, policy, usage, cost, metrics: no turns), so totals never re-read the file; a list is itself."""
@@ -197,7 +178,7 @@ def outcomes(cases: Iterable[CaseResult]) -> list[Outcome]:
     heads = getattr(cases, "heads", None)
     if heads is not None and (kept := getattr(cases, "kept_outcomes", None)) is not None:
         return list(kept)
-    repeats = heads if heads is not None else [_slim(c) for c in cases]
+    repeats = heads if heads is not None else list(cases)  # a run held in memory groups its own results
     found = [case_outcome(g) for g in group_repeats(repeats)]
     gates = suite_gates(found, repeats)
     for o in found:

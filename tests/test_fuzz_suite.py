@@ -8,7 +8,6 @@ message naming the file, too.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

@@ -99,6 +99,38 @@ def test_a_signal_mid_run_keeps_finished_cases_and_resume_completes_them(signum,
         assert FAKE_KEY not in path.read_text()
 
 
+def wait_for_journal(out: Path, lines: int, proc: subprocess.Popen) -> None:
+    """Until the run in ``proc`` has journaled ``lines`` cases (an AssertionError if it ends or a minute passes)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        journal = out / "journal.jsonl"
+        if journal.exists() and len(journal.read_text().splitlines()) >= lines:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the journal never reached {lines} lines")
+
+
+def resume_after_sigterm(out: Path, n: int, server: FakeOpenAI, env: dict[str, str], cwd: Path,
+                         *resume_args: str) -> tuple[subprocess.CompletedProcess, dict, dict[str, int]]:  # fmt: skip
+    """Check what a run of ``mixed_suite(n)`` stopped by SIGTERM left in ``out``, resume it (with ``resume_args``),
+    check that no finished case was asked again; the resume's process, its results.json, and each case's turns."""
+    first = json.loads((out / "results.json").read_text())
+    finished = journal_ids(out)
+    assert n // 3 <= len(finished) < n
+    assert first["summary"]["interrupted"] == n - len(finished)
+    assert all("interrupted by SIGTERM" in c["error"] for c in first["cases"] if c["status"] == "interrupted")
+    before = Counter(case_of(q) for q in server.requests)
+    resumed_proc = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), *resume_args], env=env,
+                                  cwd=cwd, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert resumed_proc.returncode == 3, resumed_proc.stderr
+    assert f"{len(finished)} of {n} cases already finished" in resumed_proc.stderr
+    after = Counter(case_of(q) for q in server.requests)
+    turns = {f"c{i:02d}": 1 if i % 7 == 3 else 2 for i in range(n)}
+    for case_id in finished:
+        assert after[case_id] == before[case_id] == turns[case_id], case_id  # asked once per turn, ever
+    return resumed_proc, json.loads((out / "results.json").read_text()), turns
+
+
 def test_sigterm_to_a_real_process_and_resume_match_an_uninterrupted_run(write_suite, tmp_path):
     """The issue's acceptance test: kill `python -m harness run` halfway, resume it, compare with a clean run."""
     n = 24
@@ -110,31 +142,12 @@ def test_sigterm_to_a_real_process_and_resume_match_an_uninterrupted_run(write_s
         cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
                server.base_url, "--concurrency", "2", "--out", str(out)]  # fmt: skip
         proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            journal = out / "journal.jsonl"
-            if journal.exists() and len(journal.read_text().splitlines()) >= n // 3:
-                break
-            time.sleep(0.02)
+        wait_for_journal(out, n // 3, proc)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 143, stderr
         assert "SIGTERM: stopped with" in stderr and f"--resume {out}" in stderr
-        first = json.loads((out / "results.json").read_text())
-        finished = journal_ids(out)
-        assert n // 3 <= len(finished) < n
-        assert first["summary"]["interrupted"] == n - len(finished)
-        before = Counter(case_of(q) for q in server.requests)
-
-        resumed_proc = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out)], env=env,
-                                      cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
-        assert resumed_proc.returncode == 3, resumed_proc.stderr
-        assert f"{len(finished)} of {n} cases already finished" in resumed_proc.stderr
-        after = Counter(case_of(q) for q in server.requests)
-        turns = {f"c{i:02d}": 1 if i % 7 == 3 else 2 for i in range(n)}
-        for case_id in finished:
-            assert after[case_id] == before[case_id] == turns[case_id], case_id  # asked once per turn, ever
-        resumed = json.loads((out / "results.json").read_text())
+        resumed_proc, resumed, turns = resume_after_sigterm(out, n, server, env, tmp_path)
 
     with FakeOpenAI() as server:
         straight_out = tmp_path / "straight"

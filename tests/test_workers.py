@@ -20,7 +20,7 @@ from harness.results.sharding import Shard, select_shard
 from harness.suites.planning import load_plans
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI
-from tests.test_resume import case_of, journal_ids, mixed_suite, outcomes
+from tests.test_resume import case_of, journal_ids, mixed_suite, outcomes, resume_after_sigterm, wait_for_journal
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -160,16 +160,6 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in path.read_text().split()]
 
 
-def _wait_for_journal(out: Path, lines: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        journal = out / "journal.jsonl"
-        if journal.exists() and len(journal.read_text().splitlines()) >= lines:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"the journal never reached {lines} lines")
-
-
 def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_rest(write_suite, tmp_path):
     n = 24
     suite = write_suite(mixed_suite(n))
@@ -178,7 +168,7 @@ def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_r
         cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
                server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out)]  # fmt: skip
         proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_for_journal(out, n // 3, proc)
+        wait_for_journal(out, n // 3, proc)
         workers = _children(proc.pid)
         assert len(workers) == 2
         proc.send_signal(signal.SIGTERM)  # to the parent only, as a CI runner or `kill` sends it
@@ -186,22 +176,7 @@ def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_r
         assert proc.returncode == 143, stderr
         assert "SIGTERM: stopped with" in stderr and f"--resume {out}" in stderr
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # no worker outlives the run
-        first = json.loads((out / "results.json").read_text())
-        finished = journal_ids(out)
-        assert n // 3 <= len(finished) < n
-        assert first["summary"]["interrupted"] == n - len(finished)
-        assert all("interrupted by SIGTERM" in c["error"] for c in first["cases"] if c["status"] == "interrupted")
-        before = Counter(case_of(q) for q in server.requests)
-
-        resumed_proc = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), "--workers", "3"],
-                                      env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
-        assert resumed_proc.returncode == 3, resumed_proc.stderr
-        assert f"{len(finished)} of {n} cases already finished" in resumed_proc.stderr
-        after = Counter(case_of(q) for q in server.requests)
-        turns = {f"c{i:02d}": 1 if i % 7 == 3 else 2 for i in range(n)}
-        for case_id in finished:
-            assert after[case_id] == before[case_id] == turns[case_id], case_id  # asked once per turn, ever
-        resumed = json.loads((out / "results.json").read_text())
+        _, resumed, turns = resume_after_sigterm(out, n, server, env, tmp_path, "--workers", "3")
         assert resumed["settings"]["workers"] == 3
         assert sorted(journal_ids(out)) == sorted(turns)
 
@@ -222,7 +197,7 @@ def test_a_worker_that_dies_loses_only_its_unfinished_cases(write_suite, tmp_pat
         cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
                server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out), "-q"]  # fmt: skip
         proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_for_journal(out, 4, proc)
+        wait_for_journal(out, 4, proc)
         victim = _children(proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=60)
@@ -266,7 +241,7 @@ def test_workers_stop_when_the_parent_is_killed(write_suite, tmp_path):
         cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
                server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out), "-q"]  # fmt: skip
         proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_journal(out, 2, proc)
+        wait_for_journal(out, 2, proc)
         workers = _children(proc.pid)
         proc.kill()
         proc.wait(timeout=30)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import re
 from types import GeneratorType
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -54,6 +54,26 @@ class PosList(list):
     item_locs: list[Loc]
 
 
+class ItemStream(Protocol):
+    """Takes the items of one top-level list (``key``) as the parser finishes each, so a big document's
+    items are never all in memory at once: what ``take`` returns is kept in the list instead of the item.
+
+    Only plain documents are streamed; when ``load_yaml`` has to read a document the other way (an anchor,
+    an alias, a tag), it calls ``abandon`` first and the list comes back whole.
+    """
+
+    key: str
+
+    def start(self, top: PosDict) -> None:
+        """The list begins; ``top`` holds the keys written above it."""
+
+    def take(self, item: Any, loc: Loc, number: int) -> Any:
+        """Item ``number`` (from 1) at ``loc``, complete; returns what the list keeps in its place."""
+
+    def abandon(self) -> None:
+        """Forget every item taken: the document is read again, whole."""
+
+
 def _loc(file: str, mark: Any) -> Loc:
     return Loc(file, mark.line + 1, mark.column + 1)
 
@@ -72,8 +92,11 @@ def _new_loc(file: str, line: int, column: int) -> Loc:
     return loc
 
 
-def load_yaml(text: str, file: str) -> Any:
-    """Parse one YAML document into PosDict/PosList/scalars; raise YamlSyntaxError."""
+def load_yaml(text: str, file: str, stream: ItemStream | None = None) -> Any:
+    """Parse one YAML document into PosDict/PosList/scalars; raise YamlSyntaxError.
+
+    With ``stream``, the items of the top-level list ``stream.key`` go to it one by one (see ItemStream).
+    """
     # libyaml's parser when PyYAML has it: same nodes and marks, 2-3x faster on big suites. On an
     # error the pure-Python parser runs again for its message, which names more (the tab, the alias).
     # The cyclic GC is paused meanwhile: the node tree is hundreds of thousands of live objects that
@@ -84,9 +107,10 @@ def load_yaml(text: str, file: str) -> Any:
     try:
         if fast is not None:
             try:
-                return _load_events(fast, text, file)
+                return _load_events(fast, text, file, stream)
             except _NotPlain:
-                pass
+                if stream is not None:
+                    stream.abandon()
             try:
                 return _load_with(fast, text, file)
             except YamlSyntaxError:
@@ -99,14 +123,14 @@ def load_yaml(text: str, file: str) -> Any:
 
 
 
-def _load_events(loader_class: type, text: str, file: str) -> Any:
+def _load_events(loader_class: type, text: str, file: str, stream: ItemStream | None = None) -> Any:
     """Build PosDict/PosList straight from the parser's events, with no node tree in between.
 
     The node tree of a 10,000-case suite is ~200 MB; the events are consumed one at a time. Only
     plain documents take this path; anything else raises _NotPlain and goes through the nodes,
     which handle anchors, aliases and merge keys and word every error.
     """
-    return read_plain_document(loader_class, text, lambda loader: _EventBuilder(loader, file).value)
+    return read_plain_document(loader_class, text, lambda loader: _EventBuilder(loader, file, stream).value)
 
 
 class _EventBuilder:
@@ -118,9 +142,10 @@ class _EventBuilder:
     per-call lookups), and positions on one line share one line number object.
     """
 
-    def __init__(self, loader: Any, file: str) -> None:
+    def __init__(self, loader: Any, file: str, stream: ItemStream | None = None) -> None:
         self.loader = loader
         self.file = file
+        self.stream = stream
         self.lines: dict[int, int] = {}
         # a loader with path resolvers resolves tags by position: leave those to it
         self.by_path = bool(getattr(loader, "yaml_path_resolvers", None))
@@ -173,7 +198,12 @@ class _EventBuilder:
                     out.duplicates.append((key, key_loc))
                 value_event = get()
                 value_locs[key] = self.loc(value_event.start_mark)
-                out[key] = self.value(value_event, depth + 1)
+                if depth == 0 and self.stream is not None and key == self.stream.key and key not in out \
+                        and type(value_event) is yaml.SequenceStartEvent and value_event.anchor is None \
+                        and value_event.tag is None:  # fmt: skip
+                    out[key] = self.streamed(value_event, out)
+                else:
+                    out[key] = self.value(value_event, depth + 1)
                 key_locs[key] = key_loc
         if kind is yaml.SequenceStartEvent:
             items = PosList()
@@ -187,6 +217,22 @@ class _EventBuilder:
                 item_locs.append(self.loc(item_event.start_mark))
                 items.append(self.value(item_event, depth + 1))
         raise _NotPlain  # an alias
+
+    def streamed(self, event: Any, top: PosDict) -> PosList:
+        """The top-level list ``stream.key``, each item handed to the stream as soon as it is complete."""
+        assert self.stream is not None
+        self.stream.start(top)
+        items = PosList()
+        items.loc = self.loc(event.start_mark)
+        items.item_locs = []
+        get = self.loader.get_event
+        while True:
+            item_event = get()
+            if type(item_event) is yaml.SequenceEndEvent:
+                return items
+            loc = self.loc(item_event.start_mark)
+            items.item_locs.append(loc)
+            items.append(self.stream.take(self.value(item_event, 2), loc, len(items) + 1))
 
 
 def _load_with(loader_class: type, text: str, file: str) -> Any:

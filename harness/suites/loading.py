@@ -13,8 +13,9 @@ from harness.core.locations import Loc
 from harness.core.problems import Problem, SuiteError
 from harness.core.suite import SKIPPED_DIRS, Suite
 from harness.core.yaml_positions import PosDict, YamlSyntaxError, load_yaml
+from harness.suites.case_stream import CaseStream
 from harness.suites.scalars import scalar_problems
-from harness.suites.schema import SuiteValidator, duplicate_keys
+from harness.suites.schema import duplicate_keys
 
 
 def discover(paths: list[str | Path]) -> tuple[list[Path], list[Problem]]:
@@ -94,13 +95,18 @@ def load_suite_file(path: Path) -> tuple[Suite | None, list[Problem]]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         return None, [Problem(Loc(file, line, 1), "file is not valid UTF-8 text; save it as UTF-8")]
+    stream = CaseStream(file, path, text)  # each case validated as it is read: one case's tree in memory
     try:
-        data = load_yaml(text, file)
+        data = load_yaml(text, file, stream)
+        if stream.needs_whole_reading(data):
+            stream.abandon()
+            data = load_yaml(text, file)
     except YamlSyntaxError as e:
         return None, [Problem(e.loc, e.message)]
     if not isinstance(data, PosDict):
         return None, [Problem(Loc(file, 1, 1), "a suite file must be a YAML mapping with a `cases:` list")]
-    scalars = scalar_problems(data, text)
-    suite, problems = SuiteValidator(file, path).suite(data)
+    scalars = stream.scalars + scalar_problems(data, text)
+    suite, problems = stream.validator.suite(data, stream.cases if stream.started else None)
     flagged = {p.loc for p in scalars}  # one problem per value: `.nan` is not also "must be more than 0"
-    return suite, list(dict.fromkeys(duplicate_keys(data, ""))) + scalars + [p for p in problems if p.loc not in flagged]
+    duplicates = stream.duplicates + duplicate_keys(data, "")
+    return suite, list(dict.fromkeys(duplicates)) + scalars + [p for p in problems if p.loc not in flagged]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from dataclasses import replace
 from pathlib import Path
@@ -212,8 +213,23 @@ def load_plans(paths: list[str], model_override: str | None = None, *, repeat: i
     no price. ``variants`` (`--variant`) picks some of the suites' variants. ``model_option`` is how the front door spells --model, for the message when none is set.
     ``api`` (--api) chooses the API of every case, over the suites' (and variants') `api:`.
     """
-    suites, problems = load_suites_partially(paths)
-    plans, found = _plan_all(suites, model_override, model_option, variants or [], api)
+    # The cyclic collector would walk what loading builds again and again (a 100,000-case file is millions of
+    # objects; its passes cost a third of the load), and none of it is garbage: paused while the suites load,
+    # and their objects set aside (frozen) while they are planned, with the collector on: a template that fails
+    # leaves its exception's frames in a cycle, which may hold what it was rendering.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        suites, problems = load_suites_partially(paths)
+    finally:
+        if paused:
+            gc.freeze()
+            gc.enable()
+    try:
+        plans, found = _plan_all(suites, model_override, model_option, variants or [], api)
+    finally:
+        if paused:
+            gc.unfreeze()
     problems.extend(found)
     if repeat:
         problems.extend(override_repeats(plans, repeat))
@@ -225,22 +241,24 @@ def load_plans(paths: list[str], model_override: str | None = None, *, repeat: i
 
 def _render_check(check: Check, r: Any) -> Check:
     """Render templates inside a check's argument (``contains: "{{ customer }}"``), so one case's vars serve both."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return r(value, check.loc)
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        return value
-
-    rendered = walk(check.arg)
+    rendered = _rendered(check.arg, r, check.loc)
     if rendered == check.arg:
         return check
     copied = object.__new__(Check)  # dataclasses.replace, at a fifth of its cost: once per check of every case
     copied.__dict__.update(check.__dict__, arg=rendered)
     return copied
+
+
+def _rendered(value: Any, r: Any, loc: Loc) -> Any:
+    """Every text inside ``value`` rendered. A module function, not a closure calling itself: that would be a
+    reference cycle per check, garbage only the cyclic collector frees (paused while suites load)."""
+    if isinstance(value, str):
+        return r(value, loc)
+    if isinstance(value, list):
+        return [_rendered(v, r, loc) for v in value]
+    if isinstance(value, dict):
+        return {k: _rendered(v, r, loc) for k, v in value.items()}
+    return value
 
 
 def override_repeats(plans: list[CasePlan], repeat: int) -> list[Problem]:

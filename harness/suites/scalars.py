@@ -31,10 +31,23 @@ def scalar_problems(data: Any, text: str) -> list[Problem]:
     Surrogate pairs in values are joined in place; an unpaired surrogate is replaced by U+FFFD once
     reported, so later checks of the same text do not report it again.
     """
-    if not _SUSPECT.search(text):
+    if not may_hold_bad_scalars(text):
         return []
     problems: list[Problem] = []
     _walk(data, "", problems)
+    return problems
+
+
+def may_hold_bad_scalars(text: str) -> bool:
+    """False when ``text`` spells no non-finite number and no surrogate: nothing in it to walk for."""
+    return bool(_SUSPECT.search(text))
+
+
+def scalars_in(item: Any, path: str, loc: Loc) -> list[Problem]:
+    """``scalar_problems`` for one item at ``path`` (`cases[3]`) of a document read an item at a time (call
+    it only when ``may_hold_bad_scalars`` of the document); pairs joined in place as there."""
+    problems: list[Problem] = []
+    _checked(item, path, loc, problems)
     return problems
 
 

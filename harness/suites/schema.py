@@ -52,7 +52,9 @@ CHOICES = {"api": APIS, "history": HISTORY_MODES}
 class SuiteValidator(SettingKeys, PromptKeys):
     """Turns one parsed file into a Suite, collecting problems rather than stopping at the first."""
 
-    def suite(self, data: PosDict) -> tuple[Suite | None, list[Problem]]:
+    def suite(self, data: PosDict, streamed: list[Case | None] | None = None) -> tuple[Suite | None, list[Problem]]:
+        """The suite ``data`` holds; ``streamed``: its `cases:` already validated, one by one as they were read
+        (harness/suites/case_stream.py), by this validator."""
         self.keys(data, SUITE_KEYS, "the suite")
         name = self.typed(data, "suite", str, "a string", "the suite") or self.path.stem
         cases_raw = data.get("cases")
@@ -94,9 +96,10 @@ class SuiteValidator(SettingKeys, PromptKeys):
             suite.policy[NEW_FAILURES_KEY] = True
         self.api_keys(suite, data, "the suite")
         seen: dict[str, Loc] = {}
-        if isinstance(cases_raw, PosList):
-            for i, (item, loc) in enumerate(zip(cases_raw, cases_raw.item_locs), start=1):
-                case = self.case(item, loc, i)
+        if streamed is None and isinstance(cases_raw, PosList):
+            streamed = [self.case(item, loc, i) for i, (item, loc) in enumerate(zip(cases_raw, cases_raw.item_locs), start=1)]
+        if streamed is not None:
+            for case in streamed:
                 if case is None:
                     continue
                 if case.id in seen:

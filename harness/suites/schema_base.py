@@ -21,16 +21,23 @@ from harness.core.yaml_positions import PosDict, PosList, to_plain
 def duplicate_keys(node: Any, path: str) -> list[Problem]:
     """Every key written twice in one mapping, at any depth (YAML would silently keep the last)."""
     found: list[Problem] = []
+    _duplicates(node, path, found)
+    return found
+
+
+def _duplicates(node: Any, path: str, found: list[Problem]) -> None:
+    """Into mappings and lists only: a suite is mostly scalars, and a path is only spelt for what may hold one."""
     if isinstance(node, PosDict):
         for key, loc in node.duplicates:
             where = f" in `{path}`" if path else ""
             found.append(Problem(loc, f"duplicate key {key!r}{where}; the later value would silently win, so remove one"))
         for key, value in node.items():
-            found += duplicate_keys(value, f"{path}.{key}" if path else str(key))
+            if isinstance(value, (PosDict, PosList)):
+                _duplicates(value, f"{path}.{key}" if path else str(key), found)
     elif isinstance(node, PosList):
         for i, value in enumerate(node):
-            found += duplicate_keys(value, f"{path}[{i}]")
-    return found
+            if isinstance(value, (PosDict, PosList)):
+                _duplicates(value, f"{path}[{i}]", found)
 
 
 class ValidatorBase:

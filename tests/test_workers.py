@@ -15,8 +15,7 @@ import pytest
 
 from harness.core.settings import RunSettings
 from harness.core.specs import Budget
-from harness.execution.workers import split_plans, worker_settings
-from harness.results.sharding import Shard, select_shard
+from harness.execution.workers import UNIT, work_units, worker_settings
 from harness.suites.planning import load_plans
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI
@@ -104,21 +103,57 @@ def test_a_worker_count_of_auto_uses_the_cores(harness_cli, write_suite, tmp_pat
     assert r.results(tmp_path / "reports/latest")["settings"]["workers"] == len(os.sched_getaffinity(0))
 
 
-def test_the_split_is_the_shard_deal_with_budgeted_suites_kept_whole(tmp_path):
-    for name, extra in (("plain", ""), ("other", "")):
-        (tmp_path / f"{name}.yaml").write_text(f"suite: {name}\nmodel: m\n{extra}cases:\n" + "".join(
-            f"  - {{id: z{i:02d}, turns: [{{user: hi}}]}}\n" for i in range(9)))  # fmt: skip
+def test_the_work_is_cut_into_small_units_in_run_order_with_budgeted_suites_kept_whole(tmp_path):
+    for name in ("plain", "other"):
+        (tmp_path / f"{name}.yaml").write_text(f"suite: {name}\nmodel: m\ncases:\n" + "".join(
+            f"  - {{id: z{i:02d}, turns: [{{user: hi}}]}}\n" for i in range(40)))  # fmt: skip
     _, plans = load_plans([str(tmp_path)], None)
-    for n in (1, 2, 3, 5):
-        shares = split_plans(plans, n)
-        assert shares == [select_shard(plans, Shard(k, n)) for k in range(1, n + 1)]
+    units = work_units(plans)
+    assert [i for unit in units for i in unit] == list(range(80))
+    assert [len(unit) for unit in units] == [UNIT] * 5  # 80 plans, 16 a unit
     for plan in plans:
         if plan.suite.name == "other":
             plan.suite.budget = Budget({"max_total_tokens": 1000})
-    shares = split_plans(plans, 3)
-    holding = [i for i, share in enumerate(shares) if any(p.suite.name == "other" for p in share)]
-    assert len(holding) == 1 and sum(p.suite.name == "other" for p in shares[holding[0]]) == 9
-    assert sorted(p.key for share in shares for p in share) == sorted(p.key for p in plans)
+    units = work_units(plans)
+    holding = [unit for unit in units if any(plans[i].suite.name == "other" for i in unit)]
+    assert len(holding) == 1 and len(holding[0]) == 40
+    assert sorted(i for unit in units for i in unit) == list(range(80))
+
+
+async def _slow_on_the_first_unit(plans, settings, api_key, on_case_done=None, observer=None, stop=None, claim=None):
+    """A stand-in for the runner: the worker that takes the first unit works ten times slower, like a worker on a
+    core the host has given to someone else; each case says which process ran it."""
+    import asyncio
+
+    from harness.core.result import SKIPPED
+    from harness.execution.repeats import whole_case
+
+    slow = False
+    results = []
+    while (unit := claim()) is not None:
+        slow = slow or 0 in unit
+        for i in unit:
+            await asyncio.sleep(0.2 if slow else 0.002)
+            for result in whole_case(plans[i], SKIPPED, reason=f"pid {os.getpid()}"):
+                on_case_done(result)
+                results.append(result)
+    return results
+
+
+def test_a_slower_worker_takes_fewer_units_and_both_finish_together(tmp_path):
+    # Shares dealt once (the old split) left the faster worker idle while the slower one ran alone.
+    from harness.execution.workers import run_in_workers
+
+    (tmp_path / "s.yaml").write_text("suite: s\nmodel: m\ncases:\n" + "".join(
+        f"  - {{id: c{i:03d}, turns: [{{user: hi}}]}}\n" for i in range(8 * UNIT)))  # fmt: skip
+    _, plans = load_plans([str(tmp_path)], None)
+    ran: list[str] = []
+    results = run_in_workers(_slow_on_the_first_unit, plans, RunSettings(concurrency=2), None, 2,
+                             on_case_done=lambda case: ran.append(case.reason), keep=False)  # fmt: skip
+    assert results == [] and len(ran) == 8 * UNIT
+    by_worker = Counter(ran)
+    assert len(by_worker) == 2
+    assert sorted(by_worker.values()) == [UNIT, 7 * UNIT]  # the slow one ran its first unit only
 
 
 def test_concurrency_and_rate_limits_are_shared_out():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -73,6 +73,7 @@ async def execute(
     batches: BatchOptions | None = None,
     *,
     keep: bool = True,
+    claim: Callable[[], list[int] | None] | None = None,
 ) -> list[CaseResult]:
     """Run every plan; results come back in plan order whatever order they finish in.
 
@@ -81,7 +82,9 @@ async def execute(
     With ``keep=False`` the finished cases are only handed to ``on_case_done`` (which streams them to
     the journal) and only the ones it never saw (interrupted, or a harness bug) come back, so memory
     does not grow with the run. Only ``concurrency`` cases are started at a time: a case's task is
-    created when a slot frees, not 100,000 tasks up front.
+    created when a slot frees, not 100,000 tasks up front. With ``claim`` (a `--workers` process) only
+    some plans are this run's: ``claim()`` gives the indices of the next few whenever a slot needs one,
+    None when no plan is left, and only the plans claimed come back.
     """
     observer = observer or RunObserver()
     concurrency = max(settings.concurrency, 1)
@@ -128,7 +131,17 @@ async def execute(
             observer.case_done(result)
         return results
 
-    queue = iter(enumerate(plans))
+    taken = None if claim is None else bytearray(len(plans))  # with claim: 1 for the plans this run took
+
+    def claimed() -> Iterator[tuple[int, CasePlan]]:
+        assert claim is not None and taken is not None
+        while (unit := claim()) is not None:
+            for index in unit:
+                taken[index] = 1
+            for index in unit:
+                yield index, plans[index]
+
+    queue = iter(enumerate(plans)) if claim is None else claimed()
 
     async def worker() -> None:
         """Take the next plan whenever this slot is free; ``concurrency`` of these run at once."""
@@ -160,7 +173,7 @@ async def execute(
         await pipeline.aclose()
     why = f"interrupted by {stop.name} before it finished" if stop and stop.is_set else "interrupted before it finished"
     for index, plan in enumerate(plans):
-        if not done[index]:
+        if not done[index] and (taken is None or taken[index]):
             kept[index] = whole_case(plan, INTERRUPTED, error=why)
     return [result for index in sorted(kept) for result in kept[index]]
 

@@ -1,20 +1,24 @@
 """`harness run --workers N`: one run's cases split over N processes and streamed back as one run.
 
 The parent has already loaded, validated and planned the suites (bad input stopped it before this). It
-deals the plans out with the stable sharding of `--shard` (harness/results/sharding.py) and forks one
-worker per share: a worker inherits its plans (nothing is parsed twice or pickled on the way in) and runs
-them with the ordinary asyncio runner (``execute``), sending each finished case back over a pipe. The
+cuts the plans into small units of work, in run order, and forks the workers: each inherits every plan
+(nothing is parsed twice or pickled on the way in), takes the next unit from a shared counter whenever its
+ordinary asyncio runner (``execute``) has a free slot, says which unit it took, and sends each finished
+case back over a pipe. So a worker on a core that runs slower (another guest on the host, the other
+worker's caches) simply takes fewer units, and both finish together: shares dealt once, like `--shard`'s,
+left one worker running alone for up to a fifth of a 10,000-case replay on this project's 2-core VM. The
 parent hands every case to the same ``on_case_done`` and observer a one-process run uses, so there is one
 journal, one progress line, one results.json, and `--resume` reads the journal as it reads any other.
 
 What the run promises as a whole is split: each worker gets its part of `--concurrency` and 1/N of every
-rate limit; a suite with a suite-wide `budget:` runs whole in one worker, so its ledger stays exact. Each
+rate limit; a suite with a suite-wide `budget:` is one unit, run whole by one worker, so its ledger stays exact. Each
 worker stops sending after its own first 401/403 (so a bad key costs up to N refused requests).
 
 Ctrl-C reaches the whole process group and SIGTERM only the parent: either way the parent passes the
 signal on, every worker stops like a one-process run (its unfinished cases `interrupted`), and the
-parent collects what finished. A worker that dies (killed, crashed) takes only its unfinished cases with
-it: they end as errors that say so and are not journaled, so `--resume` runs them again.
+parent collects what finished. A worker that dies (killed, crashed) takes only the unfinished cases of
+the units it took with it (the others take the units left): they end as errors that say so and are not
+journaled, so `--resume` runs them again.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ if TYPE_CHECKING:  # multiprocessing is imported when workers start: a one-proce
 TICK_SECONDS = 0.2
 SEND_EVERY_SECONDS = 0.05  # a worker sends its finished cases in small batches, at least this often
 SEND_BATCH = 64
+UNIT = 16  # plans a worker takes at a time: small enough to even out the ends, large enough to cost nothing
 STOP_GRACE_SECONDS = 15.0  # after passing a signal on, how long a worker may take before it is killed
 
 CaseCallback = Callable[[CaseResult], None]
@@ -71,24 +76,25 @@ def worker_count(requested: int, plans: list[CasePlan], settings: RunSettings) -
     return max(1, min(requested, len(plans), max(settings.concurrency, 1)))
 
 
-def split_plans(plans: list[CasePlan], workers: int) -> list[list[CasePlan]]:
-    """The plans of each worker, each in run order: the deal of `--shard K/N` (sorted by (suite, case id),
-    dealt round-robin; harness/results/sharding.py, which this layer cannot import, and a test keeps the two
-    equal), except that a suite with a suite-wide `budget:` goes whole to the worker of its first case, so
-    one ledger sees all its spending."""
-    order = sorted(range(len(plans)), key=lambda i: plans[i].key)
-    owner: dict[int, int] = {}
-    whole: dict[str, int] = {}
-    for position, i in enumerate(order):
-        budget = getattr(plans[i].suite, "budget", None)
-        if budget is not None and budget.limits:
-            owner[i] = whole.setdefault(plans[i].suite.name, position % workers)
-        else:
-            owner[i] = position % workers
-    shares: list[list[CasePlan]] = [[] for _ in range(workers)]
+def work_units(plans: list[CasePlan]) -> list[list[int]]:
+    """The plans' indices in units of ``UNIT``, in run order; all the plans of a suite with a suite-wide
+    `budget:` are one unit (where its first plan would be), so one worker's ledger sees all its spending."""
+    units: list[list[int]] = []
+    whole: dict[str, list[int]] = {}
+    open_unit: list[int] | None = None
     for i, plan in enumerate(plans):
-        shares[owner[i]].append(plan)
-    return shares
+        budget = getattr(plan.suite, "budget", None)
+        if budget is not None and budget.limits:
+            if plan.suite.name not in whole:
+                whole[plan.suite.name] = []
+                units.append(whole[plan.suite.name])
+            whole[plan.suite.name].append(i)
+            continue
+        if open_unit is None or len(open_unit) >= UNIT:
+            open_unit = []
+            units.append(open_unit)
+        open_unit.append(i)
+    return units
 
 
 def _import_before_forking(settings: RunSettings) -> None:
@@ -187,10 +193,27 @@ class _Sender:
         self.send(("refused", reason))
 
 
-def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
-                 conn: Connection, inherited: list[Connection],
+class _Units:
+    """The units of work, shared by every worker: the next one goes to whichever asks first."""
+
+    def __init__(self, context: Any, units: list[list[int]]) -> None:
+        self.units = units
+        self.next = context.Value("q", 0)  # in shared memory, with its own lock: made before the workers fork
+
+    def take(self) -> int | None:
+        with self.next.get_lock():
+            number = self.next.value
+            if number >= len(self.units):
+                return None
+            self.next.value = number + 1
+            return number
+
+
+def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, settings: RunSettings,
+                 api_key: str | None, conn: Connection, inherited: list[Connection],
                  encode: Callable[[CaseResult], JournalLine] | None) -> None:  # fmt: skip
-    """A forked worker: run the plans, send back every finished case, then the unfinished ones' results."""
+    """A forked worker: run units of the plans while any are left, send back every finished case and which
+    units it took, then the unfinished ones' results."""
     from harness.providers import cassette_cache
 
     for other in inherited:  # reading ends (its own, and those of the workers forked before it): only the
@@ -204,9 +227,17 @@ def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings,
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, on_signal)
     sender = _Sender(conn, stop, encode)
+
+    def claim() -> list[int] | None:
+        number = None if stop.is_set else units.take()
+        if number is None:
+            return None
+        sender.send(("took", number))  # before any of its cases: the parent knows whose they are if this dies
+        return units.units[number]
+
     try:
-        results = asyncio.run(execute(plans, settings, api_key, on_case_done=sender.finished,
-                                      observer=sender, stop=stop))  # type: ignore[arg-type]  # fmt: skip
+        results = asyncio.run(execute(plans, settings, api_key, on_case_done=sender.finished, observer=sender,
+                                      stop=stop, claim=claim))  # type: ignore[arg-type]  # fmt: skip
         sender.flush()
         sender.send(("end", [r for r in results if r.key not in sender.sent]))
     except BaseException as e:  # noqa: BLE001 (a harness bug: say what it was; the parent keeps the run going)
@@ -224,7 +255,6 @@ def _worker_main(execute: Execute, plans: list[CasePlan], settings: RunSettings,
 @dataclass
 class _Worker:
     index: int
-    plans: list[CasePlan]
     process: Any
     conn: Connection
     received: dict[tuple[str, str, int], CaseResult | None] = field(default_factory=dict)  # None: not kept
@@ -232,6 +262,7 @@ class _Worker:
     ended: bool = False
     crash: str | None = None
     load: tuple[int, int, int] = (0, 0, 0)
+    took: list[int] = field(default_factory=list)  # the units it said it took
 
 
 def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
@@ -249,21 +280,22 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    shares = split_plans(plans, workers)
+    units = _Units(context, work_units(plans))
     pool: list[_Worker] = []
     _import_before_forking(settings)
     # The workers inherit the plans: frozen, the collector never walks (nor copies) those pages in them. No
     # gc.collect() first: a full pass over a 10,000-case run's objects costs more than the garbage it frees.
     gc.freeze()
     try:
-        for index, share in enumerate(shares):
+        for index in range(workers):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_worker_main, name=f"harness-worker-{index + 1}", daemon=True,
-                                      args=(execute, share, worker_settings(settings, index, len(shares)), api_key, send,
-                                            [*(w.conn for w in pool), receive], journal.encode if journal else None))  # fmt: skip
+                                      args=(execute, plans, units, worker_settings(settings, index, workers), api_key,
+                                            send, [*(w.conn for w in pool), receive],
+                                            journal.encode if journal else None))  # fmt: skip
             process.start()
             send.close()  # the parent keeps only the reading end, so a worker's exit reads as end of file
-            pool.append(_Worker(index, share, process, receive))
+            pool.append(_Worker(index, process, receive))
     finally:
         gc.unfreeze()
     try:
@@ -274,7 +306,8 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
                 worker.process.kill()
             worker.process.join()
             worker.conn.close()
-    return [result for worker in pool for plan in worker.plans for result in _results(worker, plan, len(pool), stop)]
+    owner = {i: worker for worker in pool for number in worker.took for i in units.units[number]}
+    return [result for i, plan in enumerate(plans) for result in _results(owner.get(i), plan, pool, stop)]
 
 
 def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None,
@@ -323,6 +356,8 @@ def _handle(worker: _Worker, message: tuple[Any, ...], on_case_done: CaseCallbac
                 on_case_done(case)
             if observer is not None:
                 observer.case_done(case)
+    elif kind == "took":
+        worker.took.append(message[1])
     elif kind == "tick":
         worker.load = message[1:4]
     elif kind == "retry" and observer is not None:
@@ -347,8 +382,15 @@ def _signal(worker: _Worker, signum: int) -> None:
         pass
 
 
-def _results(worker: _Worker, plan: CasePlan, workers: int, stop: StopFlag | None) -> list[CaseResult]:
-    """A plan's results as its worker left them: finished, unfinished (interrupted), or lost with the worker."""
+def _results(worker: _Worker | None, plan: CasePlan, pool: list[_Worker], stop: StopFlag | None) -> list[CaseResult]:
+    """A plan's results as the worker that took it left them: finished, unfinished (interrupted), or lost with
+    the worker; or, taken by none, interrupted or lost with them all."""
+    if worker is None:
+        if stop is not None and stop.is_set:
+            return whole_case(plan, INTERRUPTED, error=f"interrupted by {stop.name} before it started")
+        deaths = "; ".join(_death(w, len(pool)) for w in pool if not w.ended)
+        return whole_case(plan, ERROR, error=f"no worker was left to run this case ({deaths})")
+    workers = len(pool)
     keys = [(plan.suite.name, plan.label, repeat) for repeat in range(plan.repeats)]
     if all(k in worker.received for k in keys):
         return [case for k in keys if (case := worker.received[k]) is not None]  # none when not kept

@@ -18,6 +18,17 @@ from harness.suites.planning import load_plans
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Cases that choose an endpoint and need a grader, and the suite keys that define them, to write above or below.
+_CHOOSING = """cases:
+  - id: a
+    endpoint: judge
+    turns: [{user: hi, expect: [{llm_rubric: polite}]}]
+  - id: b
+    endpoint: nowhere
+    turns: [{user: hi}]
+"""
+_SETUP = 'endpoints: {judge: {base_url: "http://127.0.0.1:1/v1"}}\ngrader: {model: g, endpoint: judge}\n'
+
 # Suites with problems everywhere a streamed case could differ from a whole one: inside cases and above and
 # below them, keys written twice, numbers and text no request can hold, literal keys, endpoints and graders.
 SUITES = {
@@ -42,30 +53,8 @@ SUITES = {
             turns: []
         unknown_key: 1
         """,
-    "endpoints and grader above the cases": """
-        model: m
-        endpoints: {judge: {base_url: "http://127.0.0.1:1/v1"}}
-        grader: {model: g, endpoint: judge}
-        cases:
-          - id: a
-            endpoint: judge
-            turns: [{user: hi, expect: [{llm_rubric: polite}]}]
-          - id: b
-            endpoint: nowhere
-            turns: [{user: hi}]
-        """,
-    "endpoints and grader below the cases": """
-        model: m
-        cases:
-          - id: a
-            endpoint: judge
-            turns: [{user: hi, expect: [{llm_rubric: polite}]}]
-          - id: b
-            endpoint: nowhere
-            turns: [{user: hi}]
-        endpoints: {judge: {base_url: "http://127.0.0.1:1/v1"}}
-        grader: {model: g}
-        """,
+    "endpoints and grader above the cases": "model: m\n" + _SETUP + _CHOOSING,
+    "endpoints and grader below the cases": "model: m\n" + _CHOOSING + _SETUP,
     "cases written twice": """
         model: m
         cases:

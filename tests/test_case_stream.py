@@ -4,9 +4,6 @@ the same problems as reading the file whole, in a fraction of the memory."""
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 from harness.suites import case_stream
 from harness.suites.loading import load_suite_file
 from harness.suites.planning import load_plans
+from tests.peak_memory import run_harness
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,6 +62,24 @@ SUITES = {
           - id: b
             turns: [{user: "{{ missing }}"}]
         """,
+    "endpoints and grader written twice": """
+        model: m
+        endpoints: {a: {base_url: "http://127.0.0.1:1/v1"}}
+        grader: {embedding_model: e}
+        cases:
+          - id: x
+            endpoint: b
+            turns: [{user: hi, expect: [{llm_rubric: polite}]}]
+        endpoints: {b: {base_url: "http://127.0.0.1:2/v1"}}
+        grader: {model: g}
+        """,
+    "a case that is a key-shaped text": """
+        model: m
+        cases:
+          - sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD
+          - id: a
+            turns: [{user: hi}]
+        """,
     "an anchor (read the other way)": """
         model: m
         cases:
@@ -105,11 +121,9 @@ def _peak_mb(tmp_path: Path, cases: int) -> float:
     from benchmarks.workload import suite_yaml
 
     (tmp_path / f"s{cases}.yaml").write_text(suite_yaml(cases, name=f"s{cases}"))
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "validate", f"s{cases}.yaml"], cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL)  # fmt: skip
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return usage.ru_maxrss / 1024
+    code, stderr, peak_mb = run_harness(["validate", f"s{cases}.yaml"], tmp_path)
+    assert code == 0, stderr
+    return peak_mb
 
 
 def test_validating_a_suite_holds_its_cases_not_its_whole_yaml_tree(tmp_path):
@@ -135,3 +149,15 @@ def test_planning_makes_no_garbage_for_the_cyclic_collector(tmp_path):
     finally:
         if enabled:
             gc.enable()
+
+
+def test_the_collector_is_left_as_it_was_when_loading_fails(monkeypatch):
+    from harness.suites import planning
+
+    def broken(paths):
+        raise RuntimeError("a bug while loading")
+
+    monkeypatch.setattr(planning, "load_suites_partially", broken)
+    with pytest.raises(RuntimeError):
+        load_plans(["anything.yaml"])
+    assert gc.get_freeze_count() == 0 and gc.isenabled()

@@ -156,6 +156,37 @@ def test_a_slower_worker_takes_fewer_units_and_both_finish_together(tmp_path):
     assert sorted(by_worker.values()) == [UNIT, 7 * UNIT]  # the slow one ran its first unit only
 
 
+class _DiesWhenCounted(list):
+    def __len__(self) -> int:  # counted inside take()'s lock: the worker dies holding it
+        os.kill(os.getpid(), signal.SIGKILL)
+        return 0
+
+
+def test_a_worker_killed_while_taking_a_unit_leaves_the_others_working():
+    import multiprocessing
+    import threading
+
+    from harness.execution.workers import _Units
+
+    context = multiprocessing.get_context("fork")
+    units = _Units(context, [[0], [1], [2]])
+
+    def take_and_die() -> None:
+        units.units = _DiesWhenCounted(units.units)
+        units.take()
+
+    victim = context.Process(target=take_and_die)
+    victim.start()
+    victim.join()
+    assert victim.exitcode == -signal.SIGKILL
+    got: list[int | None] = []
+    survivor = threading.Thread(target=lambda: got.append(units.take()), daemon=True)
+    survivor.start()
+    survivor.join(timeout=10)
+    units.close()
+    assert got == [0], "the next worker waited for ever on the dead worker's lock"
+
+
 def test_concurrency_and_rate_limits_are_shared_out():
     settings = RunSettings(concurrency=7, rpm=600, tpm=90_000, workers=3)
     parts = [worker_settings(settings, i, 3) for i in range(3)]

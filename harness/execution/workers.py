@@ -194,19 +194,47 @@ class _Sender:
 
 
 class _Units:
-    """The units of work, shared by every worker: the next one goes to whichever asks first."""
+    """The units of work, shared by every worker: the next one goes to whichever asks first.
+
+    The counter is in shared memory, guarded by a lock on a file (``flock``) rather than a semaphore: the
+    kernel drops a file lock when its holder dies, so a worker killed while taking a unit cannot leave the
+    others waiting for ever.
+    """
 
     def __init__(self, context: Any, units: list[list[int]]) -> None:
+        import tempfile
+
         self.units = units
-        self.next = context.Value("q", 0)  # in shared memory, with its own lock: made before the workers fork
+        self.next = context.Value("q", 0, lock=False)  # made before the workers fork, so all of them share it
+        fd, self.lock_path = tempfile.mkstemp(prefix="harness-units-")
+        os.close(fd)
+        self._lock: tuple[int, int] | None = None  # (pid, fd): each process opens the file itself
 
     def take(self) -> int | None:
-        with self.next.get_lock():
+        import fcntl
+
+        if self._lock is None or self._lock[0] != os.getpid():  # a lock belongs to an open file: not inherited
+            self._lock = (os.getpid(), os.open(self.lock_path, os.O_RDWR))
+        fd = self._lock[1]
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
             number = self.next.value
             if number >= len(self.units):
                 return None
             self.next.value = number + 1
             return number
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def taken(self) -> int:
+        """How many units were taken (read once the workers are gone)."""
+        return min(self.next.value, len(self.units))
+
+    def close(self) -> None:
+        try:
+            os.unlink(self.lock_path)
+        except OSError:
+            pass
 
 
 def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, settings: RunSettings,
@@ -232,7 +260,7 @@ def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, setting
         number = None if stop.is_set else units.take()
         if number is None:
             return None
-        sender.send(("took", number))  # before any of its cases: the parent knows whose they are if this dies
+        sender.send(("took", number))  # before any of its cases: the parent can say whose they were if this dies
         return units.units[number]
 
     try:
@@ -306,8 +334,12 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
                 worker.process.kill()
             worker.process.join()
             worker.conn.close()
-    owner = {i: worker for worker in pool for number in worker.took for i in units.units[number]}
-    return [result for i, plan in enumerate(plans) for result in _results(owner.get(i), plan, pool, stop)]
+        units.close()
+    owner: dict[int, _Worker | None] = {i: worker for worker in pool for number in worker.took for i in units.units[number]}
+    for number in range(units.taken()):  # taken by a worker that died before it could say so
+        for i in units.units[number]:
+            owner.setdefault(i, None)
+    return [result for i, plan in enumerate(plans) for result in _results(owner.get(i, _NOBODY), plan, pool, stop)]
 
 
 def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None,
@@ -382,14 +414,18 @@ def _signal(worker: _Worker, signum: int) -> None:
         pass
 
 
-def _results(worker: _Worker | None, plan: CasePlan, pool: list[_Worker], stop: StopFlag | None) -> list[CaseResult]:
+_NOBODY = object()  # a plan in a unit no worker took
+
+
+def _results(worker: Any, plan: CasePlan, pool: list[_Worker], stop: StopFlag | None) -> list[CaseResult]:
     """A plan's results as the worker that took it left them: finished, unfinished (interrupted), or lost with
-    the worker; or, taken by none, interrupted or lost with them all."""
-    if worker is None:
+    the worker; None: taken by a worker that died before saying which; ``_NOBODY``: never taken."""
+    if not isinstance(worker, _Worker):
         if stop is not None and stop.is_set:
             return whole_case(plan, INTERRUPTED, error=f"interrupted by {stop.name} before it started")
         deaths = "; ".join(_death(w, len(pool)) for w in pool if not w.ended)
-        return whole_case(plan, ERROR, error=f"no worker was left to run this case ({deaths})")
+        why = "a worker that stopped took this case" if worker is None else "no worker was left to run this case"
+        return whole_case(plan, ERROR, error=f"{why} ({deaths})")
     workers = len(pool)
     keys = [(plan.suite.name, plan.label, repeat) for repeat in range(plan.repeats)]
     if all(k in worker.received for k in keys):

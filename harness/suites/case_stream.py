@@ -6,7 +6,7 @@ tree is alive while the file is read, and what stays is the cases themselves.
 
 A case's validation needs two things written at the top of the suite: `endpoints:` (the names `endpoint:`
 may choose) and `grader:` (a graded check needs a model). They are read from what the file holds above
-`cases:`; a file that writes either of them below its cases is read again whole (``needs_whole_reading``),
+`cases:`; a file that writes either of them below its cases (or writes one twice) is read again whole (``needs_whole_reading``),
 which gives the same problems, only without the memory saving.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from harness.core.locations import Loc
 from harness.core.problems import Problem
 from harness.core.suite import Case
-from harness.core.yaml_positions import PosDict
+from harness.core.yaml_positions import PosDict, PosList
 from harness.suites import endpoint_schema
 from harness.suites.scalars import may_hold_bad_scalars, scalars_in
 from harness.suites.schema import SuiteValidator, duplicate_keys
@@ -60,7 +60,9 @@ class CaseStream:
         v = self.validator
         before = len(v.problems)
         self.cases.append(v.case(item, loc, number))
-        endpoint_schema.literal_keys(v, item, self.key)
+        alone = PosList([item])  # as the whole file's walk meets it: an item of `cases` (a key-shaped text too)
+        alone.loc, alone.item_locs = loc, [loc]
+        endpoint_schema.literal_keys(v, alone, self.key)
         if flagged:  # one problem per value: `.nan` is not also "must be more than 0"
             v.problems[before:] = [p for p in v.problems[before:] if p.loc not in flagged]
 
@@ -69,9 +71,10 @@ class CaseStream:
 
     def needs_whole_reading(self, data: Any) -> bool:
         """True when the streamed cases cannot stand: the file sets `endpoints:` or `grader:` below its cases,
-        or writes `cases:` twice."""
+        or writes one of them or `cases:` twice (the later value is the one that counts)."""
         if not self.started or not isinstance(data, PosDict):
             return False
         keys = list(data)
         below = keys[keys.index(self.key) + 1 :] if self.key in keys else []
-        return any(k in below for k in CASE_CONTEXT_KEYS) or any(k == self.key for k, _ in data.duplicates)
+        twice = {k for k, _ in data.duplicates}
+        return any(k in below or k in twice for k in CASE_CONTEXT_KEYS) or self.key in twice

@@ -217,19 +217,23 @@ def load_plans(paths: list[str], model_override: str | None = None, *, repeat: i
     # objects; its passes cost a third of the load), and none of it is garbage: paused while the suites load,
     # and their objects set aside (frozen) while they are planned, with the collector on: a template that fails
     # leaves its exception's frames in a cycle, which may hold what it was rendering.
-    paused = gc.isenabled()
+    # A caller's own freeze (gc.get_freeze_count()) is left as it is: then nothing is frozen here.
+    paused, freeze = gc.isenabled(), gc.isenabled() and gc.get_freeze_count() == 0
+    frozen = False
     gc.disable()
     try:
         suites, problems = load_suites_partially(paths)
-    finally:
-        if paused:
+        if freeze:
             gc.freeze()
+            frozen = True
+        if paused:
             gc.enable()
-    try:
         plans, found = _plan_all(suites, model_override, model_option, variants or [], api)
     finally:
-        if paused:
+        if frozen:
             gc.unfreeze()
+        if paused:
+            gc.enable()
     problems.extend(found)
     if repeat:
         problems.extend(override_repeats(plans, repeat))
@@ -251,7 +255,7 @@ def _render_check(check: Check, r: Any) -> Check:
 
 def _rendered(value: Any, r: Any, loc: Loc) -> Any:
     """Every text inside ``value`` rendered. A module function, not a closure calling itself: that would be a
-    reference cycle per check, garbage only the cyclic collector frees (paused while suites load)."""
+    reference cycle per check, garbage only the cyclic collector frees."""
     if isinstance(value, str):
         return r(value, loc)
     if isinstance(value, list):

@@ -136,7 +136,7 @@ async def execute(
     def claimed() -> Iterator[tuple[int, CasePlan]]:
         assert claim is not None and taken is not None
         while (unit := claim()) is not None:
-            for index in unit:
+            for index in unit:  # all marked before the first is run: a stop mid-unit leaves the rest interrupted
                 taken[index] = 1
             for index in unit:
                 yield index, plans[index]

@@ -14,7 +14,7 @@ from harness.core.problems import Problem, SuiteError
 from harness.core.suite import SKIPPED_DIRS, Suite
 from harness.core.yaml_positions import PosDict, YamlSyntaxError, load_yaml
 from harness.suites.case_stream import CaseStream
-from harness.suites.scalars import scalar_problems
+from harness.suites.scalars import scalars_in
 from harness.suites.schema import duplicate_keys
 
 
@@ -105,7 +105,7 @@ def load_suite_file(path: Path) -> tuple[Suite | None, list[Problem]]:
         return None, [Problem(e.loc, e.message)]
     if not isinstance(data, PosDict):
         return None, [Problem(Loc(file, 1, 1), "a suite file must be a YAML mapping with a `cases:` list")]
-    scalars = stream.scalars + scalar_problems(data, text)
+    scalars = stream.scalars + (scalars_in(data, "", data.loc) if stream.walk_scalars else [])  # the rest of the file
     suite, problems = stream.validator.suite(data, stream.cases if stream.started else None)
     flagged = {p.loc for p in scalars}  # one problem per value: `.nan` is not also "must be more than 0"
     duplicates = stream.duplicates + duplicate_keys(data, "")

@@ -25,27 +25,18 @@ from harness.core.yaml_positions import PosDict, PosList
 _SUSPECT = re.compile(r"\\[uU]|\.(?:nan|NaN|NAN|inf|Inf|INF)\b|[0-9._][eE][-+]?[0-9]{3}|!!float")
 
 
-def scalar_problems(data: Any, text: str) -> list[Problem]:
-    """A problem for every non-finite number and unpaired surrogate in ``data`` (parsed from ``text``).
-
-    Surrogate pairs in values are joined in place; an unpaired surrogate is replaced by U+FFFD once
-    reported, so later checks of the same text do not report it again.
-    """
-    if not may_hold_bad_scalars(text):
-        return []
-    problems: list[Problem] = []
-    _walk(data, "", problems)
-    return problems
-
-
 def may_hold_bad_scalars(text: str) -> bool:
     """False when ``text`` spells no non-finite number and no surrogate: nothing in it to walk for."""
     return bool(_SUSPECT.search(text))
 
 
 def scalars_in(item: Any, path: str, loc: Loc) -> list[Problem]:
-    """``scalar_problems`` for one item at ``path`` (`cases[3]`) of a document read an item at a time (call
-    it only when ``may_hold_bad_scalars`` of the document); pairs joined in place as there."""
+    """A problem for every non-finite number and unpaired surrogate in ``item`` (at ``path``, `cases[3]`, or
+    "" for the whole document; call it only when ``may_hold_bad_scalars`` of the document's text).
+
+    Surrogate pairs in values are joined in place; an unpaired surrogate is replaced by U+FFFD once
+    reported, so later checks of the same text do not report it again.
+    """
     problems: list[Problem] = []
     _checked(item, path, loc, problems)
     return problems

@@ -145,3 +145,27 @@ def test_threshold_and_allow_fail_plan_into_the_case_policy(write_suite):
     _, (a, b) = load_plans([str(path)])
     assert a.policy == CasePolicy(repeats=4, pass_if="all", threshold=0.5, min_pass_rate=0.9)
     assert b.policy == CasePolicy(repeats=2, pass_if={"at_least": 1}, threshold=0.8, allow_fail=True, min_pass_rate=0.9)
+
+
+@pytest.mark.parametrize("variant", ["", "candidate"])
+@pytest.mark.parametrize("pass_if", ["majority", {"at_least": 2}])
+def test_the_written_out_to_dicts_equal_dataclasses_asdict_and_copy_what_is_mutable(variant, pass_if):
+    # Outcome.to_dict and CasePolicy.to_dict are spelled out field by field for speed; a field added to either
+    # dataclass must reach results.json and the fingerprints all the same.
+    from dataclasses import asdict
+
+    from harness.core.outcomes import Outcome
+
+    policy = CasePolicy(repeats=3, pass_if=pass_if, threshold=0.5, allow_fail=True, min_pass_rate=0.9,
+                        usage_limits={"cost": 10.0}, allow_new_failures=True)  # fmt: skip
+    assert policy.to_dict() == asdict(policy)
+    assert policy.to_dict()["usage_limits"] is not policy.usage_limits
+    outcome = Outcome(suite="s", id="c", status="failed", repeats=3, passed=1, failed=2, errored=0, pass_rate=1 / 3,
+                      policy=pass_if, flaky=True, allow_fail=False, tolerated=True, score=0.5, threshold=0.5,
+                      file="s.yaml", variant=variant)  # fmt: skip
+    expected = asdict(outcome)
+    if not variant:
+        del expected["variant"]
+    assert outcome.to_dict() == expected
+    if isinstance(pass_if, dict):
+        assert outcome.to_dict()["policy"] is not outcome.policy

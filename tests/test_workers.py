@@ -156,6 +156,39 @@ def test_a_slower_worker_takes_fewer_units_and_both_finish_together(tmp_path):
     assert sorted(by_worker.values()) == [UNIT, 7 * UNIT]  # the slow one ran its first unit only
 
 
+async def _dies_on_taking_the_first_unit(plans, settings, api_key, on_case_done=None, observer=None, stop=None,
+                                         claim=None):  # fmt: skip
+    """A stand-in for the runner whose worker is SIGKILLed the moment it has taken the first unit."""
+    from harness.core.result import SKIPPED
+    from harness.execution.repeats import whole_case
+
+    results = []
+    while (unit := claim()) is not None:
+        if 0 in unit:
+            os.kill(os.getpid(), signal.SIGKILL)
+        for i in unit:
+            for result in whole_case(plans[i], SKIPPED, reason="ran"):
+                on_case_done(result)
+                results.append(result)
+    return results
+
+
+def test_a_unit_taken_by_a_worker_killed_at_once_names_that_worker(tmp_path):
+    # Who took each unit is written with the counter, under its lock: a worker killed before it sends anything
+    # still owns its unit, whose cases say which worker died and how; every other unit is run by the other.
+    from harness.execution.workers import run_in_workers
+
+    (tmp_path / "s.yaml").write_text("suite: s\nmodel: m\ncases:\n" + "".join(
+        f"  - {{id: c{i:03d}, turns: [{{user: hi}}]}}\n" for i in range(4 * UNIT)))  # fmt: skip
+    _, plans = load_plans([str(tmp_path)], None)
+    results = run_in_workers(_dies_on_taking_the_first_unit, plans, RunSettings(concurrency=2), None, 2)
+    assert len(results) == 4 * UNIT
+    lost, ran = results[:UNIT], results[UNIT:]
+    assert all(r.status == "skipped" and r.reason == "ran" for r in ran)
+    assert all(r.status == "error" and "was killed by SIGKILL before this case finished" in r.error for r in lost)
+    assert len({r.error.split(" (pid")[0] for r in lost}) == 1  # one worker, named: "worker K of 2"
+
+
 class _DiesWhenCounted(list):
     def __len__(self) -> int:  # counted inside take()'s lock: the worker dies holding it
         os.kill(os.getpid(), signal.SIGKILL)
@@ -173,14 +206,14 @@ def test_a_worker_killed_while_taking_a_unit_leaves_the_others_working():
 
     def take_and_die() -> None:
         units.units = _DiesWhenCounted(units.units)
-        units.take()
+        units.take(0)
 
     victim = context.Process(target=take_and_die)
     victim.start()
     victim.join()
     assert victim.exitcode == -signal.SIGKILL
     got: list[int | None] = []
-    survivor = threading.Thread(target=lambda: got.append(units.take()), daemon=True)
+    survivor = threading.Thread(target=lambda: got.append(units.take(1)), daemon=True)
     survivor.start()
     survivor.join(timeout=10)
     units.close()

@@ -3,8 +3,8 @@
 The parent has already loaded, validated and planned the suites (bad input stopped it before this). It
 cuts the plans into small units of work, in run order, and forks the workers: each inherits every plan
 (nothing is parsed twice or pickled on the way in), takes the next unit from a shared counter whenever its
-ordinary asyncio runner (``execute``) has a free slot, says which unit it took, and sends each finished
-case back over a pipe. So a worker on a core that runs slower (another guest on the host, the other
+ordinary asyncio runner (``execute``) has a free slot (the counter records who took it), and sends its
+finished cases back over a pipe in batches. So a worker on a core that runs slower (another guest on the host, the other
 worker's caches) simply takes fewer units, and both finish together: shares dealt once, like `--shard`'s,
 left one worker running alone for up to a fifth of a 10,000-case replay on this project's 2-core VM. The
 parent hands every case to the same ``on_case_done`` and observer a one-process run uses, so there is one
@@ -47,8 +47,11 @@ if TYPE_CHECKING:  # multiprocessing is imported when workers start: a one-proce
     from harness.execution.journal import Journal, JournalLine
 
 TICK_SECONDS = 0.2
-SEND_EVERY_SECONDS = 0.05  # a worker sends its finished cases in small batches, at least this often
-SEND_BATCH = 64
+# A worker sends its finished cases in batches, at least this often: each message wakes the parent, which on a
+# machine with as many cores as workers takes a core from a worker (a 10,000-case replay sent ~1,900 messages
+# at 0.05 s / 64 cases; fewer cut the workers' CPU time by a few per cent). The progress line redraws at TICK_SECONDS.
+SEND_EVERY_SECONDS = 0.25
+SEND_BATCH = 512
 UNIT = 16  # plans a worker takes at a time: small enough to even out the ends, large enough to cost nothing
 STOP_GRACE_SECONDS = 15.0  # after passing a signal on, how long a worker may take before it is killed
 
@@ -196,9 +199,10 @@ class _Sender:
 class _Units:
     """The units of work, shared by every worker: the next one goes to whichever asks first.
 
-    The counter is in shared memory, guarded by a lock on a file (``flock``) rather than a semaphore: the
-    kernel drops a file lock when its holder dies, so a worker killed while taking a unit cannot leave the
-    others waiting for ever.
+    The counter, and which worker took each unit, are in shared memory, written together under a lock on a
+    file (``flock``) rather than a semaphore: the kernel drops a file lock when its holder dies, so a worker
+    killed while taking a unit cannot leave the others waiting for ever, and the parent knows whose every
+    taken unit was without a message that a dying worker might not send.
     """
 
     def __init__(self, context: Any, units: list[list[int]]) -> None:
@@ -206,11 +210,13 @@ class _Units:
 
         self.units = units
         self.next = context.Value("q", 0, lock=False)  # made before the workers fork, so all of them share it
+        self.owners = context.Array("i", [-1] * len(units), lock=False)  # the worker index that took each unit
         fd, self.lock_path = tempfile.mkstemp(prefix="harness-units-")
         os.close(fd)
         self._lock: tuple[int, int] | None = None  # (pid, fd): each process opens the file itself
 
-    def take(self) -> int | None:
+    def take(self, worker: int) -> int | None:
+        """The next unit's number, now worker ``worker``'s; None when every unit is taken."""
         import fcntl
 
         if self._lock is None or self._lock[0] != os.getpid():  # a lock belongs to an open file: not inherited
@@ -221,14 +227,16 @@ class _Units:
             number = self.next.value
             if number >= len(self.units):
                 return None
+            self.owners[number] = worker
             self.next.value = number + 1
             return number
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def taken(self) -> int:
-        """How many units were taken (read once the workers are gone)."""
-        return min(self.next.value, len(self.units))
+    def owner(self, number: int) -> int | None:
+        """The index of the worker that took unit ``number``; None if none did (read once the workers are gone)."""
+        index = self.owners[number]
+        return None if index < 0 else index
 
     def close(self) -> None:
         try:
@@ -237,11 +245,11 @@ class _Units:
             pass
 
 
-def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, settings: RunSettings,
+def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, index: int, settings: RunSettings,
                  api_key: str | None, conn: Connection, inherited: list[Connection],
                  encode: Callable[[CaseResult], JournalLine] | None) -> None:  # fmt: skip
-    """A forked worker: run units of the plans while any are left, send back every finished case and which
-    units it took, then the unfinished ones' results."""
+    """A forked worker (number ``index``): run units of the plans while any are left, send back every finished
+    case, then the unfinished ones' results."""
     from harness.providers import cassette_cache
 
     for other in inherited:  # reading ends (its own, and those of the workers forked before it): only the
@@ -257,11 +265,8 @@ def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, setting
     sender = _Sender(conn, stop, encode)
 
     def claim() -> list[int] | None:
-        number = None if stop.is_set else units.take()
-        if number is None:
-            return None
-        sender.send(("took", number))  # before any of its cases: the parent can say whose they were if this dies
-        return units.units[number]
+        number = None if stop.is_set else units.take(index)
+        return None if number is None else units.units[number]
 
     try:
         results = asyncio.run(execute(plans, settings, api_key, on_case_done=sender.finished, observer=sender,
@@ -290,7 +295,6 @@ class _Worker:
     ended: bool = False
     crash: str | None = None
     load: tuple[int, int, int] = (0, 0, 0)
-    took: list[int] = field(default_factory=list)  # the units it said it took
 
 
 def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSettings, api_key: str | None,
@@ -318,7 +322,8 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
         for index in range(workers):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_worker_main, name=f"harness-worker-{index + 1}", daemon=True,
-                                      args=(execute, plans, units, worker_settings(settings, index, workers), api_key,
+                                      args=(execute, plans, units, index, worker_settings(settings, index, workers),
+                                            api_key,
                                             send, [*(w.conn for w in pool), receive],
                                             journal.encode if journal else None))  # fmt: skip
             process.start()
@@ -335,11 +340,9 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
             worker.process.join()
             worker.conn.close()
         units.close()
-    owner: dict[int, _Worker | None] = {i: worker for worker in pool for number in worker.took for i in units.units[number]}
-    for number in range(units.taken()):  # taken by a worker that died before it could say so
-        for i in units.units[number]:
-            owner.setdefault(i, None)
-    return [result for i, plan in enumerate(plans) for result in _results(owner.get(i, _NOBODY), plan, pool, stop)]
+    owner: dict[int, _Worker] = {i: pool[index] for number, unit in enumerate(units.units)
+                                 if (index := units.owner(number)) is not None for i in unit}  # fmt: skip
+    return [result for i, plan in enumerate(plans) for result in _results(owner.get(i), plan, pool, stop)]
 
 
 def _collect(pool: list[_Worker], on_case_done: CaseCallback | None, observer: Any, stop: StopFlag | None,
@@ -388,8 +391,6 @@ def _handle(worker: _Worker, message: tuple[Any, ...], on_case_done: CaseCallbac
                 on_case_done(case)
             if observer is not None:
                 observer.case_done(case)
-    elif kind == "took":
-        worker.took.append(message[1])
     elif kind == "tick":
         worker.load = message[1:4]
     elif kind == "retry" and observer is not None:
@@ -414,18 +415,14 @@ def _signal(worker: _Worker, signum: int) -> None:
         pass
 
 
-_NOBODY = object()  # a plan in a unit no worker took
-
-
-def _results(worker: Any, plan: CasePlan, pool: list[_Worker], stop: StopFlag | None) -> list[CaseResult]:
+def _results(worker: _Worker | None, plan: CasePlan, pool: list[_Worker], stop: StopFlag | None) -> list[CaseResult]:
     """A plan's results as the worker that took it left them: finished, unfinished (interrupted), or lost with
-    the worker; None: taken by a worker that died before saying which; ``_NOBODY``: never taken."""
-    if not isinstance(worker, _Worker):
+    the worker; ``worker`` None: no worker took it."""
+    if worker is None:
         if stop is not None and stop.is_set:
             return whole_case(plan, INTERRUPTED, error=f"interrupted by {stop.name} before it started")
         deaths = "; ".join(_death(w, len(pool)) for w in pool if not w.ended)
-        why = "a worker that stopped took this case" if worker is None else "no worker was left to run this case"
-        return whole_case(plan, ERROR, error=f"{why} ({deaths})")
+        return whole_case(plan, ERROR, error=f"no worker was left to run this case ({deaths})")
     workers = len(pool)
     keys = [(plan.suite.name, plan.label, repeat) for repeat in range(plan.repeats)]
     if all(k in worker.received for k in keys):

@@ -116,3 +116,20 @@ def test_a_run_folder_that_cannot_be_resumed_says_which_file_and_why(content, me
     assert message in str(info.value) and str(tmp_path) in str(info.value)
     with pytest.raises(RunFolderError, match="no such run folder"):
         RunFolder(tmp_path / "missing").load_settings()
+
+
+def test_a_journal_line_crosses_a_pipe_whole():
+    # A worker pickles each finished case's line and head for the parent; CaseHead and JournalLine reduce to their
+    # fields in order, so every field (and any added later) comes through.
+    import pickle
+    from dataclasses import fields
+
+    from harness.core.policy import CasePolicy
+    from harness.execution.journal import journal_line
+
+    finished = case(3, "failed")
+    finished.policy = CasePolicy(repeats=2, pass_if={"at_least": 1}, usage_limits={"cost": 5.0})
+    line = journal_line(finished)
+    back = pickle.loads(pickle.dumps(line))
+    assert back == line and back.head.policy == finished.policy
+    assert [getattr(back.head, f.name) for f in fields(back.head)] == [getattr(line.head, f.name) for f in fields(line.head)]

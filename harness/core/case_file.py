@@ -54,6 +54,14 @@ class CaseHead:
     def key(self) -> tuple[str, str, int]:
         return (self.suite, self.label, self.repeat)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by every `--workers` worker for each case it sends: the frozen dataclass default restores a
+        # field at a time through dataclasses.fields() (half the parent's CPU time while a 10,000-case replay ran).
+        return (CaseHead, tuple(getattr(self, name) for name in _HEAD_FIELDS))
+
+
+_HEAD_FIELDS = tuple(CaseHead.__dataclass_fields__)
+
 
 def head_of(case: CaseResult) -> CaseHead:
     """The small part of a case that aggregates need."""

@@ -43,6 +43,9 @@ class JournalLine:
     data: bytes  # one JSON line, with its newline
     head: CaseHead
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (JournalLine, (self.key, self.data, self.head))  # as CaseHead's: not a field at a time
+
 
 def journal_line(case: CaseResult, rerun: bool = False) -> JournalLine:
     """Encode a finished case for the journal; ``rerun`` marks it as a result of this re-run (`--rerun`)."""

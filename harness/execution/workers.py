@@ -16,9 +16,9 @@ worker stops sending after its own first 401/403 (so a bad key costs up to N ref
 
 Ctrl-C reaches the whole process group and SIGTERM only the parent: either way the parent passes the
 signal on, every worker stops like a one-process run (its unfinished cases `interrupted`), and the
-parent collects what finished. A worker that dies (killed, crashed) takes only the unfinished cases of
-the units it took with it (the others take the units left): they end as errors that say so and are not
-journaled, so `--resume` runs them again.
+parent collects what finished. A worker that dies (killed, crashed) takes with it only the cases of the
+units it took that had not reached the parent (the unfinished ones and its last batch; the others take the
+units left): they end as errors that say so and are not journaled, so `--resume` runs them again.
 """
 
 from __future__ import annotations

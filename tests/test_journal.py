@@ -132,4 +132,5 @@ def test_a_journal_line_crosses_a_pipe_whole():
     line = journal_line(finished)
     back = pickle.loads(pickle.dumps(line))
     assert back == line and back.head.policy == finished.policy
-    assert [getattr(back.head, f.name) for f in fields(back.head)] == [getattr(line.head, f.name) for f in fields(line.head)]
+    names = [f.name for f in fields(line.head)]
+    assert [getattr(back.head, n) for n in names] == [getattr(line.head, n) for n in names]

@@ -4,11 +4,12 @@ The parent has already loaded, validated and planned the suites (bad input stopp
 cuts the plans into small units of work, in run order, and forks the workers: each inherits every plan
 (nothing is parsed twice or pickled on the way in), takes the next unit from a shared counter whenever its
 ordinary asyncio runner (``execute``) has a free slot (the counter records who took it), and sends its
-finished cases back over a pipe in batches. So a worker on a core that runs slower (another guest on the host, the other
-worker's caches) simply takes fewer units, and both finish together: shares dealt once, like `--shard`'s,
-left one worker running alone for up to a fifth of a 10,000-case replay on this project's 2-core VM. The
-parent hands every case to the same ``on_case_done`` and observer a one-process run uses, so there is one
-journal, one progress line, one results.json, and `--resume` reads the journal as it reads any other.
+finished cases back over a pipe in batches. So a worker on a core that runs slower (another guest on the
+host, the other worker's caches) simply takes fewer units, and both finish together: shares dealt once,
+like `--shard`'s, left one worker running alone for up to a fifth of a 10,000-case replay on this
+project's 2-core VM. The parent hands every case to the same ``on_case_done`` and observer a one-process
+run uses, so there is one journal, one progress line, one results.json, and `--resume` reads the journal
+as it reads any other.
 
 What the run promises as a whole is split: each worker gets its part of `--concurrency` and 1/N of every
 rate limit; a suite with a suite-wide `budget:` is one unit, run whole by one worker, so its ledger stays exact. Each
@@ -323,8 +324,7 @@ def run_in_workers(execute: Execute, plans: list[CasePlan], settings: RunSetting
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_worker_main, name=f"harness-worker-{index + 1}", daemon=True,
                                       args=(execute, plans, units, index, worker_settings(settings, index, workers),
-                                            api_key,
-                                            send, [*(w.conn for w in pool), receive],
+                                            api_key, send, [*(w.conn for w in pool), receive],
                                             journal.encode if journal else None))  # fmt: skip
             process.start()
             send.close()  # the parent keeps only the reading end, so a worker's exit reads as end of file

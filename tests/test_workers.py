@@ -120,33 +120,61 @@ def test_the_work_is_cut_into_small_units_in_run_order_with_budgeted_suites_kept
     assert sorted(i for unit in units for i in unit) == list(range(80))
 
 
-async def _slow_on_the_first_unit(plans, settings, api_key, on_case_done=None, observer=None, stop=None, claim=None):
-    """A stand-in for the runner: the worker that takes the first unit works ten times slower, like a worker on a
-    core the host has given to someone else; each case says which process ran it."""
+async def _stand_in(plans, claim, on_case_done, reason: str, pause) -> list:
+    """A stand-in for the runner: takes units while there are any, waits ``pause(unit)`` seconds before each of
+    their cases, and skips the case with ``reason``."""
     import asyncio
 
     from harness.core.result import SKIPPED
     from harness.execution.repeats import whole_case
 
-    slow = False
     results = []
     while (unit := claim()) is not None:
-        slow = slow or 0 in unit
+        wait = pause(unit)
         for i in unit:
-            await asyncio.sleep(0.2 if slow else 0.002)
-            for result in whole_case(plans[i], SKIPPED, reason=f"pid {os.getpid()}"):
+            await asyncio.sleep(wait)
+            for result in whole_case(plans[i], SKIPPED, reason=reason):
                 on_case_done(result)
                 results.append(result)
     return results
+
+
+async def _slow_on_the_first_unit(plans, settings, api_key, on_case_done=None, observer=None, stop=None, claim=None):
+    """The worker that takes the first unit works a hundred times slower, like a worker on a core the host has
+    given to someone else; each case says which process ran it."""
+    slow = False
+
+    def pause(unit: list[int]) -> float:
+        nonlocal slow
+        slow = slow or 0 in unit
+        return 0.2 if slow else 0.002
+
+    return await _stand_in(plans, claim, on_case_done, f"pid {os.getpid()}", pause)
+
+
+async def _dies_on_taking_the_first_unit(plans, settings, api_key, on_case_done=None, observer=None, stop=None,
+                                         claim=None):  # fmt: skip
+    """The worker that takes the first unit is SIGKILLed the moment it has it."""
+
+    def pause(unit: list[int]) -> float:
+        if 0 in unit:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 0
+
+    return await _stand_in(plans, claim, on_case_done, "ran", pause)
+
+
+def _plans_of(tmp_path, cases: int) -> list:
+    (tmp_path / "s.yaml").write_text("suite: s\nmodel: m\ncases:\n" + "".join(
+        f"  - {{id: c{i:03d}, turns: [{{user: hi}}]}}\n" for i in range(cases)))  # fmt: skip
+    return load_plans([str(tmp_path)], None)[1]
 
 
 def test_a_slower_worker_takes_fewer_units_and_both_finish_together(tmp_path):
     # Shares dealt once (the old split) left the faster worker idle while the slower one ran alone.
     from harness.execution.workers import run_in_workers
 
-    (tmp_path / "s.yaml").write_text("suite: s\nmodel: m\ncases:\n" + "".join(
-        f"  - {{id: c{i:03d}, turns: [{{user: hi}}]}}\n" for i in range(8 * UNIT)))  # fmt: skip
-    _, plans = load_plans([str(tmp_path)], None)
+    plans = _plans_of(tmp_path, 8 * UNIT)
     ran: list[str] = []
     results = run_in_workers(_slow_on_the_first_unit, plans, RunSettings(concurrency=2), None, 2,
                              on_case_done=lambda case: ran.append(case.reason), keep=False)  # fmt: skip
@@ -156,32 +184,13 @@ def test_a_slower_worker_takes_fewer_units_and_both_finish_together(tmp_path):
     assert sorted(by_worker.values()) == [UNIT, 7 * UNIT]  # the slow one ran its first unit only
 
 
-async def _dies_on_taking_the_first_unit(plans, settings, api_key, on_case_done=None, observer=None, stop=None,
-                                         claim=None):  # fmt: skip
-    """A stand-in for the runner whose worker is SIGKILLed the moment it has taken the first unit."""
-    from harness.core.result import SKIPPED
-    from harness.execution.repeats import whole_case
-
-    results = []
-    while (unit := claim()) is not None:
-        if 0 in unit:
-            os.kill(os.getpid(), signal.SIGKILL)
-        for i in unit:
-            for result in whole_case(plans[i], SKIPPED, reason="ran"):
-                on_case_done(result)
-                results.append(result)
-    return results
-
-
 def test_a_unit_taken_by_a_worker_killed_at_once_names_that_worker(tmp_path):
     # Who took each unit is written with the counter, under its lock: a worker killed before it sends anything
     # still owns its unit, whose cases say which worker died and how; every other unit is run by the other.
     from harness.execution.workers import run_in_workers
 
-    (tmp_path / "s.yaml").write_text("suite: s\nmodel: m\ncases:\n" + "".join(
-        f"  - {{id: c{i:03d}, turns: [{{user: hi}}]}}\n" for i in range(4 * UNIT)))  # fmt: skip
-    _, plans = load_plans([str(tmp_path)], None)
-    results = run_in_workers(_dies_on_taking_the_first_unit, plans, RunSettings(concurrency=2), None, 2)
+    results = run_in_workers(_dies_on_taking_the_first_unit, _plans_of(tmp_path, 4 * UNIT), RunSettings(concurrency=2),
+                             None, 2)  # fmt: skip
     assert len(results) == 4 * UNIT
     lost, ran = results[:UNIT], results[UNIT:]
     assert all(r.status == "skipped" and r.reason == "ran" for r in ran)

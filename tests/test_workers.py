@@ -194,7 +194,8 @@ def test_a_unit_taken_by_a_worker_killed_at_once_names_that_worker(tmp_path):
     assert len(results) == 4 * UNIT
     lost, ran = results[:UNIT], results[UNIT:]
     assert all(r.status == "skipped" and r.reason == "ran" for r in ran)
-    assert all(r.status == "error" and "was killed by SIGKILL before this case finished" in r.error for r in lost)
+    assert all(r.status == "error" and "was killed by SIGKILL before this case's result was saved" in r.error
+               for r in lost)  # fmt: skip
     assert len({r.error.split(" (pid")[0] for r in lost}) == 1  # one worker, named: "worker K of 2"
 
 
@@ -227,6 +228,41 @@ def test_a_worker_killed_while_taking_a_unit_leaves_the_others_working():
     survivor.join(timeout=10)
     units.close()
     assert got == [0], "the next worker waited for ever on the dead worker's lock"
+
+
+class _DiesWhenAdvanced:
+    """A stand-in for the shared counter: moving it on kills the worker, after it wrote itself as the owner."""
+
+    def __init__(self, counter) -> None:
+        self.counter = counter
+
+    @property
+    def value(self) -> int:
+        return self.counter.value
+
+    @value.setter
+    def value(self, _number: int) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_before_it_moved_the_counter_on_does_not_own_the_unit():
+    import multiprocessing
+
+    from harness.execution.workers import _Units
+
+    context = multiprocessing.get_context("fork")
+    units = _Units(context, [[0], [1]])
+
+    def take_and_die() -> None:
+        units.next = _DiesWhenAdvanced(units.next)
+        units.take(1)
+
+    victim = context.Process(target=take_and_die)
+    victim.start()
+    victim.join()
+    units.close()
+    assert victim.exitcode == -signal.SIGKILL
+    assert units.owner(0) is None  # the unit is still the next one: not taken, so not lost with that worker
 
 
 def test_concurrency_and_rate_limits_are_shared_out():
@@ -312,7 +348,7 @@ def test_a_worker_that_dies_loses_only_its_unfinished_cases(write_suite, tmp_pat
         assert proc.returncode == 3, stderr  # some cases could not be evaluated
         results = json.loads((out / "results.json").read_text())
         lost = [c for c in results["cases"] if c["status"] == "error"]
-        assert lost and all(f"(pid {victim}) was killed by SIGKILL before this case finished" in c["error"]
+        assert lost and all(f"(pid {victim}) was killed by SIGKILL before this case's result was saved" in c["error"]
                             for c in lost)  # fmt: skip
         assert all(c["status"] == "passed" for c in results["cases"] if c not in lost)
         assert len(results["cases"]) == n

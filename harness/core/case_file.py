@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, overload
 
@@ -60,7 +60,7 @@ class CaseHead:
         return (CaseHead, tuple(getattr(self, name) for name in _HEAD_FIELDS))
 
 
-_HEAD_FIELDS = tuple(CaseHead.__dataclass_fields__)
+_HEAD_FIELDS = tuple(f.name for f in fields(CaseHead))
 
 
 def head_of(case: CaseResult) -> CaseHead:

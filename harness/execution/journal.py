@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -43,8 +43,11 @@ class JournalLine:
     data: bytes  # one JSON line, with its newline
     head: CaseHead
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (JournalLine, (self.key, self.data, self.head))  # as CaseHead's: not a field at a time
+    def __reduce__(self) -> tuple[Any, ...]:  # as CaseHead's: its fields in order, not one at a time
+        return (JournalLine, tuple(getattr(self, name) for name in _LINE_FIELDS))
+
+
+_LINE_FIELDS = tuple(f.name for f in fields(JournalLine))
 
 
 def journal_line(case: CaseResult, rerun: bool = False) -> JournalLine:

@@ -48,9 +48,10 @@ if TYPE_CHECKING:  # multiprocessing is imported when workers start: a one-proce
     from harness.execution.journal import Journal, JournalLine
 
 TICK_SECONDS = 0.2
-# A worker sends its finished cases in batches, at least this often: each message wakes the parent, which on a
-# machine with as many cores as workers takes a core from a worker (a 10,000-case replay sent ~1,900 messages
-# at 0.05 s / 64 cases; fewer cut the workers' CPU time by a few per cent). The progress line redraws at TICK_SECONDS.
+# A worker sends its finished cases with each progress tick (the runner's, every 0.2 s), or sooner once it has
+# SEND_BATCH of them, or after SEND_EVERY_SECONDS if ticks stall: each message wakes the parent, which on a machine
+# with as many cores as workers takes a core from a worker (a 10,000-case replay sent ~1,900 messages at 64 cases
+# or 0.05 s, ~300 now).
 SEND_EVERY_SECONDS = 0.25
 SEND_BATCH = 512
 UNIT = 16  # plans a worker takes at a time: small enough to even out the ends, large enough to cost nothing
@@ -127,7 +128,7 @@ def worker_settings(settings: RunSettings, index: int, workers: int) -> RunSetti
 
 
 class _Sender:
-    """The worker's side of the pipe: finished cases in small batches, the progress events as they happen.
+    """The worker's side of the pipe: finished cases in batches, the progress events as they happen.
 
     With the run's journal (``encode``: its ``Journal.encode``) a case goes as its journal line, encoded here,
     so the parent only writes bytes; without one, as the case itself.
@@ -235,9 +236,10 @@ class _Units:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def owner(self, number: int) -> int | None:
-        """The index of the worker that took unit ``number``; None if none did (read once the workers are gone)."""
+        """The index of the worker that took unit ``number``; None if none did (read once the workers are gone).
+        An owner written by a worker that died before it moved the counter on does not count: it never had the unit."""
         index = self.owners[number]
-        return None if index < 0 else index
+        return None if index < 0 or number >= self.next.value else index
 
     def close(self) -> None:
         try:
@@ -448,4 +450,5 @@ def _death(worker: _Worker, workers: int) -> str:
                 how = f"was killed by signal {-code}"
         else:
             how = f"exited with code {code}"
-    return f"{name} {how} before this case finished; `harness run --resume` on this run's folder runs it again"
+    return (f"{name} {how} before this case's result was saved; `harness run --resume` on this run's folder runs "
+            "it again")

@@ -205,23 +205,30 @@ class _DiesWhenCounted(list):
         return 0
 
 
-def test_a_worker_killed_while_taking_a_unit_leaves_the_others_working():
+def _killed_while_taking(count: int, sabotage):
+    """Units of ``count`` one-plan units, after a forked worker that ``sabotage(units)`` makes die inside take()."""
     import multiprocessing
-    import threading
 
     from harness.execution.workers import _Units
 
     context = multiprocessing.get_context("fork")
-    units = _Units(context, [[0], [1], [2]])
+    units = _Units(context, [[i] for i in range(count)])
 
     def take_and_die() -> None:
-        units.units = _DiesWhenCounted(units.units)
+        sabotage(units)
         units.take(0)
 
     victim = context.Process(target=take_and_die)
     victim.start()
     victim.join()
     assert victim.exitcode == -signal.SIGKILL
+    return units
+
+
+def test_a_worker_killed_while_taking_a_unit_leaves_the_others_working():
+    import threading
+
+    units = _killed_while_taking(3, lambda u: setattr(u, "units", _DiesWhenCounted(u.units)))
     got: list[int | None] = []
     survivor = threading.Thread(target=lambda: got.append(units.take(1)), daemon=True)
     survivor.start()
@@ -246,22 +253,8 @@ class _DiesWhenAdvanced:
 
 
 def test_a_worker_killed_before_it_moved_the_counter_on_does_not_own_the_unit():
-    import multiprocessing
-
-    from harness.execution.workers import _Units
-
-    context = multiprocessing.get_context("fork")
-    units = _Units(context, [[0], [1]])
-
-    def take_and_die() -> None:
-        units.next = _DiesWhenAdvanced(units.next)
-        units.take(1)
-
-    victim = context.Process(target=take_and_die)
-    victim.start()
-    victim.join()
+    units = _killed_while_taking(2, lambda u: setattr(u, "next", _DiesWhenAdvanced(u.next)))
     units.close()
-    assert victim.exitcode == -signal.SIGKILL
     assert units.owner(0) is None  # the unit is still the next one: not taken, so not lost with that worker
 
 

@@ -111,14 +111,15 @@ def wait_for_journal(out: Path, lines: int, proc: subprocess.Popen) -> None:
 
 
 def resume_after_sigterm(out: Path, n: int, server: FakeOpenAI, env: dict[str, str], cwd: Path,
-                         *resume_args: str) -> tuple[subprocess.CompletedProcess, dict, dict[str, int]]:  # fmt: skip
-    """Check what a run of ``mixed_suite(n)`` stopped by SIGTERM left in ``out``, resume it (with ``resume_args``),
+                         *resume_args: str, signal_name: str = "SIGTERM",
+                         ) -> tuple[subprocess.CompletedProcess, dict, dict[str, int]]:  # fmt: skip
+    """Check what a run of ``mixed_suite(n)`` stopped by ``signal_name`` left in ``out``, resume it (with ``resume_args``),
     check that no finished case was asked again; the resume's process, its results.json, and each case's turns."""
     first = json.loads((out / "results.json").read_text())
     finished = journal_ids(out)
     assert n // 3 <= len(finished) < n
     assert first["summary"]["interrupted"] == n - len(finished)
-    assert all("interrupted by SIGTERM" in c["error"] for c in first["cases"] if c["status"] == "interrupted")
+    assert all(f"interrupted by {signal_name}" in c["error"] for c in first["cases"] if c["status"] == "interrupted")
     before = Counter(case_of(q) for q in server.requests)
     resumed_proc = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), *resume_args], env=env,
                                   cwd=cwd, capture_output=True, text=True, timeout=120)  # fmt: skip

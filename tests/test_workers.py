@@ -325,6 +325,27 @@ def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_r
     assert outcomes(resumed) == outcomes(json.loads((straight / "results.json").read_text()))
 
 
+def test_ctrl_c_in_a_terminal_stops_every_worker_without_a_traceback(write_suite, tmp_path):
+    """A terminal's Ctrl-C signals the whole process group: each worker hears it, then the parent passes it on
+    again, after a worker's event loop has closed; that second signal must not end the worker in a traceback."""
+    n = 24
+    suite = write_suite(mixed_suite(n))
+    env, out = _env(), tmp_path / "run"
+    with FakeOpenAI(latency_ms=60) as server:
+        cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
+               server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out)]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # fmt: skip
+        wait_for_journal(out, n // 3, proc)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the parent and both workers at once
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr and "Error" not in stderr, stderr
+        assert "SIGINT: stopped with" in stderr and f"--resume {out}" in stderr
+        _, resumed, turns = resume_after_sigterm(out, n, server, env, tmp_path, signal_name="SIGINT")
+        assert sorted(journal_ids(out)) == sorted(turns)
+
+
 def test_a_worker_that_dies_loses_only_its_unfinished_cases(write_suite, tmp_path):
     n = 30
     suite = write_suite("model: m\ncases:\n" + "".join(

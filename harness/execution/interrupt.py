@@ -43,8 +43,11 @@ class StopFlag:
         """Request the stop; safe to call from a signal handler or another thread."""
         if self.signum is None:
             self.signum = signum
-        if self.loop is not None and self.event is not None:
-            self.loop.call_soon_threadsafe(self.event.set)
+        if self.loop is not None and self.event is not None and not self.loop.is_closed():
+            try:
+                self.loop.call_soon_threadsafe(self.event.set)
+            except RuntimeError:  # the loop closed in between: nothing waits on the event any more
+                pass
 
     def bind(self) -> asyncio.Event:
         """The event the running loop waits on (created inside the loop)."""

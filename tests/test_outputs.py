@@ -81,3 +81,23 @@ def test_a_bug_in_the_report_process_comes_back_with_its_traceback(tmp_path, mon
         write_run_outputs(run, tmp_path / "two", processes=2)
     notes = "\n".join(getattr(caught.value, "__notes__", []))
     assert "in the process writing report.html and summary.md" in notes and "in broken" in notes
+
+
+def test_a_run_whose_reports_cannot_be_written_says_how_to_write_them_and_resume_does(
+        fake_server, harness_cli, write_suite, tmp_path, monkeypatch):  # fmt: skip
+    suite = write_suite("model: m\ncases:\n" + "".join(f"  - {{id: c{i}, turns: [{{user: hi, expect: [{{contains: zz}}]}}]}}\n"
+                                                       for i in range(3)))  # fmt: skip
+    flags = ("--cassettes", "off", "--base-url", fake_server.base_url, "--out", tmp_path / "run", "-q")
+
+    def disk_full(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run/report.html"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(report, "render_run_html", disk_full)
+        r = harness_cli("run", suite, *flags)
+    assert r.code == 2
+    assert "No space left on device" in r.err and f"harness run --resume {tmp_path / 'run'}" in r.err, r.err
+    asked = len(fake_server.requests)
+    again = harness_cli("run", "--resume", tmp_path / "run")
+    assert again.code == 1  # the run's own verdict: every case failed its check
+    assert (tmp_path / "run/report.html").exists() and len(fake_server.requests) == asked  # nothing sent again

@@ -277,7 +277,9 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     try:
         write_run_outputs(run, out, processes=settings.workers)
     except OutputError as e:  # checked before the run; the disk can still fill up or change under it
-        print(f"error: {e}; the finished cases are in {folder.journal_path}", file=sys.stderr)
+        print(f"error: {e}; the finished cases are in {folder.journal_path}; "
+              f"`harness run --resume {shlex.quote(str(out))}` writes results.json and the reports from them, "
+              "sending nothing", file=sys.stderr)  # fmt: skip
         return exit_codes.BAD_INPUT
     print_summary(run)
     for case in light(run.cases):  # a run's cases are read back from its journal: their heads suffice here

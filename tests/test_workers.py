@@ -100,7 +100,19 @@ def test_a_worker_count_of_auto_uses_the_cores(harness_cli, write_suite, tmp_pat
     suite = write_suite("suite: s\nmodel: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n  - {id: b, turns: [{user: yo}]}\n")
     r = harness_cli("run", suite, "--cassettes", "record", "--base-url", fake_server.base_url, "--workers", "auto", "-q")
     assert r.code == 0, r.err
-    assert r.results(tmp_path / "reports/latest")["settings"]["workers"] == len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    assert json.loads((tmp_path / "reports/latest/run.json").read_text())["settings"]["workers"] == cores
+    assert r.results(tmp_path / "reports/latest")["settings"]["workers"] == min(cores, 2)  # no more than the cases
+
+
+def test_results_say_how_many_processes_ran_not_how_many_were_asked(harness_cli, write_suite, tmp_path, fake_server):
+    suite = write_suite("model: m\ncases:\n" + "".join(f"  - {{id: c{i}, turns: [{{user: hi}}]}}\n" for i in range(5)))
+    flags = ("--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    r = harness_cli("run", suite, *flags, "--workers", "50", "--concurrency", "3", "--out", tmp_path / "capped")
+    assert r.code == 0, r.err
+    assert r.results(tmp_path / "capped")["settings"]["workers"] == 3  # one process per slot of --concurrency
+    r = harness_cli("run", suite, *flags, "--workers", "50", "--out", tmp_path / "few")
+    assert r.results(tmp_path / "few")["settings"]["workers"] == 5  # one process per case at most
 
 
 def test_the_work_is_cut_into_small_units_in_run_order_with_budgeted_suites_kept_whole(tmp_path):
@@ -313,7 +325,7 @@ def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_r
         assert proc.returncode == 143, stderr
         assert "SIGTERM: stopped with" in stderr and f"--resume {out}" in stderr
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # no worker outlives the run
-        _, resumed, turns = resume_after_sigterm(out, n, server, env, tmp_path, "--workers", "3")
+        _, resumed, turns = resume_after_sigterm(out, n, server, env, tmp_path, "--workers", "3", "--concurrency", "3")
         assert resumed["settings"]["workers"] == 3
         assert sorted(journal_ids(out)) == sorted(turns)
 

@@ -291,8 +291,10 @@ def run_plans(
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     todo = [p for p in plans if not all(k in finished for k in plan_keys(p))]  # part of a case's repeats: run it again
+    ran_alone = settings.workers <= 1 or settings.batch or not todo  # a batch waits on the Batch API, in one process
+    count = 1 if ran_alone else workers.worker_count(settings.workers, todo, settings)
     with stop_on_signals(stop) if stop else nullcontext():
-        new = _run_todo(todo, settings, api_key, on_case_done, observer, stop, batches, journal) if todo else []
+        new = _run_todo(todo, settings, api_key, count, on_case_done, observer, stop, batches, journal) if todo else []
     ran = {case.key: case for case in new}  # everything, or (with a journal) only what never reached it
     cases: list[CaseResult] | CaseFile
     if journal is None:
@@ -302,7 +304,7 @@ def run_plans(
         cases = journal.cases([(ran[k] if k in ran else journal.find(k)) if id(p) in ran_now else stamp(p, finished[k])
                                for p in plans for k in plan_keys(p)])  # fmt: skip
     return RunResult(
-        settings=settings.to_dict(),
+        settings={**settings.to_dict(), **({"workers": count} if todo else {})},  # the processes that ran, not asked
         cases=cases,  # type: ignore[arg-type]
         started_at=started_at,
         duration_ms=(time.perf_counter() - t0) * 1000,
@@ -310,15 +312,14 @@ def run_plans(
     )
 
 
-def _run_todo(todo: list[CasePlan], settings: RunSettings, api_key: str | None, on_case_done: CaseCallback | None,
-              observer: RunObserver | None, stop: StopFlag | None, batches: BatchOptions | None = None,
-              journal: Journal | None = None) -> list[CaseResult]:  # fmt: skip
-    """In this process, or split over `--workers` processes that stream their cases back the same way
+def _run_todo(todo: list[CasePlan], settings: RunSettings, api_key: str | None, count: int,
+              on_case_done: CaseCallback | None, observer: RunObserver | None, stop: StopFlag | None,
+              batches: BatchOptions | None = None, journal: Journal | None = None) -> list[CaseResult]:  # fmt: skip
+    """In this process, or split over ``count`` `--workers` processes that stream their cases back the same way
     (never a `--batch` run: it waits on the Batch API, and `harness run` refuses the two together).
     With a journal the finished cases go to it and only those it never saw come back."""
     keep = journal is None
-    count = workers.worker_count(settings.workers, todo, settings) if settings.workers > 1 else 1
-    if count > 1 and not settings.batch:
+    if count > 1:
         lines_to = journal if journal is not None and on_case_done is None else None  # workers encode its lines
         return workers.run_in_workers(execute, todo, settings, api_key, count, on_case_done, observer, stop, keep,
                                       lines_to)  # fmt: skip

@@ -211,7 +211,9 @@ def test_resume_settings_come_from_the_run_folder(fake_server, harness_cli, writ
 
 @pytest.mark.parametrize("args, message", [
     (["suite.yaml", "--resume", "one"], "drop PATH"),
-    (["--resume", "one", "--model", "x"], "drop --model"),
+    (["--resume", "one", "--model", "x"], "drop --model (only --base-url, --concurrency, --workers, --timeout, "
+                                           "--max-retries, --rpm, --tpm, --baseline with its gate flags, "
+                                           "--rerun-changed and -q may be given)"),
     (["--resume", "one", "--cassettes", "record"], "drop --cassettes"),
     (["--resume", "nowhere"], "nowhere: no such run folder to resume"),
     (["--resume", "."], "run.json: not found"),

@@ -26,7 +26,8 @@ def resume_settings(args: argparse.Namespace) -> tuple[dict | None, str | None]:
     given = [flag for attr, flag in RESUME_FIXED.items() if getattr(args, attr, None)]
     if given:
         return None, (f"--resume {args.resume} reruns the suites and settings saved in it; drop {', '.join(given)} "
-                      "(only --base-url, --concurrency, --timeout, --max-retries, --rpm, --tpm, -q and --rerun-changed may be given)")  # fmt: skip
+                      "(only --base-url, --concurrency, --workers, --timeout, --max-retries, --rpm, --tpm, --baseline with its "
+                      "gate flags, --rerun-changed and -q may be given)")  # fmt: skip
     try:
         saved = RunFolder(Path(args.resume)).load_settings()
     except RunFolderError as e:

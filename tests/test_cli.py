@@ -276,3 +276,19 @@ def test_problems_with_paths_name_no_position_and_only_run_says_nothing_was_sent
     assert r.code == 2 and "nothing was sent" not in r.err
     r = harness_cli("run", "nope")
     assert r.code == 2 and "1 problem found; nothing was sent." in r.err
+
+
+def test_sigterm_while_the_suites_load_says_so_and_exits_143(write_suite, tmp_path):
+    """A cancelled CI job sends SIGTERM; before the run has started (a 100,000-case suite loads for seconds) the
+    process still says why it stopped, exits 143 and leaves the output folder unlocked."""
+    suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n")
+    code = ("import os, signal, sys\nimport harness.suites.planning as planning\nfrom harness.cli.main import main\n"
+            "def terminated_while_loading(*args, **kwargs):\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return load(*args, **kwargs)\n"
+            "load, planning.load_plans = planning.load_plans, terminated_while_loading\n"
+            "sys.exit(main(sys.argv[1:]))\n")  # fmt: skip
+    args = ["run", str(suite), "--cassettes", "off", "--base-url", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "o")]
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 143
+    assert r.stderr.strip().splitlines()[-1] == "terminated by SIGTERM", r.stderr
+    assert "Traceback" not in r.stderr

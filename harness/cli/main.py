@@ -11,7 +11,9 @@ import os
 import fnmatch
 import gc
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from harness.cli.args import build_parser, parse_shard
@@ -33,13 +35,36 @@ def main(argv: list[str] | None = None) -> int:
     # Rarer passes still collect every cycle; the old thresholds come back for in-process callers.
     thresholds = gc.get_threshold()
     gc.set_threshold(50_000, 20, 20)
+    sigterm = _stop_on_sigterm()
     try:
         return handler(args)
+    except _Terminated:
+        print("terminated by SIGTERM", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         gc.set_threshold(*thresholds)
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM while no run is handling it (loading the suites, writing the outputs): stop as Ctrl-C does
+    (``finally`` blocks run, the output folder is unlocked) and say so, rather than vanish without a word."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated
+
+
+def _stop_on_sigterm():  # type: ignore[no-untyped-def]
+    """Route SIGTERM to ``_Terminated``; the handler to put back, or None where one was set by someone else
+    (an embedding program's own) or this is not the main thread (signals cannot be routed there)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _cmd_watch(args: argparse.Namespace) -> int:

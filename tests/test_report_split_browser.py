@@ -85,8 +85,11 @@ def test_a_small_run_written_over_a_split_report_is_one_file_again(tmp_path, mon
     monkeypatch.setattr(html_split, "SPLIT_ABOVE", 40)  # splitting is by size: make 41 cases "large"
     write_run_reports(synthetic_run(41), out)
     assert (out / DATA_DIR).is_dir()
+    split_page = (out / "report.html").read_text(encoding="utf-8")
+    assert "with the report-data folder beside it" in split_page and "Self-contained" not in split_page  # footer
     write_run_reports(synthetic_run(30), out)
     assert not (out / DATA_DIR).exists()
     text = (out / "report.html").read_text(encoding="utf-8")
+    assert "Self-contained: opens from disk, loads nothing from the network" in text
     data = json.loads(text.split('<script type="application/json" id="data">')[1].split("</script>")[0])
     assert "split" not in data and len(data["cases"]) == 30 and "tx" in data["cases"][0]

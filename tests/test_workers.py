@@ -319,7 +319,7 @@ def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_r
         proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_for_journal(out, n // 3, proc)
         workers = _children(proc.pid)
-        assert len(workers) == 2
+        assert sorted(Path(f"/proc/{pid}/comm").read_text().strip() for pid in workers) == ["harness-w1", "harness-w2"]
         proc.send_signal(signal.SIGTERM)  # to the parent only, as a CI runner or `kill` sends it
         stdout, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 143, stderr

@@ -255,6 +255,7 @@ def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, index: 
     case, then the unfinished ones' results."""
     from harness.providers import cassette_cache
 
+    _name_process(f"harness-w{index + 1}")
     for other in inherited:  # reading ends (its own, and those of the workers forked before it): only the
         other.close()  # parent reads, so when the parent dies a write fails and the worker stops
 
@@ -283,6 +284,16 @@ def _worker_main(execute: Execute, plans: list[CasePlan], units: _Units, index: 
         sender.close()
         cassette_cache.flush()  # a forked process ends with os._exit: atexit hooks do not run
         conn.close()
+
+
+def _name_process(name: str) -> None:
+    """Show this worker as ``name`` in `ps -e`, `top` and `pgrep` (Linux: its command name, 15 bytes at most);
+    elsewhere it keeps the parent's."""
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------- the parent

@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name")
     args = parser.parse_args(argv)
     write_suite(args.out, args.cases, args.turns, args.name)
+    print(f"wrote {args.out}: {args.cases:,} cases of {args.turns} turn{'s' if args.turns != 1 else ''} "
+          f"({args.out.stat().st_size / 1e6:.1f} MB)")  # fmt: skip
     return 0
 
 

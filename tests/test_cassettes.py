@@ -719,6 +719,22 @@ def test_a_repeat_the_cassette_does_not_hold_is_named_not_a_false_diff(fake_serv
     assert "removed" not in r.out
 
 
+def test_a_new_case_in_a_project_inside_another_is_only_told_to_record(fake_server, harness_cli, write_suite, tmp_path,
+                                                                          monkeypatch):  # fmt: skip
+    """The cassettes folder in use is the suite's own (beside its folder): a case without a cassette is new, and
+    the hint must not send the user to a `cassettes/` folder further up (another project's)."""
+    (tmp_path / "cassettes").mkdir()  # the outer project's
+    write_suite(SUITE, "mywork/evals/demo.yaml")
+    monkeypatch.chdir(tmp_path / "mywork")
+    assert record(harness_cli, Path("evals/demo.yaml"), fake_server).code == 0  # into mywork/cassettes
+    (tmp_path / "mywork/evals/demo.yaml").write_text(SUITE + "  - {id: new, turns: [{user: hi}]}\n")
+    r = harness_cli("run", "evals/demo.yaml", "-q")
+    assert r.code == 3
+    error = {c["id"]: c for c in json.loads(Path("reports/latest/results.json").read_text())["cases"]}["new"]["error"]
+    assert error.startswith("turn 1: no cassette at cassettes/demo/new.yaml; record it with: harness run"), error
+    assert "--cassette-dir" not in error
+
+
 def test_run_from_another_folder_points_at_the_projects_cassettes(fake_server, harness_cli, write_suite, tmp_path,
                                                                   monkeypatch):  # fmt: skip
     suite = write_suite(SUITE, "project/evals/demo.yaml")

@@ -297,17 +297,21 @@ class CaseCassette:
                 ". Re-record with")  # fmt: skip
 
     def _cassette_dir_nearby(self) -> Path | None:
-        """A `cassettes/` folder in or above the suite's folder (up to two levels) that is not --cassette-dir.
+        """The nearest `cassettes/` folder in or above the suite's folder (up to two levels), unless it is the
+        one in use (--cassette-dir): then the case is simply not recorded yet.
 
         Run from another directory, the default `cassettes` is relative to the wrong place;
-        the project's own folder is usually beside the suites' folder.
+        the project's own folder is usually beside the suites' folder. A folder further up than the one in
+        use belongs to an enclosing project, never to this suite.
         """
         if self.suite_file is None or self.root is None:
             return None
         root = self.root.resolve()
         for folder in list(self.suite_file.resolve().parents)[:3]:
             candidate = folder / "cassettes"
-            if candidate.is_dir() and candidate != root:
+            if candidate == root:
+                return None
+            if candidate.is_dir():
                 return candidate
         return None
 

@@ -292,3 +292,18 @@ def test_sigterm_while_the_suites_load_says_so_and_exits_143(write_suite, tmp_pa
     assert r.returncode == 143
     assert r.stderr.strip().splitlines()[-1] == "terminated by SIGTERM", r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_reader_that_stops_early_costs_no_traceback_and_keeps_the_exit_code(write_suite, tmp_path):
+    """`harness run … | head -1` in CI (with pipefail): the rest of the output is dropped, the exit code is the
+    run's own (3 here: no cassettes), not a BrokenPipeError's 1."""
+    suite = write_suite("model: m\ncases:\n" + "".join(f"  - {{id: case-{i:04d}, turns: [{{user: hi}}]}}\n"
+                                                       for i in range(600)))  # fmt: skip  (~150 KB of output)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(suite), "-q"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` exits: every later write of the run's meets a closed pipe
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=120) == 3, stderr
+    assert first.startswith("ERROR suite / case-0000: turn 1: no cassette")
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from harness.cli.args import build_parser, parse_shard
 from harness.cli.resume import add_earlier_sessions, changes_since_start, nothing_to_resume, resume_settings
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = gc.get_threshold()
     gc.set_threshold(50_000, 20, 20)
     sigterm = _stop_on_sigterm()
+    stdout, sys.stdout = sys.stdout, _ReaderGone(sys.stdout)
     try:
         return handler(args)
     except _Terminated:
@@ -45,9 +47,46 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
+        sys.stdout = stdout
         gc.set_threshold(*thresholds)
         if sigterm is not None:
             signal.signal(signal.SIGTERM, sigterm)
+
+
+class _ReaderGone:
+    """sys.stdout for one command. When its reader stops early (`harness run … | head -1`), the rest of the
+    output is dropped: the command still finishes its work and exits with its own code, where a BrokenPipeError
+    would end it in a traceback and exit 1 (which a CI step with `pipefail` reads as a failed case)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream, self._gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self._gone = True
+        try:  # what the stream still buffers goes nowhere, so the interpreter's own flush at exit cannot fail
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class _Terminated(KeyboardInterrupt):

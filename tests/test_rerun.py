@@ -41,6 +41,21 @@ def statuses(data: dict) -> dict[str, str]:
     return {c["id"]: c["status"] for c in data["cases"]}
 
 
+def test_cases_that_need_re_recording_are_not_offered_a_re_run_that_would_replay_them_again(
+        harness_cli, tmp_path, fake_server):  # fmt: skip
+    write(tmp_path)
+    assert harness_cli("run", "desk.yaml", "--cassettes", "record", "--base-url", fake_server.base_url, "-q").code == 0
+    (tmp_path / "prompts/system.md").write_text("You help, briefly.")  # every recording is stale now
+    r = harness_cli("run", "desk.yaml", "-q", "--out", "head")
+    assert r.code == 3
+    assert "re-record: harness run desk.yaml --case a --case b --case c --case d --cassettes record-missing" in r.out
+    assert "--rerun" not in r.out and "--rerun" not in (tmp_path / "head/summary.md").read_text()
+    (tmp_path / "desk.yaml").write_text(SUITE.lstrip().replace("[{contains: two}]", "[{contains: deux}]"))
+    harness_cli("run", "desk.yaml", "--cassettes", "record-missing", "--base-url", fake_server.base_url, "-q")
+    r = harness_cli("run", "desk.yaml", "-q", "--out", "mixed")  # b fails; a and c were re-recorded, d too
+    assert "re-run only those: harness run --rerun failed --from mixed" in r.out
+
+
 def test_after_an_outage_only_the_errored_cases_are_sent_again(harness_cli, tmp_path):
     write(tmp_path)
     with FakeOpenAI(faults=Faults(rate_503=0.5, seed=1)) as flaky:  # requests 1 and 4 get 503

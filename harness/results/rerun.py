@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from harness.core.outcomes import outcomes
+from harness.core.outcomes import light, outcomes
 from harness.core.result import ERROR, FAILED, CaseResult, RunResult
 
 RERUN_STATUSES = {"failed": FAILED, "errored": ERROR}  # as typed -> a case outcome's status
@@ -39,8 +39,13 @@ def rerun_command(from_dir: str, statuses: list[str]) -> str:
 
 def statuses_to_rerun(run: RunResult) -> list[str]:
     """The `--rerun` words for the failed and errored cases of ``run`` that fail it (empty: none); failures that
-    `allow_fail` or a suite's `min_pass_rate` tolerate do not call for a re-run (though `--rerun failed` takes them)."""
-    found = {o.status for o in outcomes(run.cases) if not o.tolerated}
+    `allow_fail` or a suite's `min_pass_rate` tolerate do not call for a re-run (though `--rerun failed` takes them).
+
+    A case that errored only for want of a recording (a stale or missing cassette) is not counted: a re-run
+    takes the run's cassette mode and would replay the same cassettes; the re-record command is what fixes it."""
+    to_record = {(c.suite, c.id, c.variant) for c in light(run.cases) if c.recording is not None}
+    found = {o.status for o in outcomes(run.cases)
+             if not o.tolerated and not (o.status == ERROR and (o.suite, o.id, o.variant) in to_record)}  # fmt: skip
     return [word for word, status in RERUN_STATUSES.items() if status in found]
 
 

@@ -247,7 +247,7 @@ def _rerecord_block(commands: list[SuiteRerecord]) -> list[str]:
     """One whole command per suite in a code block: never cut, nothing appended, ready to paste."""
     if not commands:
         return []
-    lines = ["", "Re-record the stale or missing cassettes (from the repository root), then commit them:", ""]
+    lines = ["", "Re-record the stale or missing cassettes (from the folder the run was started in), then commit them:", ""]
     for c in commands:
         lines += ["```sh", c.command, "```"]
         if c.note:

@@ -232,3 +232,15 @@ def test_compare_of_identical_runs_passes_and_accepts_folders(harness_cli, tmp_p
     assert r.code == 0, r.err
     assert "0 regressed, 1 still failing" in r.out
     assert load_run(Path(tmp_path / "a/results.json")).cases[1].status == "failed"
+
+
+def test_the_totals_line_counts_a_new_case_that_did_not_run_once(harness_cli, tmp_path):
+    """A case only head has, which errored (not run), is in the `not run` count; the totals line must not also
+    say `0 new … ; 1 new`, and its counts read as English."""
+    save_run(_run(_case("passed", "a")), tmp_path / "base/results.json")
+    save_run(_run(_case("passed", "a"), _case("error", "b")), tmp_path / "head/results.json")
+    r = harness_cli("compare", "base", "head", "--out", "cmp")
+    totals = next(line for line in r.out.splitlines() if " of 2 cases" in line)
+    assert "1 not run" in totals and "0 new" in totals and "; 1 new" not in totals, totals
+    assert "; 1 only in head" in totals, totals
+    assert "request changed in 0 cases, a reply in 0" in r.out

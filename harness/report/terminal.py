@@ -166,12 +166,13 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
                              colour and t.counts[c] > 0 and c in _CHANGE_COLOUR) for c in CHANGE_ORDER)  # fmt: skip
     rate = t.pass_rate
     rates = f"{_pct(rate.base)} -> {_pct(rate.head)}"
-    new = f"; {t.new_cases} new ({t.new_failing + t.new_failing_allowed} failing)" if t.new_cases else ""
+    # Cases only head has, whatever they became: one that did not run is counted above as such, not as "new".
+    new = f"; {t.new_cases} only in head ({t.new_failing + t.new_failing_allowed} failing)" if t.new_cases else ""
     lines.append(f"{counts} of {len(cmp.cases)} cases{new}; pass rate {rates}; tokens {t.tokens.base or 0:,.0f} -> "
                  f"{t.tokens.head or 0:,.0f}" + (" (what did not run left out)" if t.left_out else ""))  # fmt: skip
     requests = sum(d.request_changed for d in cmp.cases)
     replies = sum(d.replies_changed for d in cmp.cases)
-    lines.append(f"request changed in {requests} cases, a reply in {replies}")
+    lines.append(f"request changed in {requests} case{'' if requests == 1 else 's'}, a reply in {replies}")
     lines.append(cmp.method)
     for r in cmp.suites:
         lines.append(f"suite {r.suite}: pass rate {r.base.describe()} -> {r.head.describe()}, change "

@@ -114,7 +114,7 @@ def test_rerun_is_refused_when_the_suites_changed_since(edit, harness_cli, fake_
     assert r.code == 2
     assert ("error: the suites changed since the run in reports/latest, so its results cannot be completed by a "
             "re-run: suite 'desk' (desk.yaml), or a prompt or data file it reads, changed. Run the suites in full "
-            "instead") in r.err  # fmt: skip
+            "instead: harness run desk.yaml --cassettes off --base-url " + fake_server.base_url) in r.err  # fmt: skip
     assert len(fake_server.requests) == before
 
 

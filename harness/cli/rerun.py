@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.core.plan import CasePlan
 from harness.core.result import CaseResult, ResultFileError, load_run
-from harness.results.rerun import Rerun, RerunError, parse_statuses
+from harness.results.rerun import Rerun, RerunError, full_run_command, parse_statuses
 
 # Flags that would change which cases run, or how: a re-run takes them from the earlier run.
 RERUN_FIXED = {"paths": "PATH", "model": "--model", "case": "--case", "shard": "--shard", "repeat": "--repeat",
@@ -49,7 +49,8 @@ def select(rerun: Rerun, plans: list[CasePlan]) -> tuple[list[CasePlan], dict[tu
     changed = rerun.changed_suites(current)
     if changed:
         raise RerunError(f"the suites changed since the run in {rerun.source}, so its results cannot be completed "
-                         f"by a re-run: {'; '.join(changed)}. Run the suites in full instead")  # fmt: skip
+                         f"by a re-run: {'; '.join(changed)}. Run the suites in full instead: "
+                         f"{full_run_command(rerun.earlier.settings)}")  # fmt: skip
     ran = {(c.suite, c.label) for c in rerun.earlier.cases}
     plans = [p for p in plans if p.key in ran]
     chosen = rerun.chosen() & {p.key for p in plans}

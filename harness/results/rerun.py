@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from harness.core.outcomes import light, outcomes
 from harness.core.result import ERROR, FAILED, CaseResult, RunResult
@@ -35,6 +36,17 @@ def parse_statuses(text: str) -> list[str]:
 def rerun_command(from_dir: str, statuses: list[str]) -> str:
     """The command that re-runs a run's cases with those statuses, to paste as printed."""
     return f"harness run --rerun {','.join(statuses)} --from {shlex.quote(from_dir)}"
+
+
+def full_run_command(settings: dict[str, Any]) -> str:
+    """The command that runs an earlier run's suites again in full, as it was sent (its cassette mode and
+    server); a run's other flags (--model, --case, …) are the user's to add back."""
+    words = ["harness", "run", *(settings.get("paths") or ["PATH"])]
+    if (mode := settings.get("cassettes")) and mode != "replay":
+        words += ["--cassettes", str(mode)]
+    if settings.get("base_url"):
+        words += ["--base-url", str(settings["base_url"])]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def statuses_to_rerun(run: RunResult) -> list[str]:

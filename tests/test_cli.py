@@ -307,3 +307,14 @@ def test_a_reader_that_stops_early_costs_no_traceback_and_keeps_the_exit_code(wr
     assert proc.wait(timeout=120) == 3, stderr
     assert first.startswith("ERROR suite / case-0000: turn 1: no cassette")
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_the_flag_a_typo_meant_is_named(write_suite, tmp_path):
+    suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n")
+    r = subprocess.run([sys.executable, "-m", "harness", "run", str(suite), "--cassete-dir", "x"], capture_output=True,
+                       text=True, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip().endswith("unrecognized arguments: --cassete-dir x; did you mean --cassette-dir?"), r.stderr
+    r = subprocess.run([sys.executable, "-m", "harness", "compare", "a", "b", "--alow-regressions", "1", "--nope"],
+                       capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert "did you mean --allow-regressions (not --alow-regressions)?" in r.stderr, r.stderr

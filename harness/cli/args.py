@@ -58,8 +58,34 @@ exit codes: like `harness run` for the merged cases (0 all passed, 1 a check fai
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with "did you mean" for a mistyped flag: `--cassete-dir` names `--cassette-dir`."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
+        found, extras = self.parse_known_args(args, namespace)
+        if extras:
+            import difflib  # only here: `harness --version` imports no more than it needs
+
+            known = [o for o in self._command_options(getattr(found, "command", None)) if o.startswith("--")]
+            typed = [word.split("=")[0] for word in extras if word.startswith("--")]
+            close = {word: found[0] for word in typed if (found := difflib.get_close_matches(word, known, 1, 0.75))}
+            hint = (f"; did you mean {next(iter(close.values()))}?" if len(close) == 1 == len(typed) else
+                    "; did you mean " + ", ".join(f"{right} (not {wrong})" for wrong, right in close.items()) + "?"
+                    if close else "")  # fmt: skip
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return found
+
+    def _command_options(self, command: str | None) -> list[str]:
+        """Every option string of ``command``'s parser (this parser's own without one)."""
+        parser: argparse.ArgumentParser = self
+        for action in self._subparsers._group_actions if self._subparsers else ():  # noqa: SLF001 (argparse's own)
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:  # noqa: SLF001
+                parser = action.choices[command]
+        return [o for action in parser._actions for o in action.option_strings]  # noqa: SLF001
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="harness", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"prompt-harness {__version__}")

@@ -244,3 +244,25 @@ def test_the_totals_line_counts_a_new_case_that_did_not_run_once(harness_cli, tm
     assert "1 not run" in totals and "0 new" in totals and "; 1 new" not in totals, totals
     assert "; 1 only in head" in totals, totals
     assert "request changed in 0 cases, a reply in 0" in r.out
+
+
+def test_a_check_edited_into_failing_is_shown_as_the_test_changing_not_the_model(harness_cli, tmp_path):
+    """Same request, same reply, but the check now expects something else: a reviewer must see that the
+    test moved (terminal, summary.md, junit.xml and diff.html), not only "request changed in 0 cases"."""
+    def run(expected: str, passed: bool) -> RunResult:
+        case = _case("passed" if passed else "failed", "a", reply="TOK-C", passed=passed)
+        case.turns[0].checks[0] = CheckResult("contains", passed, "ok" if passed else f"no {expected!r} in the reply",
+                                              expected=expected)  # fmt: skip
+        return _run(case)
+
+    save_run(run("TOK-C", True), tmp_path / "base/results.json")
+    save_run(run("TOK-C3", False), tmp_path / "head/results.json")
+    r = harness_cli("compare", "base", "head", "--out", "cmp")
+    assert r.code == 1
+    assert "turn 1 contains: no 'TOK-C3' in the reply (check edited: expected 'TOK-C' -> 'TOK-C3')" in r.out, r.out
+    assert "request changed in 0 cases, a reply in 0, a check in 1" in r.out
+    summary = (tmp_path / "cmp/summary.md").read_text()
+    assert "The request changed in 0 cases, a reply in 0 cases, a check in 1 case." in summary
+    assert "no 'TOK-C3' in the reply (check edited: expected 'TOK-C' -&gt; 'TOK-C3')" in summary  # GitHub shows ->
+    assert "check edited: expected 'TOK-C' -&gt; 'TOK-C3'" in (tmp_path / "cmp/junit.xml").read_text()
+    assert "\"expected 'TOK-C' -\\u003e 'TOK-C3'\"]]" in (tmp_path / "cmp/diff.html").read_text()  # the flip's data

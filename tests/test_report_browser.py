@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.result import load_run
+from harness.core.result import CheckResult, load_run, save_run
 from harness.report import write_compare_reports, write_run_reports
 from harness.results.compare import compare_runs
 from tests.synthetic import synthetic_run
-from tests.test_compare import AFTER, BEFORE, _record_and_run
+from tests.test_compare import AFTER, BEFORE, _case, _record_and_run, _run
 from tests.test_report import XSS, run_suite
 
 pytestmark = pytest.mark.browser
@@ -220,4 +220,17 @@ def test_diff_html_shows_a_forgotten_re_record_as_not_run_and_strikes_nothing(op
     assert detail.locator(".change", has_text="turn 3").locator(".pill").inner_text() == "not run"
     assert detail.locator(".pill", has_text="removed").count() == 0 and "turn 2 user" not in detail.inner_text()
     page.screenshot(path=str(tmp_path / "needs-re-record.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_diff_html_says_when_a_flipped_check_was_itself_edited(open_page, harness_cli, tmp_path):
+    for side, expected, passed in (("base", "TOK-C", True), ("head", "<b>TOK-C3</b>", False)):
+        case = _case("passed" if passed else "failed", "a", reply="TOK-C", passed=passed)
+        case.turns[0].checks[0] = CheckResult("contains", passed, "ok" if passed else "not in the reply", expected=expected)
+        save_run(_run(case), tmp_path / side / "results.json")
+    assert harness_cli("compare", "base", "head", "--out", "cmp").code == 1
+    page = open_page(tmp_path / "cmp/diff.html")
+    page.locator("#rows tr.row").first.click()
+    flipped = page.locator("tr.detail table.kv tr", has_text="contains")
+    assert flipped.locator(".note").inner_text() == "check edited: expected 'TOK-C' -> '<b>TOK-C3</b>'"  # as text
     assert page.errors == []

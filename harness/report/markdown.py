@@ -200,7 +200,8 @@ def _metric_row(label: str, m: Metric, fmt: Callable[[float | None], str], kind:
 
 def _flip_line(f: CheckFlip) -> str:
     word = {True: "\u2713", False: "\u2717", None: "absent"}
-    return f"  - turn {f.turn} {code(f.name)} {word[f.before]} \u2192 {word[f.after]}: {md_text(f.reason)}"
+    edited = f" (check edited: {md_text(f.edited, 200)})" if f.edited else ""
+    return f"  - turn {f.turn} {code(f.name)} {word[f.before]} \u2192 {word[f.after]}: {md_text(f.reason)}{edited}"
 
 
 def _request_line(d: CaseDiff) -> str | None:
@@ -273,8 +274,10 @@ def compare_summary(cmp: Comparison, limit: int = LIMIT) -> str:
         "",
         f"Base `{md_text(cmp.base_name, 120)}` \u2192 head `{md_text(cmp.head_name, 120)}`: {counts or 'no cases'}. "
         f"The request changed in {_n(d.request_changed for d in cmp.cases)}, a reply in "
-        f"{_n(d.replies_changed for d in cmp.cases)}.",
-    ]
+        f"{_n(d.replies_changed for d in cmp.cases)}"
+        + (f", a check in {_n(d.checks_edited for d in cmp.cases)}." if any(d.checks_edited for d in cmp.cases)
+           else "."),
+    ]  # fmt: skip
     out.add(head)
     diff, left = prompt_diff(cmp.ordered())
     if diff:

@@ -136,7 +136,7 @@ def diff_payload(d: CaseDiff) -> dict[str, Any]:
         "bs": d.base_status,
         "hs": d.head_status,
         "why": [short(r, 400) for r in d.reasons()],
-        "fl": [[f.turn, f.name, f.before, f.after, f.base_reason, f.head_reason] for f in d.flips],
+        "fl": [[f.turn, f.name, f.before, f.after, f.base_reason, f.head_reason, f.edited] for f in d.flips],
         "pr": [[p.label, p.kind, _ops(p.ops), p.files] for p in d.prompt],
         "pa": [[p.key, p.before, p.after, p.added, p.removed] for p in d.params],
         # reply texts, not diffs: the page diffs a case's replies when it is opened; the last flag: head never ran it

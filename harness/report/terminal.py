@@ -149,7 +149,8 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
             if d.stats is not None:
                 lines.append(f"    {d.stats.describe()}; repeat {d.repeat + 1} shown")
             broke = [f for f in d.flips if f.after is False] or d.flips
-            details = [f"turn {f.turn} {f.name}: {f.reason}" for f in broke[:3]] or d.reasons()[:3]
+            details = [f"turn {f.turn} {f.name}: {f.reason}" + (f" (check edited: {f.edited})" if f.edited else "")
+                       for f in broke[:3]] or d.reasons()[:3]  # fmt: skip
             lines.extend(f"    {_short(x)}" for x in details)
             request = [f"{p.label} {p.kind}" for p in d.prompt] + [f"param {p.key}" for p in d.params]
             if request:
@@ -172,7 +173,9 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
                  f"{t.tokens.head or 0:,.0f}" + (" (what did not run left out)" if t.left_out else ""))  # fmt: skip
     requests = sum(d.request_changed for d in cmp.cases)
     replies = sum(d.replies_changed for d in cmp.cases)
-    lines.append(f"request changed in {requests} case{'' if requests == 1 else 's'}, a reply in {replies}")
+    checks = sum(d.checks_edited for d in cmp.cases)
+    lines.append(f"request changed in {requests} case{'' if requests == 1 else 's'}, a reply in {replies}"
+                 + (f", a check in {checks}" if checks else ""))  # fmt: skip
     lines.append(cmp.method)
     for r in cmp.suites:
         lines.append(f"suite {r.suite}: pass rate {r.base.describe()} -> {r.head.describe()}, change "

@@ -83,6 +83,7 @@ class CheckFlip:
     after: bool | None
     base_reason: str | None
     head_reason: str | None
+    edited: str | None = None  # the check itself was changed: "expected 'a' -> 'b'" (None: the same check)
 
     @property
     def broke(self) -> bool:
@@ -184,9 +185,18 @@ def check_flips(base: CaseResult, head: CaseResult) -> list[CheckFlip]:
             continue
         if (cb is None or ch is None) and not (turn in evaluated_b and turn in evaluated_h):
             continue  # absent because the turn never ran on one side: the error says why
-        flips.append(CheckFlip(turn, name, before, after, cb.reason if cb else None, ch.reason if ch else None))
+        edited = (f"expected {_shown_value(cb.expected)} -> {_shown_value(ch.expected)}"
+                  if cb is not None and ch is not None and cb.expected != ch.expected else None)  # fmt: skip
+        flips.append(CheckFlip(turn, name, before, after, cb.reason if cb else None, ch.reason if ch else None,
+                               edited))  # fmt: skip
     flips.sort(key=lambda f: (f.turn, f.after is not False))
     return flips
+
+
+def _shown_value(value: Any, limit: int = 80) -> str:
+    """A check's expected value in a line of text: JSON-ish, cut in the middle when long."""
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[: limit // 2 - 1]}\u2026{text[-(limit // 2 - 1):]}"
 
 
 def _entry_label(e: Entry) -> str:

@@ -121,6 +121,11 @@ class CaseDiff:
         return any(r.changed for r in self.replies)
 
     @property
+    def checks_edited(self) -> bool:
+        """A check whose outcome flipped was itself changed (its expected value): the test moved, not the model."""
+        return any(f.edited for f in self.flips)
+
+    @property
     def recording(self) -> dict[str, Any] | None:
         """What head's cassette lacked, for a case that needs re-recording."""
         return self.head.recording if self.head is not None else None

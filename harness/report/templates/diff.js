@@ -114,12 +114,13 @@
     for (const h of ["turn", "check", "base", "head", "reason"]) head.append(el("th", "", h));
     t.append(head);
     const word = (v) => (v === null ? "absent" : v ? "\u2713 pass" : "\u2717 fail");
-    for (const [turn, name, before, after, br, hr] of c.fl) {
+    for (const [turn, name, before, after, br, hr, edited] of c.fl) {
       const tr = el("tr");
       const code = el("td"); code.append(el("code", "mono", name));
+      const reason = el("td", "", hr !== null ? hr : br || "");
+      if (edited) reason.append(el("div", "note", "check edited: " + edited));
       add(tr, el("td", "", String(turn)), code, el("td", before ? "good" : before === false ? "bad" : "", word(before)),
-          el("td", after ? "good" : after === false ? "bad" : "", word(after)),
-          el("td", "", hr !== null ? hr : br || ""));
+          el("td", after ? "good" : after === false ? "bad" : "", word(after)), reason);
       t.append(tr);
     }
     const wrap = el("div", "table-wrap"); wrap.append(t); body.append(wrap);

@@ -156,6 +156,28 @@ def test_a_column_missing_from_some_json_rows_names_the_first_row_and_counts_the
     assert r.err.count("no column") == 1
 
 
+def test_a_column_missing_under_variants_counts_each_row_once(harness_cli, fake_server, tmp_path):
+    rows = "".join(json.dumps({"ticket_id": f"T-{i}", "text": "x"} | ({"intent": "y"} if i == 1 else {})) + "\n"
+                   for i in range(1, 4))  # fmt: skip
+    variants = "variants:\n  - {name: terse, system: Be terse.}\n  - {name: warm, system: Be warm.}\n"
+    write(tmp_path, SUITE.replace("tickets.csv", "tickets.jsonl") + variants, **{"tickets.jsonl": rows})
+    r = live(harness_cli, fake_server)
+    assert r.code == 2
+    assert "error: evals/data/tickets.jsonl:2: no column 'intent' in the `cases_from` file (nor 1 more row)," in r.err
+
+
+def test_a_typo_in_a_prompt_file_is_shown_there_not_blamed_on_the_data(harness_cli, fake_server, tmp_path):
+    """`{{ prodcut }}` in a prompt file the table's cases use: the fix is in that file, not a new column."""
+    (tmp_path / "evals/prompts").mkdir(parents=True)
+    (tmp_path / "evals/prompts/triage.md").write_text("You triage tickets.\nSay which {{ txt }} it is.\n")
+    write(tmp_path, SUITE.replace("model: fake-model\n", "model: fake-model\nsystem: {file: prompts/triage.md}\n"))
+    r = live(harness_cli, fake_server)
+    assert r.code == 2
+    assert ("error: evals/prompts/triage.md:2: template variable error: 'txt' is undefined; did you mean 'text'? "
+            "(in the cases of `cases_from` evals/data/tickets.csv, whose columns are ticket_id, text, intent)") in r.err
+    assert "1 problem found" in r.err and fake_server.requests == []
+
+
 def test_a_bad_jsonl_line_points_at_its_line_and_column(harness_cli, fake_server, tmp_path):
     write(tmp_path, SUITE.replace("tickets.csv", "t.jsonl"), **{"t.jsonl": '{"ticket_id": "a", "text": "b", "intent": "c"}\n{"ticket_id": }\n[1]\n'})
     r = live(harness_cli, fake_server)
@@ -184,7 +206,8 @@ def test_a_missing_variable_in_one_case_and_schema_errors_in_others_are_reported
     assert r.code == 2
     assert "evals/tickets.yaml:6:9: unknown key 'expcet' in turn 1 of case 'typo'" in r.err
     assert "evals/tickets.yaml:8:20: template variable error: 'customer' is undefined" in r.err
-    assert "evals/data/tickets.csv:1: no column 'txt'" in r.err
+    assert ("evals/tickets.yaml:12:18: template variable error: 'txt' is undefined; did you mean 'text'? (in the cases "
+            "of `cases_from` evals/data/tickets.csv, whose columns are ticket_id, text, intent)") in r.err  # fmt: skip
     assert "3 problems found; nothing was sent." in r.err
 
 

@@ -8,8 +8,10 @@ so reordering rows does not rename cassettes; a duplicate id names both rows.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,20 +48,30 @@ EXAMPLE = '{file: data/tickets.csv, id: "{{ ticket_id }}", turns: [{user: "{{ te
 class MissingColumns:
     """Variables rows lack, gathered over every row and reported once per data file and name."""
 
-    found: dict[tuple[str, str], tuple[DataRow, list[int]]] = field(default_factory=dict)  # -> first row, [count]
+    # (data file, name) -> the first row that lacks it, the lines of every such row (once each, whatever the
+    # variants), where a template uses the name, and the names the rows did have (columns and `vars:`)
+    found: dict[tuple[str, str], tuple[DataRow, set[int], Loc | None, set[str]]] = field(default_factory=dict)
 
-    def note(self, row: DataRow, name: str) -> None:
-        self.found.setdefault((row.loc.file, name), (row, [0]))[1][0] += 1
+    def note(self, row: DataRow, name: str, used_at: Loc | None = None, known: Iterable[str] = ()) -> None:
+        first = self.found.setdefault((row.loc.file, name), (row, set(), used_at, set()))
+        first[1].add(row.loc.line)
+        first[3].update(known)
 
     def problems(self) -> list[Problem]:
         out = []
-        for (file, name), (row, (count,)) in self.found.items():
+        for (file, name), (row, lines, used_at, known) in self.found.items():
             columns = ", ".join(row.columns) or "none"
             if row.header:
                 where, rows = Loc(file, 1, 0), ""
             else:
-                more = count - 1
+                more = len(lines) - 1
                 where, rows = row.loc, f" (nor {more:,} more row{'s' if more != 1 else ''})" if more else ""
+            close = difflib.get_close_matches(name, sorted(known | set(row.columns)), n=1, cutoff=0.75)
+            if close and used_at is not None:  # a typo in the template, most likely: point at it
+                out.append(Problem(used_at, f"template variable error: {name!r} is undefined; did you mean "
+                                            f"{close[0]!r}? (in the cases of `cases_from` {file}{rows}, whose columns "
+                                            f"are {columns})"))  # fmt: skip
+                continue
             out.append(Problem(where, f"no column {name!r} in the `cases_from` file{rows}, but the cases use "
                                       f"{{{{ {name} }}}}; its columns are {columns}. Add the column, or define "
                                       f"`{name}` under `vars:`"))  # fmt: skip

@@ -90,11 +90,11 @@ def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: l
                     prompt_files[slot] = rendered.files
                 text = rendered.text
         except TemplateProblem as e:
+            at = e.loc or (source.loc if not isinstance(source, str) else None) or loc or case.loc
             if case.row is not None and e.undefined and e.undefined not in variables and missing is not None:
-                missing.note(case.row, e.undefined)  # reported once per data file and column, not per row
+                missing.note(case.row, e.undefined, at, variables)  # once per data file and name, not per row
                 columns_missing = True
                 return None
-            at = e.loc or (source.loc if not isinstance(source, str) else None) or loc or case.loc
             problems.append(Problem(at, f"{e} (in {where})"))
             return None
         if has_surrogates(text):  # a template can spell one ("{{ '\\ud83d' }}"); the suite's own text was checked

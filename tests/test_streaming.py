@@ -80,6 +80,30 @@ def test_chat_streams_ask_for_usage_unless_the_suite_says_otherwise(fake_server,
     assert cases["own"]["reply"]["usage"]["completion_tokens"] is None  # the server was asked for none
 
 
+def test_token_checks_on_a_stream_without_usage_count_the_reply_themselves(fake_server, harness_cli, write_suite,
+                                                                             tmp_path):  # fmt: skip
+    """A server that streams no usage (llama.cpp ignores `include_usage`): a token check counts the reply's tokens
+    as the budgets do, and says so, rather than failing the case as if the model had gone over."""
+    suite = write_suite("""
+        model: m
+        params: {stream: true, stream_options: {include_usage: false}}
+        cases:
+          - id: short
+            turns: [{user: "one two three", expect: [{max_completion_tokens: 50}, {max_total_tokens: 500}]}]
+          - id: long
+            turns: [{user: "one two three four five six", expect: [{max_completion_tokens: 3}]}]
+    """)
+    r = harness_cli("run", suite, "--cassettes", "off", "--base-url", fake_server.base_url, "-q")
+    assert r.code == 1, r.err  # `long` is over its budget; `short` passes
+    cases = {c["id"]: c for c in r.results(tmp_path / "reports/latest")["cases"]}
+    assert cases["short"]["status"] == "passed", cases["short"]
+    reasons = [c["reason"] for c in cases["short"]["turns"][0]["checks"] if c["name"].startswith("max_")]
+    assert all("counted by the harness: the server reported no usage" in why for why in reasons), reasons
+    long = next(c for c in cases["long"]["turns"][0]["checks"] if c["name"] == "max_completion_tokens")
+    assert long["passed"] is False and long["reason"].startswith("expected completion tokens <= 3, got "), long
+    assert cases["short"]["turns"][0]["reply"]["usage"]["completion_tokens"] is None  # results keep what was sent
+
+
 @pytest.mark.parametrize("api", ["chat", "responses"])
 def test_ttft_passes_and_fails_live_and_replays_with_the_recorded_timing(api, fake_server, harness_cli, write_suite,
                                                                         tmp_path):  # fmt: skip

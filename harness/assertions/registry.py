@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.core.errors import RequestFailed
-from harness.core.reply import Completion, Embeddings
+from harness.core.reply import Completion, Embeddings, Usage
 from harness.core.result import CheckResult
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class CheckContext:
     grader: GraderSpec | None = None
     grade: Grade | None = None
     embed: Embed | None = None
+    # The reply's tokens as the harness counts them (the budgets' count), for a server that reported no usage
+    count_usage: Callable[[], Usage] | None = None
 
 
 @dataclass(frozen=True)

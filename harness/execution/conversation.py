@@ -16,7 +16,7 @@ from harness.assertions import CheckContext, run_check_async
 from harness.assertions.reply import not_truncated
 from harness.core.errors import RequestFailed
 from harness.core.plan import CasePlan, PlannedTurn
-from harness.core.reply import Completion  # fmt: skip
+from harness.core.reply import Completion, Usage  # fmt: skip
 from harness.core.result import ERROR, FAILED, PASSED, CaseResult, CheckResult, ContextSummary, TurnResult
 from harness.execution.grading import TurnGrading
 from harness.metering import context_window
@@ -116,7 +116,8 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
     grading = TurnGrading(meter, budgets, grader.send, grader.embed, turn.index, f"case {plan.case.id!r}, turn {turn.index}")
     ctx = CheckContext(reply=reply, messages=out.messages, model=plan.model, params=plan.params,
                        grader=getattr(plan.suite, "grader", None), grade=grading.grade,
-                       embed=grading.embed if grader.embed is not None else None)  # fmt: skip
+                       embed=grading.embed if grader.embed is not None else None,
+                       count_usage=lambda: _counted_usage(meter, reply, out, plan.params))  # fmt: skip
     try:
         out.checks = await evaluate(turn, ctx, grading)
     finally:
@@ -126,6 +127,14 @@ async def _play_turn(plan: CasePlan, turn: PlannedTurn, out: TurnResult, history
         out.checks.append(budgets.check(turn.budget, turn.index, meter.spent(reply, out.estimated_prompt_tokens or 0),
                                         over))  # fmt: skip
     return reply
+
+
+def _counted_usage(meter: Meter, reply: Completion, out: TurnResult, params: dict[str, Any]) -> Usage:
+    """The turn's tokens as the budgets count them: the server's usage where it reported it, else the harness's
+    own count of the request and the reply (a server that streams no usage)."""
+    prompt = out.estimated_prompt_tokens if out.estimated_prompt_tokens is not None else meter.count(out.messages, params)
+    spend = meter.spent(reply, prompt)
+    return Usage(spend.prompt_tokens, spend.completion_tokens, spend.prompt_tokens + spend.completion_tokens)
 
 
 async def _send_budgeted(plan: CasePlan, meter: Meter, budgets: CaseBudgets, send: Send,

@@ -198,3 +198,22 @@ def test_a_variant_may_take_its_system_prompt_from_a_file(harness_cli, fake_serv
     assert live(harness_cli, fake_server).code == 0
     systems = sorted(q.body["messages"][0]["content"] for q in fake_server.requests)
     assert systems == ["Be terse about Acme Router.", "You support Acme Router.\nNever promise refunds.\n"]
+
+
+def test_a_mistake_in_a_prompt_file_many_cases_share_is_reported_once(harness_cli, tmp_path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts/bad.md").write_text("Hi {{ product }\n")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        model: m
+        system: {file: prompts/bad.md}
+        variants: [{name: v1}, {name: v2}]
+        cases:
+          - {id: c1, turns: [{user: hi}]}
+          - {id: c2, turns: [{user: hi}]}
+          - {id: c3, turns: [{user: "{{ nope }}"}]}
+    """))
+    r = harness_cli("validate", "s.yaml")
+    assert r.code == 2
+    assert ("error: prompts/bad.md:1: template syntax error: unexpected '}' (in 6 cases: case 'c1' (variant 'v1'), "
+            "case 'c1' (variant 'v2'), case 'c2' (variant 'v1') and 3 more)") in r.err  # fmt: skip
+    assert r.err.count("unexpected '}'") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,32 @@ def _plan_all(suites: list[Suite], model_override: str | None, model_option: str
                     read.update(f for files in plan.prompt_files.values() for f in files)
         suite.files = list(dict.fromkeys([*suite.files, *(project_root() / f for f in sorted(read))]))
         suite.fingerprint = fingerprint(suite)
-    return plans, list(dict.fromkeys(problems + missing.problems()))
+    return plans, _once_per_place(list(dict.fromkeys(problems + missing.problems())))
+
+
+_IN_CASE = re.compile(r"^(?P<text>.*) \(in (?P<where>case '.*)\)$", re.S)  # what _plan_case appends to a message
+_NAMED = 3  # cases named in a problem many cases share
+
+
+def _once_per_place(problems: list[Problem]) -> list[Problem]:
+    """A problem in text many cases render (a suite's prompt file, its `system:`) once, naming how many cases
+    met it, instead of once per case and variant."""
+    shared: dict[tuple[Loc, str], list[str]] = {}
+    for p in problems:
+        if m := _IN_CASE.match(p.message):
+            shared.setdefault((p.loc, m["text"]), []).append(m["where"])
+    out, done = [], set()
+    for p in problems:
+        m = _IN_CASE.match(p.message)
+        key = (p.loc, m["text"]) if m else None
+        if key is None or len(shared[key]) == 1:
+            out.append(p)
+        elif key not in done:
+            done.add(key)
+            cases = shared[key]
+            named = ", ".join(cases[:_NAMED]) + (f" and {len(cases) - _NAMED:,} more" if len(cases) > _NAMED else "")
+            out.append(Problem(p.loc, f"{m['text']} (in {len(cases):,} cases: {named})"))
+    return out
 
 
 def _plan_case(suite: Suite, case: Case, model_override: str | None, problems: list[Problem],

@@ -373,3 +373,19 @@ def test_a_response_with_a_slot_of_the_wrong_type_is_malformed_not_an_internal_e
     assert r.code == 3, r.out + r.err
     error = r.results(tmp_path / "reports/latest")["cases"][0]["error"]
     assert "internal error" not in error and "malformed response" in error, error
+
+
+def test_checks_written_in_the_responses_apis_words_are_told_the_names_they_have(harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        api: responses
+        cases:
+          - id: a
+            turns: [{user: hi, expect: [{finish_reason: completed}, {max_output_tokens: 5}, {status: completed}]}]
+    """)
+    r = harness_cli("validate", suite)
+    assert r.code == 2
+    assert ("got 'completed'; the Responses API's status 'completed' is read as finish_reason 'stop' ('tool_calls' "
+            "when it called a function)") in r.err  # fmt: skip
+    assert "unknown check 'max_output_tokens' in turn 1 of case 'a'; did you mean 'max_completion_tokens'?" in r.err
+    assert "unknown check 'status' in turn 1 of case 'a'; did you mean 'finish_reason'?" in r.err

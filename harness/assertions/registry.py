@@ -113,8 +113,15 @@ def resolve(name: str) -> tuple[CheckSpec, bool] | None:
     return None
 
 
+# What the Responses API calls what a check already reads (its reply is normalised to the Chat fields).
+API_WORDS = {"max_output_tokens": "max_completion_tokens", "max_input_tokens": "max_prompt_tokens",
+             "status": "finish_reason"}  # fmt: skip
+
+
 def suggest(name: str) -> str | None:
     """The closest known check name, for 'did you mean' hints."""
+    if name in API_WORDS:
+        return API_WORDS[name]
     known = list(REGISTRY) + [NEGATION_PREFIX + n for n in REGISTRY]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return close[0] if close else None

@@ -9,11 +9,19 @@ from harness.assertions.registry import CheckContext, Outcome, check, is_non_neg
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls", "function_call")
 
 
+# The Responses API's statuses, as its replies are normalised (docs/responses-api.md)
+RESPONSES_STATUSES = {"completed": "'stop' ('tool_calls' when it called a function)",
+                      "incomplete": "'length' (out of max_output_tokens) or 'content_filter'"}  # fmt: skip
+
+
 def _valid_finish_reason(arg: Any) -> str | None:
     values = arg if isinstance(arg, list) else [arg]
     bad = [v for v in values if v not in FINISH_REASONS]
     if not values or bad:
-        return f"expects one of {', '.join(FINISH_REASONS)} (or a list of them), got {arg!r}"
+        status = next((v for v in bad if isinstance(v, str) and v in RESPONSES_STATUSES), None)
+        tip = (f"; the Responses API's status {status!r} is read as finish_reason {RESPONSES_STATUSES[status]} "
+               "(docs/responses-api.md)" if status else "")  # fmt: skip
+        return f"expects one of {', '.join(FINISH_REASONS)} (or a list of them), got {arg!r}{tip}"
     return None
 
 

@@ -389,3 +389,17 @@ def test_checks_written_in_the_responses_apis_words_are_told_the_names_they_have
             "when it called a function)") in r.err  # fmt: skip
     assert "unknown check 'max_output_tokens' in turn 1 of case 'a'; did you mean 'max_completion_tokens'?" in r.err
     assert "unknown check 'status' in turn 1 of case 'a'; did you mean 'finish_reason'?" in r.err
+
+
+def test_a_responses_parameter_in_the_grader_blames_the_grader_not_the_case(harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        api: responses
+        grader: {model: g, params: {max_output_tokens: 50}}
+        cases:
+          - {id: a, turns: [{user: hi}]}
+    """)
+    r = harness_cli("validate", suite)
+    assert r.code == 2
+    assert ("`max_output_tokens` in `grader` of the suite is a Responses API parameter, but the grader uses the Chat "
+            "Completions API (model-graded checks always ask through Chat Completions)") in r.err  # fmt: skip

@@ -91,11 +91,11 @@ def merged(layers: list[Layer]) -> dict[str, tuple[Any, Loc, Loc, str]]:
 
 
 def param_problems(api: str, layers: list[Layer], api_source: str | None = None,
-                   history: str | None = None) -> list[Problem]:  # fmt: skip
+                   history: str | None = None, subject: str = "the case") -> list[Problem]:  # fmt: skip
     """Every problem of the parameters a case sends under ``api``.
 
     ``api_source`` says how the API was chosen (`api: responses`, `--api responses`) for the
-    messages; ``history`` is the case's `history:` mode.
+    messages; ``history`` is the case's `history:` mode; ``subject`` who sends them ("the grader").
     """
     source = api_source or f"`api: {api}`"
     found: list[Problem] = []
@@ -106,12 +106,12 @@ def param_problems(api: str, layers: list[Layer], api_source: str | None = None,
         elif key not in KNOWN[api] and key in (RESPONSES_ONLY if api == CHAT else CHAT_ONLY):
             other = RESPONSES if api == CHAT else CHAT
             equivalent = (RESPONSES_ONLY if api == CHAT else CHAT_ONLY)[key]
-            found.append(Problem(key_loc, f"`{key}` in {where} is a {API_NAMES[other]} parameter, but the case "
+            found.append(Problem(key_loc, f"`{key}` in {where} is a {API_NAMES[other]} parameter, but {subject} "
                                           f"uses the {API_NAMES[api]} ({source}); use {equivalent}"))  # fmt: skip
         elif key not in KNOWN[api] | EXTENSION_PARAMS and (hint := did_you_mean(key, KNOWN[api])):
             found.append(Problem(key_loc, f"unknown request parameter {key!r} in {where}{hint}"))
         else:
-            found.extend(_value_problems(api, key, value, value_loc, where, params, source))
+            found.extend(_value_problems(api, key, value, value_loc, where, params, source, subject))
     if history == PREVIOUS_RESPONSE_ID and "store" in params and params["store"][0] is False:
         _, _, loc, where = params["store"]
         found.append(Problem(loc, f"`store: false` in {where} cannot be used with `history: previous_response_id`: "
@@ -121,7 +121,8 @@ def param_problems(api: str, layers: list[Layer], api_source: str | None = None,
 
 
 def _value_problems(api: str, key: str, value: Any, loc: Loc, where: str,
-                    params: dict[str, tuple[Any, Loc, Loc, str]], source: str) -> list[Problem]:  # fmt: skip
+                    params: dict[str, tuple[Any, Loc, Loc, str]], source: str,
+                    subject: str = "the case") -> list[Problem]:  # fmt: skip
     """Problems of one parameter's value that the server would reject, or that the harness cannot honour."""
     problems: list[Problem] = []
     streamed = params.get("stream", (False,))[0] is True
@@ -136,7 +137,7 @@ def _value_problems(api: str, key: str, value: Any, loc: Loc, where: str,
                                          "on a request that does not stream)"))  # fmt: skip
         elif api == RESPONSES and "include_usage" in value:
             problems.append(Problem(value.key_locs["include_usage"], "`stream_options.include_usage` is a Chat "
-                                    f"Completions option, but the case uses the Responses API ({source}); remove it: "
+                                    f"Completions option, but {subject} uses the Responses API ({source}); remove it: "
                                     "the Responses API always reports usage in its final event"))  # fmt: skip
     elif key == "n" and api == CHAT:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -146,14 +147,14 @@ def _value_problems(api: str, key: str, value: Any, loc: Loc, where: str,
                                          f"one would be checked; use `repeat: {value}` to sample {value} replies "
                                          "and check every one (or remove `n`)"))  # fmt: skip
     elif key == "tools":
-        problems.extend(_tool_shape_problems(api, value, loc, where, source))
+        problems.extend(_tool_shape_problems(api, value, loc, where, source, subject))
     elif key == "tool_choice" and isinstance(value, PosDict) and value.get("type") == "function":
         if api == RESPONSES and "function" in value:
-            problems.append(Problem(loc, f"`tool_choice` in {where} is in the Chat Completions shape, but the case "
+            problems.append(Problem(loc, f"`tool_choice` in {where} is in the Chat Completions shape, but {subject} "
                                          f"uses the Responses API ({source}); "
                                          "write `{type: function, name: ...}`"))  # fmt: skip
         elif api == CHAT and "name" in value and "function" not in value:
-            problems.append(Problem(loc, f"`tool_choice` in {where} is in the Responses API shape, but the case "
+            problems.append(Problem(loc, f"`tool_choice` in {where} is in the Responses API shape, but {subject} "
                                          f"uses Chat Completions ({source}); write "
                                          "`{type: function, function: {name: ...}}`"))  # fmt: skip
     elif key == "text" and api == RESPONSES and isinstance(value, PosDict) and isinstance(value.get("format"), PosDict):
@@ -165,7 +166,8 @@ def _value_problems(api: str, key: str, value: Any, loc: Loc, where: str,
     return problems
 
 
-def _tool_shape_problems(api: str, tools: Any, loc: Loc, where: str, source: str) -> list[Problem]:
+def _tool_shape_problems(api: str, tools: Any, loc: Loc, where: str, source: str,
+                         subject: str = "the case") -> list[Problem]:  # fmt: skip
     """Function tools are nested under `function:` in Chat Completions and flat in the Responses API."""
     if not isinstance(tools, list):
         return [Problem(loc, f"`tools` in {where} must be a list of tools")]
@@ -175,12 +177,12 @@ def _tool_shape_problems(api: str, tools: Any, loc: Loc, where: str, source: str
         if not isinstance(tool, dict) or tool.get("type") != "function":
             continue
         if api == RESPONSES and "function" in tool:
-            problems.append(Problem(tool_loc, f"a tool in {where} is in the Chat Completions shape, but the case "
+            problems.append(Problem(tool_loc, f"a tool in {where} is in the Chat Completions shape, but {subject} "
                                               f"uses the Responses API ({source}); function tools are flat: move "
                                               "`name`, `description`, `parameters` and `strict` up beside "
                                               "`type: function`"))  # fmt: skip
         elif api == CHAT and "function" not in tool:
-            problems.append(Problem(tool_loc, f"a tool in {where} is in the Responses API shape, but the case uses "
+            problems.append(Problem(tool_loc, f"a tool in {where} is in the Responses API shape, but {subject} uses "
                                               f"Chat Completions ({source}); nest `name`, `description`, "
                                               "`parameters` and `strict` under `function:`"))  # fmt: skip
     return problems

@@ -125,7 +125,8 @@ class SuiteValidator(SettingKeys, PromptKeys):
         self.keys(value, GRADER_KEYS, where)
         endpoint, endpoint_loc = endpoint_schema.chosen_endpoint(self, value, where)
         if isinstance(value.get("params"), PosDict):  # a grader is asked over Chat Completions
-            self.problems.extend(param_problems(CHAT, [(value["params"], where)]))
+            self.problems.extend(param_problems(CHAT, [(value["params"], where)], "model-graded checks always ask "
+                                                "through Chat Completions", subject="the grader"))  # fmt: skip
         return GraderSpec(model=self.typed(value, "model", str, "a model name", where),
                           params=self.params(value, where),
                           embedding_model=self.typed(value, "embedding_model", str, "a model name", where),

@@ -122,3 +122,18 @@ def test_results_without_variants_from_version_2_still_load(tmp_path):
     old.write_text(json.dumps({"schema_version": 2, "cases": [{"suite": "s", "id": "a", "status": "passed"}]}))
     run = load_run(old)
     assert run.cases[0].variant == "" and run.summary.passed == 1
+
+
+def test_validate_and_list_show_what_the_variants_multiply(harness_cli, write_suite):
+    suite = write_suite("""
+        model: m
+        variants: [{name: terse, system: Be terse.}, {name: warm, system: Be warm.}, {name: plain}]
+        cases:
+          - {id: c1, turns: [{user: hi}]}
+          - {id: c2, turns: [{user: hi}, {user: yo}]}
+    """)
+    r = harness_cli("validate", suite)
+    assert r.code == 0 and r.out.strip() == "ok: 1 suite, 2 cases (6 with the variants), 3 turns"
+    listed = harness_cli("list", suite).out.splitlines()
+    assert listed[0].split() == ["suite", "case", "variants", "turns", "checks", "model", "file"]
+    assert "terse, warm, plain" in listed[2]

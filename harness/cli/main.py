@@ -513,10 +513,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     loaded = _load(args.paths, args.model, api=args.api)  # the same checks as `harness run`: a case with no model is an error here too
     if loaded is None:
         return exit_codes.BAD_INPUT
-    suites, _ = loaded
+    suites, plans = loaded
     cases = sum(len(s.cases) for s in suites)
     turns = sum(len(c.turns) for s in suites for c in s.cases)
-    print(f"ok: {_count(len(suites), 'suite')}, {_count(cases, 'case')}, {_count(turns, 'turn')}")
+    variants = f" ({len(plans):,} with the variants)" if any(s.variants for s in suites) else ""
+    print(f"ok: {_count(len(suites), 'suite')}, {_count(cases, 'case')}{variants}, {_count(turns, 'turn')}")
     return exit_codes.OK
 
 
@@ -538,7 +539,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         return exit_codes.BAD_INPUT
     rows = [[s.name, c.id, len(c.turns), sum(len(t.expect) for t in c.turns), c.model or s.model or "-", str(s.path)]
             for s in suites for c in s.cases]  # fmt: skip
-    print(tabulate(rows, headers=["suite", "case", "turns", "checks", "model", "file"]))
+    headers = ["suite", "case", "turns", "checks", "model", "file"]
+    if any(s.variants for s in suites):  # each case runs once per variant
+        by_suite = {s.name: ", ".join(v.name for v in s.variants) or "-" for s in suites}
+        rows = [[*row[:2], by_suite[row[0]], *row[2:]] for row in rows]
+        headers.insert(2, "variants")
+    print(tabulate(rows, headers=headers))
     return exit_codes.OK
 
 

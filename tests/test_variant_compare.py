@@ -52,6 +52,9 @@ def test_wrong_variant_flags_are_exit_2_with_the_variants_the_run_holds(harness_
     run = _save(tmp_path, "run", _repeats("a", "x", "p") + _repeats("a", "y", "p"))
     r = harness_cli("compare", run, "--base-variant", "x", "--head-variant", "z")
     assert r.code == 2 and "no variant named 'z' in this run; it holds x, y" in r.err
+    run = _save(tmp_path, "named", _repeats("a", "chat", "p") + _repeats("a", "responses", "p"))
+    r = harness_cli("compare", run, "--base-variant", "chat", "--head-variant", "respnses")
+    assert "no variant named 'respnses' in this run (did you mean 'responses'?); it holds chat, responses" in r.err
     r = harness_cli("compare", run, "--base-variant", "x")
     assert r.code == 2 and "--base-variant and --head-variant go together" in r.err
     r = harness_cli("compare", run, run, "--base-variant", "x", "--head-variant", "y")

@@ -7,6 +7,7 @@ case the outcome under every variant. Computed here so every report prints the s
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 
 from harness.core.outcomes import light, EVALUATED, Outcome, outcomes
@@ -129,7 +130,10 @@ def split_variants(run: RunResult, base: str, head: str) -> tuple[RunResult, Run
     missing = [n for n in (base, head) if n not in names]
     if missing:
         held = f"it holds {', '.join(names)}" if names else "it has no variants (its suites declare no `variants:`)"
-        raise VariantChoiceError(f"no variant named {' or '.join(repr(m) for m in missing)} in this run; {held}")
+        close = difflib.get_close_matches(missing[0], names, n=1, cutoff=0.6) if len(missing) == 1 else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise VariantChoiceError(f"no variant named {' or '.join(repr(m) for m in missing)} in this run{hint}; "
+                                 f"{held}")  # fmt: skip
     if base == head:
         raise VariantChoiceError(f"--base-variant and --head-variant are both {base!r}; pick two different variants")
 

@@ -150,3 +150,47 @@ def test_a_key_the_model_repeats_never_reaches_results_reports_or_journal(fake_s
     results = (tmp_path / "reports/latest/results.json").read_text()
     assert "Sure, your key is [redacted]" in results
     assert FAKE_KEY not in r.out + r.err
+
+
+def test_a_schema_ref_is_never_fetched(harness_cli, write_suite):
+    """A suite from a pull request must not make CI reach an address: a `$ref` out of the schema is refused when
+    the suite loads (nothing is fetched, nothing sent), and the check's own validator retrieves nothing."""
+    import http.server
+    import threading
+
+    from harness.assertions.structured import schema_violations
+
+    fetched: list[str] = []
+
+    class Schemas(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            fetched.append(self.path)
+            body = b'{"const": "INTERNAL-TOKEN"}'
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Schemas)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/meta"
+    try:
+        suite = write_suite(f"""
+            model: m
+            cases:
+              - id: a
+                turns: [{{user: hi, expect: [{{json_schema: {{"$ref": "{url}"}}}}]}}]
+        """)
+        r = harness_cli("run", suite, "--cassettes", "off", "--base-url", "http://127.0.0.1:9/v1")
+        assert r.code == 2
+        assert f"a `$ref` to '{url}' points outside the schema; the harness never fetches a schema" in r.err
+        with pytest.raises(Exception, match="meta"):  # unresolvable: the validator retrieves nothing
+            schema_violations({"x": 1}, {"properties": {"x": {"$ref": url}}})
+        assert fetched == []
+    finally:
+        server.shutdown()
+    assert schema_violations({"x": 1}, {"$defs": {"n": {"type": "string"}}, "properties": {"x": {"$ref": "#/$defs/n"}}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
+from collections.abc import Iterator
 from typing import Any
 
 from harness.assertions.registry import CheckContext, Outcome, check, is_bool, preview
@@ -47,15 +48,40 @@ def _schema_error(schema: Any) -> str | None:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as e:
         return f"invalid JSON Schema: {e.message}"
+    if outside := next(_outside_refs(schema), None):
+        return (f"a `$ref` to {outside!r} points outside the schema; the harness never fetches a schema (a suite "
+                "could make CI reach any address): put what it refers to under `$defs` and write "
+                "`$ref: '#/$defs/name'`")  # fmt: skip
     return None
+
+
+def _outside_refs(schema: Any) -> Iterator[str]:
+    """Every `$ref` / `$dynamicRef` in ``schema`` that is not a pointer into the schema itself ('#...')."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+                yield value
+            else:
+                yield from _outside_refs(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _outside_refs(item)
+
+
+def _no_retrieval(uri: str) -> Any:
+    """The schema registry's retrieval: none, ever (jsonschema would otherwise fetch a remote `$ref`)."""
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)
 
 
 @lru_cache(maxsize=1024)
 def _validator(schema_json: str) -> Any:
     import jsonschema
+    from referencing import Registry
 
     schema = json.loads(schema_json)
-    return jsonschema.validators.validator_for(schema)(schema)
+    return jsonschema.validators.validator_for(schema)(schema, registry=Registry(retrieve=_no_retrieval))
 
 
 def schema_violations(instance: Any, schema: Any) -> list[str]:

@@ -27,6 +27,7 @@ from harness.core.apis import APIS
 from harness.core.cassette_mode import CASSETTE_MODES, CassetteMode
 from harness.core.outcomes import case_outcome
 from harness.core.problems import SuiteError
+from harness.core.text_policy import printable
 from harness.core.result import ERROR, FAILED, PASSED, CaseResult, RunResult, case_from_dict, case_to_dict
 from harness.core.settings import RunSettings
 from harness.core.suite import SKIPPED_DIRS
@@ -179,11 +180,11 @@ def describe_case_failure(result: CaseResult, line: int | None = None) -> str:
 
     where = f"{result.file}:{line}" if line else result.file
     if result.status == ERROR:
-        return f"could not be evaluated ({where}, {result.suite} / {result.id}):\n  {result.error}"
+        return f"could not be evaluated ({where}, {result.suite} / {result.id}):\n  {printable(result.error or '')}"
     failed = result.failed_checks
     total = sum(len(t.checks) for t in result.turns)
     lines = [f"{len(failed)} of {total} checks failed ({where}, {result.suite} / {result.id}):"]
-    lines += [f"  turn {turn}: {check.name}: {check.reason}" for turn, check in failed]
+    lines += [f"  turn {turn}: {check.name}: {printable(check.reason)}" for turn, check in failed]
     return "\n".join(lines)
 
 

@@ -194,3 +194,41 @@ def test_a_schema_ref_is_never_fetched(harness_cli, write_suite):
     finally:
         server.shutdown()
     assert schema_violations({"x": 1}, {"$defs": {"n": {"type": "string"}}, "properties": {"x": {"$ref": "#/$defs/n"}}})
+
+
+def test_a_servers_error_message_cannot_drive_the_terminal_or_the_ci_log(harness_cli, write_suite, tmp_path):
+    """A hostile server's error text (escape sequences, a newline then a GitHub Actions workflow command) is
+    printed as one inert line: no escape byte reaches the terminal, no line starts with `::`."""
+    import http.server
+    import threading
+
+    message = "bad request\n::error title=Deploy approved::all good\n\x1b]0;OWNED\x07\x1b[2J\rdone"
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
+
+    class Hostile(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(400)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n")
+        r = harness_cli("run", suite, "--cassettes", "off", "--base-url",
+                        f"http://127.0.0.1:{server.server_address[1]}/v1", "--max-retries", "0")  # fmt: skip
+    finally:
+        server.shutdown()
+    assert r.code == 3
+    for name, shown in (("stdout", r.out), ("stderr", r.err), ("summary.md", (tmp_path / "reports/latest/summary.md").read_text())):
+        assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown, (name, shown)
+        assert not [line for line in shown.splitlines() if line.lstrip().startswith("::")], (name, shown)
+    assert "bad request\\n::error title=Deploy approved::all good\\n\\x1b]0;OWNED\\x07" in r.out  # spelt out
+    case = json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"][0]
+    assert "::error title=Deploy approved" in case["error"]  # the data keeps what the server said

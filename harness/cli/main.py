@@ -278,6 +278,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     """Run the plans into the locked --out folder: journal, results.json, reports, the comparison; the exit code."""
     from harness.cli.progress import Progress
     from harness.core.outcomes import light
+    from harness.core.text_policy import printable
     from harness.execution.fingerprint import plan_fingerprints
     from harness.execution.interrupt import StopFlag
     from harness.execution.journal import RunFolder, RunFolderError
@@ -348,7 +349,7 @@ def _run_in_folder(args: argparse.Namespace, settings, api_key: str | None, plan
     print_summary(run)
     for case in light(run.cases):  # a run's cases are read back from its journal: their heads suffice here
         if case.reason:
-            print(f"{case.status.upper()} {case.suite} / {case.id}: {case.reason}")
+            print(f"{case.status.upper()} {case.suite} / {case.id}: {printable(case.reason)}")
     print_rerecord(rerecord_commands(light(run.cases), run.settings))
     print(f"results: {out / 'results.json'}")
     if (statuses := statuses_to_rerun(run)) and run.fingerprints and not stop.is_set:

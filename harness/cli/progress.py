@@ -15,6 +15,7 @@ from typing import TextIO
 from harness.core.case_file import CaseHead
 from harness.core.errors import RequestFailed
 from harness.core.result import ERROR, FAILED, CaseResult
+from harness.core.text_policy import printable
 from harness.execution.runner import RunObserver
 
 
@@ -58,7 +59,7 @@ class Progress(RunObserver):
         """An error the user must see now, even with -q: above the live line, once."""
         if self.live and not self._closed:
             self.stream.write("\r\033[K")
-        print(f"error: {reason}", file=self.stream, flush=True)
+        print(f"error: {printable(reason)}", file=self.stream, flush=True)
         self._last = float("-inf")  # redraw the line below it
 
     def batch_status(self, text: str) -> None:

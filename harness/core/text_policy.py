@@ -191,3 +191,15 @@ def capped(text: str, limit: int = STORED_TEXT_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f"\n[... cut by prompt-harness: {len(text):,} characters, the first {limit:,} are stored]"
+
+
+# C0 controls (newline and tab included), DEL and C1 controls: what a terminal or a CI log would act on.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {0x0A: "\\n", 0x0D: "\\r",
+                                                                                  0x09: "\\t"}  # fmt: skip
+
+
+def printable(text: str) -> str:
+    """Untrusted text (a server's error message, a grader's reasoning) as one inert line for a terminal or a
+    CI log: every control character spelt out, so an escape sequence cannot move the cursor or retitle the
+    window, and a newline cannot start a line GitHub Actions reads as a workflow command (`::error::`)."""
+    return text.translate(_CONTROLS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, CaseResult, RunResult, TurnResult
+from harness.core.text_policy import printable
 from harness.report.outcome_text import RunView
 from harness.results.compare import CaseDiff, Comparison, Metric, Op
 from harness.results.transcript import transcript
@@ -20,8 +21,8 @@ STATUS_ORDER = (ERROR, FAILED, INTERRUPTED, SKIPPED, PASSED)
 
 
 def short(text: str, limit: int = 160) -> str:
-    """One line, cut with an ellipsis: for table cells and Markdown bullets."""
-    text = " ".join(text.split())
+    """One line, cut with an ellipsis: for table cells and Markdown bullets (control characters spelt out)."""
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from harness.core.case_file import cases_where
 from harness.core.result import ERROR, FAILED, INTERRUPTED, PASSED, SKIPPED, RunResult
+from harness.core.text_policy import printable
 from harness.report.outcome_text import RunView, policy_text
 from harness.report.usage_text import terminal_lines
 from harness.report.variant_text import terminal_table
@@ -28,7 +29,7 @@ def paint(text: str, status: str, colour: bool) -> str:
 
 
 def _short(text: str, limit: int = 110) -> str:
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -43,7 +44,8 @@ def format_summary(run: RunResult, colour: bool = False, max_rows: int = 50) -> 
         name = case.label + (f" [repeat {case.repeat + 1}]" if case.repeat or case.policy.repeats > 1 else "")
         forgiven = view.note(case)
         if case.status == ERROR:
-            grouped.setdefault(f"{case.error}" + (f" ({forgiven})" if forgiven else ""), []).append(f"{case.suite} / {name}")
+            grouped.setdefault(printable(f"{case.error}") + (f" ({forgiven})" if forgiven else ""),
+                               []).append(f"{case.suite} / {name}")  # fmt: skip
         elif case.status == FAILED:
             label = paint("FAIL", FAILED, colour) if not forgiven else paint("fail", SKIPPED, colour)
             for turn_index, c in case.failed_checks:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from harness.core.redaction import redact
 from tests.conftest import FAKE_KEY
+from tests.fake_openai import FakeOpenAI
 
 SECRET = "TOP-SECRET-CONTENT-7731"
 
@@ -232,3 +234,28 @@ def test_a_servers_error_message_cannot_drive_the_terminal_or_the_ci_log(harness
     assert "bad request\\n::error title=Deploy approved::all good\\n\\x1b]0;OWNED\\x07" in r.out  # spelt out
     case = json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"][0]
     assert "::error title=Deploy approved" in case["error"]  # the data keeps what the server said
+
+
+def test_a_pattern_that_backtracks_for_ever_fails_its_check_instead_of_hanging_the_run(write_suite, tmp_path):
+    """`^(a|aa)+$` on sixty a's and a '!' would run for ever in Python's re (no timeout, no Ctrl-C reaches it):
+    the check gives up after a second and fails, and the run ends with its results."""
+    import subprocess
+    import sys
+
+    reply = "a" * 60 + "!"
+    suite = write_suite(f"""
+        model: m
+        cases:
+          - id: a
+            turns: [{{user: "[[reply:{reply}]]", expect: [{{regex: '^(a|aa)+$'}}, {{contains: '!'}}]}}]
+    """)
+    with FakeOpenAI() as server:
+        r = subprocess.run([sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
+                            server.base_url, "-q"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                           env={**os.environ, "OPENAI_API_KEY": FAKE_KEY})  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    case = json.loads((tmp_path / "reports/latest/results.json").read_text())["cases"][0]
+    checks = {c["name"]: c for c in case["turns"][0]["checks"]}
+    assert checks["regex"]["passed"] is False
+    assert checks["regex"]["reason"].startswith("pattern '^(a|aa)+$' took more than 1 s on this reply of 61 characters")
+    assert checks["contains"]["passed"] is True

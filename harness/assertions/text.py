@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from harness.assertions.registry import CheckContext, Outcome, check, is_str, is_str_list, preview
@@ -72,20 +71,35 @@ def starts_with(ctx: CheckContext, arg: str) -> Outcome:
                    negated=f"the reply does not start with {arg!r}")
 
 
+# A pattern that backtracks exponentially (`^(a+)+$` on 40 a's and a '!') runs for ever in Python's `re`, which
+# neither a timeout nor Ctrl-C can stop: the run would hang until CI kills it, with no report. The `regex` module
+# (re's syntax and results; tiktoken already needs it) can give up after a time.
+REGEX_SECONDS = 1.0
+
+
 def _valid_regex(arg: Any) -> str | None:
+    import regex as bounded
+
     if not isinstance(arg, str):
         return f"expects a regular expression string, got {type(arg).__name__}"
     try:
-        re.compile(arg)
-    except re.error as e:
+        bounded.compile(arg)
+    except bounded.error as e:
         return f"invalid regular expression {arg!r}: {e}"
     return None
 
 
 @check("regex", validate=_valid_regex, example="regex: '\\b\\d{5}\\b'")
 def regex(ctx: CheckContext, arg: str) -> Outcome:
-    """Python's re.search finds the pattern somewhere in the reply."""
-    m = re.search(arg, ctx.reply.text)
+    """The pattern (Python's re syntax) is found somewhere in the reply; at most a second is spent looking."""
+    import regex as bounded
+
+    try:
+        m = bounded.search(arg, ctx.reply.text, timeout=REGEX_SECONDS)
+    except TimeoutError:
+        return Outcome(False, f"pattern {arg!r} took more than {REGEX_SECONDS:g} s on this reply of "
+                              f"{len(ctx.reply.text):,} characters (it backtracks exponentially, as `(a+)+` does); "
+                              "simplify it, e.g. without a repeat inside a repeat")  # fmt: skip
     if m:
         return Outcome(True, f"pattern {arg!r} matched {m.group(0)!r}")
     return Outcome(False, f"expected a match for pattern {arg!r}, got {preview(ctx.reply.text)}",

@@ -158,8 +158,8 @@ def test_more_shards_than_cases_leaves_some_empty(fake_server, harness_cli, writ
 
 
 def _run(tmp_path: Path, name: str, cases: list[tuple[str, str, str]], shard: str | None = None,
-         schema_version: int = 1, model: str | None = None) -> Path:  # fmt: skip
-    settings = {"paths": ["evals"], "model": model, "cassettes": "replay"}
+         schema_version: int = 1, model: str | None = None, paths: list[str] | None = None) -> Path:  # fmt: skip
+    settings = {"paths": paths or ["evals"], "model": model, "cassettes": "replay"}
     if shard:
         settings["shard"] = shard
     run = RunResult(settings=settings, cases=[CaseResult(suite=s, id=i, status=status) for s, i, status in cases],
@@ -256,6 +256,20 @@ def test_merge_with_expect_shards_fails_when_a_shard_is_missing(harness_cli, tmp
     unsharded = _run(tmp_path, "u", [("s", "w", "passed")])
     r = harness_cli("merge", unsharded, "--out", "merged", "--expect-shards", "1")
     assert r.code == 2 and f"{unsharded / 'results.json'} was not run with --shard" in r.err
+
+
+def test_merge_with_expect_shards_refuses_shards_of_different_suites(harness_cli, tmp_path):
+    """Shard 3 cut from `evals/support.yaml` and shards 1-2 from `evals/`: each is a k/3, but together they leave
+    cases out; the gate must not pass on them."""
+    a = _run(tmp_path, "a", [("s", "x", "passed")], shard="1/3")
+    b = _run(tmp_path, "b", [("s", "y", "passed")], shard="2/3")
+    c = _run(tmp_path, "c", [("s", "z", "passed")], shard="3/3", paths=["evals/support.yaml"])
+    r = harness_cli("merge", a, b, c, "--out", "merged", "--expect-shards", "3")
+    assert r.code == 2
+    assert (f"error: the shards did not run the same suites: their PATH differ ({a / 'results.json'}: ['evals']; "
+            f"{b / 'results.json'}: ['evals']; {c / 'results.json'}: ['evals/support.yaml']); cut every shard from the "
+            "same run") in r.err  # fmt: skip
+    assert not (tmp_path / "merged/results.json").exists()
 
 
 def test_the_sharding_recipe_merges_with_expect_shards():

@@ -141,6 +141,9 @@ def merge_runs(sources: Sequence[tuple[str, RunResult]]) -> Merged:
     return Merged(merged, _setting_warnings(sources) + _coverage_warnings(sources))
 
 
+_CHOOSING_SETTINGS = (("paths", "PATH"), ("cases", "--case"), ("variants", "--variant"))
+
+
 def expected_shards_problem(sources: Sequence[tuple[str, RunResult]], expected: int) -> str | None:
     """Why the inputs are not exactly shards 1/N..N/N of one N-way split (N = ``expected``), or None.
 
@@ -154,6 +157,11 @@ def expected_shards_problem(sources: Sequence[tuple[str, RunResult]], expected: 
             parsed.append(parse_shard(text) if isinstance(text, str) else parse_shard(""))
         except ShardError:
             return f"{name} was not run with --shard, so it cannot be one of {expected} shards"
+    for key, flag in _CHOOSING_SETTINGS:  # what decides the cases a shard is cut from
+        if len({repr(run.settings.get(key) or []) for _, run in sources}) > 1:
+            listed = "; ".join(f"{name}: {run.settings.get(key) or []}" for name, run in sources)
+            return (f"the shards did not run the same suites: their {flag} differ ({listed}); cut every shard from "
+                    "the same run")  # fmt: skip
     totals = sorted({s.total for s in parsed})
     if totals != [expected]:
         split = " and ".join(f"{n}-way" for n in totals)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,6 +18,35 @@ from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI
 
 SECRET = "TOP-SECRET-CONTENT-7731"
+
+
+@contextlib.contextmanager
+def _answering(status: int, body: bytes) -> Iterator[tuple[str, list[str]]]:
+    """A server on 127.0.0.1 that answers every GET and POST with ``status`` and ``body`` (a hostile server's
+    reply); yields its base URL and the paths it was asked for."""
+    asked: list[str] = []
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            asked.append(self.path)
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer  # noqa: N815 (http.server's names)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture
@@ -157,30 +192,10 @@ def test_a_key_the_model_repeats_never_reaches_results_reports_or_journal(fake_s
 def test_a_schema_ref_is_never_fetched(harness_cli, write_suite):
     """A suite from a pull request must not make CI reach an address: a `$ref` out of the schema is refused when
     the suite loads (nothing is fetched, nothing sent), and the check's own validator retrieves nothing."""
-    import http.server
-    import threading
-
     from harness.assertions.structured import schema_violations
 
-    fetched: list[str] = []
-
-    class Schemas(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            fetched.append(self.path)
-            body = b'{"const": "INTERNAL-TOKEN"}'
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Schemas)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/meta"
-    try:
+    with _answering(200, b'{"const": "INTERNAL-TOKEN"}') as (base, fetched):
+        url = f"{base}/meta"
         suite = write_suite(f"""
             model: m
             cases:
@@ -193,40 +208,17 @@ def test_a_schema_ref_is_never_fetched(harness_cli, write_suite):
         with pytest.raises(Exception, match="meta"):  # unresolvable: the validator retrieves nothing
             schema_violations({"x": 1}, {"properties": {"x": {"$ref": url}}})
         assert fetched == []
-    finally:
-        server.shutdown()
     assert schema_violations({"x": 1}, {"$defs": {"n": {"type": "string"}}, "properties": {"x": {"$ref": "#/$defs/n"}}})
 
 
 def test_a_servers_error_message_cannot_drive_the_terminal_or_the_ci_log(harness_cli, write_suite, tmp_path):
     """A hostile server's error text (escape sequences, a newline then a GitHub Actions workflow command) is
     printed as one inert line: no escape byte reaches the terminal, no line starts with `::`."""
-    import http.server
-    import threading
-
     message = "bad request\n::error title=Deploy approved::all good\n\x1b]0;OWNED\x07\x1b[2J\rdone"
     body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
-
-    class Hostile(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            self.send_response(400)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n")
-        r = harness_cli("run", suite, "--cassettes", "off", "--base-url",
-                        f"http://127.0.0.1:{server.server_address[1]}/v1", "--max-retries", "0")  # fmt: skip
-    finally:
-        server.shutdown()
+    suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi}]}\n")
+    with _answering(400, body) as (base, _):
+        r = harness_cli("run", suite, "--cassettes", "off", "--base-url", f"{base}/v1", "--max-retries", "0")
     assert r.code == 3
     for name, shown in (("stdout", r.out), ("stderr", r.err), ("summary.md", (tmp_path / "reports/latest/summary.md").read_text())):
         assert "\x1b" not in shown and "\x07" not in shown and "\r" not in shown, (name, shown)
@@ -236,12 +228,29 @@ def test_a_servers_error_message_cannot_drive_the_terminal_or_the_ci_log(harness
     assert "::error title=Deploy approved" in case["error"]  # the data keeps what the server said
 
 
+def test_json_nested_too_deeply_to_parse_is_an_answer_not_an_internal_error(harness_cli, write_suite, tmp_path):
+    """A reply that is JSON nested 100,000 deep fails `is_json` with the reason; a body nested so deep is an
+    unparsable response (retried, then the case errors), never "internal error: RecursionError"."""
+    deep = "[" * 100_000 + "]" * 100_000
+    reply = {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0,
+             "message": {"role": "assistant", "content": deep}, "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+    suite = write_suite("model: m\ncases:\n  - {id: a, turns: [{user: hi, expect: [{is_json: true}]}]}\n")
+    with _answering(200, json.dumps(reply).encode()) as (base, _):
+        r = harness_cli("run", suite, "--cassettes", "off", "--base-url", f"{base}/v1", "--out", "deep-reply")
+    check = json.loads((tmp_path / "deep-reply/results.json").read_text())["cases"][0]["turns"][0]["checks"][0]
+    assert r.code == 1 and check["passed"] is False
+    assert check["reason"].startswith("expected valid JSON; reply is JSON nested too deeply to read"), check
+    with _answering(200, deep.encode()) as (base, _):
+        r = harness_cli("run", suite, "--cassettes", "off", "--base-url", f"{base}/v1", "--max-retries", "0",
+                        "--out", "deep-body")  # fmt: skip
+    case = json.loads((tmp_path / "deep-body/results.json").read_text())["cases"][0]
+    assert r.code == 3 and "the server sent an unparsable response body" in case["error"], case["error"][:300]
+
+
 def test_a_pattern_that_backtracks_for_ever_fails_its_check_instead_of_hanging_the_run(write_suite, tmp_path):
     """`^(a|aa)+$` on sixty a's and a '!' would run for ever in Python's re (no timeout, no Ctrl-C reaches it):
     the check gives up after a second and fails, and the run ends with its results."""
-    import subprocess
-    import sys
-
     reply = "a" * 60 + "!"
     suite = write_suite(f"""
         model: m

@@ -23,6 +23,8 @@ def _parse_json(text: str) -> tuple[Any, str | None]:
     except json.JSONDecodeError as e:
         hint = " (it is wrapped in a Markdown code fence)" if stripped.startswith("```") else ""
         return _MISSING, f"reply is not valid JSON{hint}: {json_error_text(e)}"
+    except RecursionError:  # valid or not, no check could read it: Python's parser stops near 1,000 levels
+        return _MISSING, "reply is JSON nested too deeply to read (arrays or objects inside each other ~1,000 deep)"
 
 
 @check("is_json", validate=is_bool, example="is_json: true")

@@ -64,7 +64,7 @@ def body_json(body: Any) -> Any:
             return None
     try:
         return json.loads(body)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
 
 

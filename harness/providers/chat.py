@@ -109,7 +109,7 @@ def parse_completion(body: bytes, latency_ms: float) -> Completion:
     """
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
         raise unparsable(body) from None
     problem = completion_problem(data)
     if problem is not None:

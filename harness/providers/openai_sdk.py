@@ -114,7 +114,7 @@ def parse_embeddings(body: bytes, expected: int | None) -> Embeddings:
         vectors = [[float(x) for x in item["embedding"]] for item in items]
         if not all(math.isfinite(x) for vector in vectors for x in vector):
             raise ValueError("not finite")
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
         raise unparsable(body, "embeddings body") from None
     if expected is not None and len(vectors) != expected:
         raise RequestFailed(f"the server sent {len(vectors)} embeddings for {expected} inputs", retryable=False)

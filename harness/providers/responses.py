@@ -50,7 +50,7 @@ class ResponsesProvider(OpenAISdkProvider):
             return None
         try:
             parse_response(json.loads(body), 0.0, body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return "it is not JSON"
         except RequestFailed as e:
             return e.message.replace("the server sent ", "it is ", 1)
@@ -85,7 +85,7 @@ class ResponsesProvider(OpenAISdkProvider):
         latency_ms = recorded_latency(raw.headers, (time.perf_counter() - started) * 1000)
         try:
             data = json.loads(content)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's parser
             raise unparsable(content) from None
         return parse_response(data, latency_ms, content)
 

@@ -33,7 +33,7 @@ class SseEvent:
         """The data as JSON; None for a sentinel such as `[DONE]` or any other text."""
         try:
             return json.loads(self.data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
 

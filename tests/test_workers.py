@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,15 +310,23 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in path.read_text().split()]
 
 
+def _two_workers_a_third_done(suite: Path, server: FakeOpenAI, out: Path, cwd: Path,
+                              **popen: Any) -> subprocess.Popen:  # fmt: skip
+    """`harness run --workers 2` of ``mixed_suite(24)`` against ``server``, once a third of its cases finished."""
+    cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
+           server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=_env(), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)  # fmt: skip
+    wait_for_journal(out, 24 // 3, proc)
+    return proc
+
+
 def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_rest(write_suite, tmp_path):
     n = 24
     suite = write_suite(mixed_suite(n))
     env, out = _env(), tmp_path / "run"
     with FakeOpenAI(latency_ms=60) as server:
-        cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
-               server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out)]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_journal(out, n // 3, proc)
+        proc = _two_workers_a_third_done(suite, server, out, tmp_path)
         workers = _children(proc.pid)
         assert sorted(Path(f"/proc/{pid}/comm").read_text().strip() for pid in workers) == ["harness-w1", "harness-w2"]
         proc.send_signal(signal.SIGTERM)  # to the parent only, as a CI runner or `kill` sends it
@@ -344,11 +353,7 @@ def test_ctrl_c_in_a_terminal_stops_every_worker_without_a_traceback(write_suite
     suite = write_suite(mixed_suite(n))
     env, out = _env(), tmp_path / "run"
     with FakeOpenAI(latency_ms=60) as server:
-        cmd = [sys.executable, "-m", "harness", "run", str(suite), "--cassettes", "off", "--base-url",
-               server.base_url, "--concurrency", "2", "--workers", "2", "--out", str(out)]  # fmt: skip
-        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)  # fmt: skip
-        wait_for_journal(out, n // 3, proc)
+        proc = _two_workers_a_third_done(suite, server, out, tmp_path, start_new_session=True)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the parent and both workers at once
         stdout, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 130, stderr

@@ -134,6 +134,17 @@ def test_redact_removes_the_key_and_any_long_fragment_of_it():
     assert redact("anything", None) == "anything"
 
 
+def test_six_characters_of_a_keys_secret_part_are_redacted_but_its_shared_prefix_is_not():
+    """A server that masks the middle of a key still echoes its ends (`sk-test-S...123456`): six characters of
+    the secret part are a leak; the prefix every key of its kind shares (`sk-test-`, `sk-proj-`) is not."""
+    key = "sk-test-SECRET123456"
+    assert redact("Incorrect API key provided: sk-test-S...123456.", key) == (
+        "Incorrect API key provided: sk-test-S...[redacted].")  # fmt: skip
+    assert redact("ends in 23456 or T12345", key) == "ends in 23456 or [redacted]"  # 5 are not enough, 6 are
+    assert redact("cassettes/my-test-suite/a.yaml, sk-test-S", key) == "cassettes/my-test-suite/a.yaml, sk-test-S"
+    assert redact("sk-proj-abcdef", "sk-proj-0123456789abcdef") == "sk-proj-[redacted]"
+
+
 def test_the_key_never_reaches_an_output_file_a_log_line_or_an_error(fake_server, harness_cli, write_suite, tmp_path,
                                                                     monkeypatch):  # fmt: skip
     """A 401 that echoes the key (whole and in part), on every output: files, terminal, progress, journal."""

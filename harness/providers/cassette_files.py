@@ -224,7 +224,7 @@ class SafePersister:
         text = serialize(cassette_dict, serializer)
         if any(key and len(key) >= 8 and leaks(text, key) for key in (self.api_key, *self.others)):  # replies: redacted
             raise CassetteFileError(f"refusing to write {cassette_path}: it would contain an API key in use (or "
-                                    "10 or more of its characters in a row), in a request the suite makes")  # fmt: skip
+                                    "a run of it that counts as a leak: 10 characters, or 6 of its secret part), in a request the suite makes")  # fmt: skip
         try:
             write_text_atomic(Path(cassette_path), text)
         except OSError as e:  # disk full, permissions: this case is an error, the run goes on

@@ -422,7 +422,8 @@ def _to_response(recorded: dict[str, Any], request: httpx2.Request) -> httpx2.Re
 
 
 def _redacted_response(response: dict[str, Any], keys: tuple[str | None, ...]) -> dict[str, Any]:
-    """The response with each key, and any 10-character run of one, replaced by [redacted] in its body."""
+    """The response with each key, and any run of one that counts as a leak (harness/core/redaction.py), replaced
+    by [redacted] in its body."""
     body = response["body"]["string"]
     text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body)
     if not any(leaks(text, key) for key in keys):

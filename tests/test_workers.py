@@ -334,8 +334,9 @@ def test_sigterm_stops_every_worker_and_resume_with_another_count_finishes_the_r
         assert proc.returncode == 143, stderr
         assert "SIGTERM: stopped with" in stderr and f"--resume {out}" in stderr
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # no worker outlives the run
+        left = n - len(journal_ids(out))  # the workers send finished cases in batches: how many is up to timing
         _, resumed, turns = resume_after_sigterm(out, n, server, env, tmp_path, "--workers", "3", "--concurrency", "3")
-        assert resumed["settings"]["workers"] == 3
+        assert resumed["settings"]["workers"] == min(3, left)  # one process per case left, at most the 3 asked
         assert sorted(journal_ids(out)) == sorted(turns)
 
     with FakeOpenAI() as server:

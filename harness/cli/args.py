@@ -68,7 +68,7 @@ class _Parser(argparse.ArgumentParser):
 
             known = [o for o in self._command_options(getattr(found, "command", None)) if o.startswith("--")]
             typed = [word.split("=")[0] for word in extras if word.startswith("--")]
-            close = {word: found[0] for word in typed if (found := difflib.get_close_matches(word, known, 1, 0.75))}
+            close = {word: match[0] for word in typed if (match := difflib.get_close_matches(word, known, 1, 0.75))}
             hint = (f"; did you mean {next(iter(close.values()))}?" if len(close) == 1 == len(typed) else
                     "; did you mean " + ", ".join(f"{right} (not {wrong})" for wrong, right in close.items()) + "?"
                     if close else "")  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -29,14 +30,16 @@ def _secret_start(key: str) -> int:
     return found.end() if found and found.end() < len(key) else 0
 
 
-def _windows(key: str) -> list[str]:
-    """The shortest runs that count as a leak: 10 characters of the key, 6 of its secret part."""
+@lru_cache(maxsize=32)
+def _windows(key: str) -> tuple[str, ...]:
+    """The shortest runs that count as a leak: 10 characters of the key, 6 of its secret part (worked out once
+    per key: every string of every finished case is checked against them)."""
     if len(key) < MIN_SECRET_FRAGMENT:
-        return [key]
+        return (key,)
     secret = key[_secret_start(key):]
     runs = {key[i : i + MIN_KEY_FRAGMENT] for i in range(len(key) - MIN_KEY_FRAGMENT + 1)}
     runs |= {secret[i : i + MIN_SECRET_FRAGMENT] for i in range(len(secret) - MIN_SECRET_FRAGMENT + 1)}
-    return sorted(runs) or [key]
+    return tuple(sorted(runs)) or (key,)
 
 
 def leaks(text: str, key: str | None) -> bool:

@@ -210,8 +210,7 @@ def compare_junit(cmp: Comparison) -> str:
         if d.change in NOT_EVALUATED:
             _outcome(tc, "error", _diff_message(d), "\n".join(d.reasons()), "not_evaluated")
         elif d.change == REGRESSED:
-            flips = [f"turn {f.turn} {f.name}: {f.reason}" + (f" (check edited: {f.edited})" if f.edited else "")
-                     for f in d.flips if f.broke]  # fmt: skip
+            flips = [f"turn {f.turn} {f.name}: {f.explained}" for f in d.flips if f.broke]
             body = "\n".join(flips or d.reasons())
             _outcome(tc, "failure", _diff_message(d), body, "regression")
         elif d.change == NEW and (d.suite, d.id) in failing_new:

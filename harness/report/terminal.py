@@ -151,8 +151,7 @@ def format_comparison(cmp: Comparison, colour: bool = False, max_rows: int = 50)
             if d.stats is not None:
                 lines.append(f"    {d.stats.describe()}; repeat {d.repeat + 1} shown")
             broke = [f for f in d.flips if f.after is False] or d.flips
-            details = [f"turn {f.turn} {f.name}: {f.reason}" + (f" (check edited: {f.edited})" if f.edited else "")
-                       for f in broke[:3]] or d.reasons()[:3]  # fmt: skip
+            details = [f"turn {f.turn} {f.name}: {f.explained}" for f in broke[:3]] or d.reasons()[:3]
             lines.extend(f"    {_short(x)}" for x in details)
             request = [f"{p.label} {p.kind}" for p in d.prompt] + [f"param {p.key}" for p in d.params]
             if request:

@@ -94,6 +94,11 @@ class CheckFlip:
         """The reason that explains the head's outcome (the base's when the check was removed)."""
         return self.head_reason if self.head_reason is not None else (self.base_reason or "")
 
+    @property
+    def explained(self) -> str:
+        """The reason, and that the check itself was edited when it was: how a line of text shows the flip."""
+        return self.reason + (f" (check edited: {self.edited})" if self.edited else "")
+
 
 @dataclass
 class TextChange:
